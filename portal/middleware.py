@@ -1,0 +1,48 @@
+"""Request id and session lifetime."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from django.conf import settings
+from django.contrib.auth import logout
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestIdMiddleware:
+    """Tags every request with an id (the proxy's X-Request-ID when it is well formed)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request.request_id)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+class SessionTimeoutMiddleware:
+    """Ends a session after SESSION_IDLE_TIMEOUT without requests or SESSION_ABSOLUTE_TIMEOUT in all."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            now = int(time.time())
+            started = request.session.setdefault("portal_started_at", now)
+            last_seen = request.session.get("portal_last_seen", now)
+            if now - last_seen > settings.SESSION_IDLE_TIMEOUT or now - started > settings.SESSION_ABSOLUTE_TIMEOUT:
+                logout(request)
+                request.session["portal_expired"] = True
+            elif now - last_seen >= 60 or "portal_last_seen" not in request.session:
+                request.session["portal_last_seen"] = now
+        return self.get_response(request)

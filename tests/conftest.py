@@ -1,0 +1,7 @@
+"""Shared fixtures live in tests/fixtures/, one module per outside system or concern."""
+
+pytest_plugins = [
+    "tests.fixtures.aws",
+    "tests.fixtures.idp",
+    "tests.fixtures.personas",
+]
