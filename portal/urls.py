@@ -7,6 +7,8 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
+    path("me/", include("governance.authz.urls")),
+    path("inventory/", include("governance.inventory.urls")),
     path("admin/", admin.site.urls),
 ]
 
