@@ -1,0 +1,44 @@
+"""What every synced row shares: a natural key, a content hash and its presence in AWS."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class SyncedQuerySet(models.QuerySet):
+    def present(self):
+        return self.filter(removed_at__isnull=True)
+
+    def removed(self):
+        return self.filter(removed_at__isnull=False)
+
+
+class Synced(models.Model):
+    """A row copied from AWS.
+
+    `key` is a digest of the row's natural key (an ARN, or the parts that name it) so one
+    indexed column answers "is this row already here" for every model; `content_hash` is a digest
+    of the synced values, so ingest compares hashes instead of columns and writes only what
+    changed. `scope` names the part of AWS one read covers ("org", "iam:<account id>", "sso",
+    "aws" for the global AWS managed policies): a row missing from its scope's read is removed.
+    Rows are never deleted: a row AWS no longer returns gets `removed_at`, and clears it
+    when it comes back. `last_seen` is the last sync that wrote the row (insert, change, removal
+    or return); an unchanged row was present at every later successful sync of its account
+    (`SyncAccountRun`), which is how a no-change sync writes nothing.
+    """
+
+    key = models.CharField(max_length=32, unique=True, editable=False)
+    scope = models.CharField(max_length=64, db_index=True, editable=False)
+    content_hash = models.CharField(max_length=32, editable=False)
+    first_seen = models.DateTimeField(editable=False)
+    last_seen = models.DateTimeField(editable=False)
+    removed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = SyncedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_present(self) -> bool:
+        return self.removed_at is None
