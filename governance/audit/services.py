@@ -1,0 +1,181 @@
+"""`record()`: the one way a service writes what it did to the audit trail."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.db import connections, models, router, transaction
+from django.utils import timezone
+
+from governance.audit.models import (
+    ANONYMOUS_ACTOR,
+    GENESIS_HASH,
+    SYSTEM_ACTOR,
+    AuditEvent,
+    canonical_time,
+    compute_hash,
+)
+
+# Key of the PostgreSQL advisory lock that makes writers take turns at the head of the chain; an
+# arbitrary constant that no other lock in the project uses.
+CHAIN_LOCK_KEY = 0x2C4F_7A3E_61B0_93D5
+
+_MAX_ACTION = AuditEvent._meta.get_field("action").max_length
+_MAX_OBJECT_TYPE = AuditEvent._meta.get_field("object_type").max_length
+_MAX_OBJECT_ID = AuditEvent._meta.get_field("object_id").max_length
+_MAX_REPR = AuditEvent._meta.get_field("object_repr").max_length
+_MAX_REQUEST_ID = AuditEvent._meta.get_field("request_id").max_length
+_MAX_ACTOR_NAME = AuditEvent._meta.get_field("actor_name").max_length
+
+
+class AuditRecordError(ValueError):
+    """record() was called with something it cannot write; nothing was written."""
+
+
+def _to_json(value: Any, path: str) -> Any:
+    """A JSON-ready copy of `value`: datetimes become ISO UTC, Decimals and UUIDs strings."""
+    if isinstance(value, str) and "\x00" in value:
+        raise AuditRecordError(f"{path} contains a NUL character, which the database cannot store.")
+    if value is None or isinstance(value, bool | int | str):
+        return value.value if isinstance(value, enum.Enum) else value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise AuditRecordError(f"{path} is {value}, which JSON cannot represent.")
+        return value
+    if isinstance(value, dt.datetime):
+        if timezone.is_naive(value):
+            raise AuditRecordError(f"{path} is a naive datetime; give it a time zone.")
+        return canonical_time(value)
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise AuditRecordError(f"{path} is {value}, which JSON cannot represent.")
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return _to_json(value.value, path)
+    if isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise AuditRecordError(f"{path} has a key {key!r} that is not a string.")
+            result[key] = _to_json(item, f"{path}[{key!r}]")
+        return result
+    if isinstance(value, list | tuple):
+        return [_to_json(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, set | frozenset):
+        items = [_to_json(item, f"{path}[...]") for item in value]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _to_json(dataclasses.asdict(value), path)
+    raise AuditRecordError(f"{path} is a {type(value).__name__}, which is not JSON-serializable.")
+
+
+def _actor_identity(actor) -> tuple[Any, int | None, str]:
+    if actor is None:
+        return None, None, SYSTEM_ACTOR
+    if not getattr(actor, "is_authenticated", False):
+        return None, None, ANONYMOUS_ACTOR
+    if actor.pk is None:
+        raise AuditRecordError("actor is a user that has not been saved.")
+    return actor, actor.pk, actor.get_username()[:_MAX_ACTOR_NAME]
+
+
+def _check_length(name: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise AuditRecordError(f"{name} is {len(value)} characters long; the limit is {limit}.")
+    return value
+
+
+def _lock_chain(using: str) -> None:
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+    # SQLite: settings open every transaction with BEGIN IMMEDIATE, which already holds the one
+    # write lock, so a second writer waits before it can read the head.
+
+
+def record(
+    *,
+    actor,
+    action: str,
+    obj: models.Model | None = None,
+    object_type: str | None = None,
+    object_id: str | int | None = None,
+    object_repr: str | None = None,
+    before: Any = None,
+    after: Any = None,
+    request=None,
+    request_id: str | None = None,
+) -> AuditEvent:
+    """Append one event to the audit chain, inside the caller's transaction.
+
+    `actor` is the acting user, or None for the system (scheduled syncs, expiry). `obj` fills
+    `object_type` ("app_label.model"), `object_id` and `object_repr`; pass them explicitly for
+    things that are not rows (an AWS ARN, a campaign export). `before`/`after` must be JSON-ready
+    after converting datetimes, dates, Decimals, UUIDs, enums, sets and dataclasses; anything else
+    raises AuditRecordError and nothing is written. The request id comes from `request` (set by
+    RequestIdMiddleware) or `request_id`.
+
+    Writers take turns (an advisory transaction lock on PostgreSQL, the IMMEDIATE write lock on
+    SQLite) until the caller's transaction ends, so the chain never forks.
+    """
+    if not action or not isinstance(action, str):
+        raise AuditRecordError("action is required.")
+    _check_length("action", action, _MAX_ACTION)
+    if request is not None and request_id is not None:
+        raise AuditRecordError("Pass request or request_id, not both.")
+    if request is not None:
+        request_id = getattr(request, "request_id", "") or ""
+    request_id = _check_length("request_id", request_id or "", _MAX_REQUEST_ID)
+
+    if obj is not None:
+        if obj.pk is None:
+            raise AuditRecordError("obj has not been saved; record after the write.")
+        object_type = object_type or obj._meta.label_lower
+        object_id = obj.pk if object_id is None else object_id
+        object_repr = str(obj) if object_repr is None else object_repr
+    object_type = _check_length("object_type", object_type or "", _MAX_OBJECT_TYPE)
+    object_id = _check_length("object_id", "" if object_id is None else str(object_id), _MAX_OBJECT_ID)
+    object_repr = object_repr or ""
+    if len(object_repr) > _MAX_REPR:
+        object_repr = object_repr[: _MAX_REPR - 1] + "…"
+
+    before = _to_json(before, "before")
+    after = _to_json(after, "after")
+    actor_obj, actor_pk, actor_name = _actor_identity(actor)
+
+    using = router.db_for_write(AuditEvent)
+    with transaction.atomic(using=using):
+        _lock_chain(using)
+        head = AuditEvent.objects.using(using).order_by("-sequence").values_list("sequence", "hash").first()
+        sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+        event = AuditEvent(
+            sequence=sequence,
+            created_at=timezone.now(),
+            actor=actor_obj,
+            actor_pk=actor_pk,
+            actor_name=actor_name,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            object_repr=object_repr,
+            before=before,
+            after=after,
+            request_id=request_id,
+            prev_hash=prev_hash,
+        )
+        event.hash = compute_hash(event.hashed_fields())
+        event.save(using=using, force_insert=True)
+    return event
