@@ -1,0 +1,412 @@
+"""Parse IAM policy JSON into an immutable, pre-compiled form.
+
+Accepted: a JSON string/bytes or an already-decoded mapping; ``Statement`` as one object or a list;
+``Action``/``NotAction``, ``Resource``/``NotResource``, ``Principal``/``NotPrincipal`` and condition
+values as a string or a list of strings. Action matching is case-insensitive, resource matching is
+case-sensitive, both with ``*`` and ``?`` wildcards only. A missing ``Version`` means 2008-10-17, the
+language version without policy variables. Every shape error raises :class:`PolicyError` naming where.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .conditions import ConditionClause, Context, parse_condition
+from .errors import PolicyError
+from .patterns import Matcher, compile_glob, compile_regex, has_wildcard
+from .variables import Template, parse_template
+
+VERSION_2012 = "2012-10-17"
+VERSION_2008 = "2008-10-17"
+VERSIONS = (VERSION_2012, VERSION_2008)
+
+_TOP_LEVEL = {"Version", "Id", "Statement"}
+_STATEMENT_KEYS = {
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+}
+_PRINCIPAL_TYPES = {"AWS", "Service", "Federated", "CanonicalUser"}
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ACTION = re.compile(r"^[A-Za-z0-9*?_.-]+:[A-Za-z0-9*?_.-]+$")
+_ACTION_CACHE_LIMIT = 8192
+
+
+class Effect(StrEnum):
+    ALLOW = "Allow"
+    DENY = "Deny"
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalSpec:
+    """The Principal (or NotPrincipal) element. Account ids are stored as their root ARN."""
+
+    everyone: bool = False
+    aws: frozenset[str] = frozenset()
+    service: frozenset[str] = frozenset()
+    federated: frozenset[str] = frozenset()
+    canonical_user: frozenset[str] = frozenset()
+
+    def matches(self, identifiers: frozenset[str]) -> bool:
+        """True when any identifier of the caller (ARNs, root ARN, service or provider name) is named."""
+        if self.everyone:
+            return True
+        return not (
+            identifiers.isdisjoint(self.aws)
+            and identifiers.isdisjoint(self.service)
+            and identifiers.isdisjoint(self.federated)
+            and identifiers.isdisjoint(self.canonical_user)
+        )
+
+
+def account_root(account_id: str) -> str:
+    return f"arn:aws:iam::{account_id}:root"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement; ``index`` is its position in the policy, used with ``sid`` to name it in decisions."""
+
+    index: int
+    sid: str | None
+    effect: Effect
+    actions: tuple[str, ...]
+    not_action: bool
+    resources: tuple[str, ...] | None
+    not_resource: bool
+    principal: PrincipalSpec | None
+    not_principal: bool
+    conditions: tuple[ConditionClause, ...]
+    services: frozenset[str] | None = field(compare=False)
+    _action_matchers: tuple[Matcher, ...] = field(compare=False, repr=False)
+    _resource_matchers: tuple[Matcher, ...] = field(compare=False, repr=False)
+    _resource_templates: tuple[Template, ...] = field(compare=False, repr=False)
+    _any_resource: bool = field(compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.sid if self.sid else f"#{self.index}"
+
+    def matches_action(self, action: str) -> bool:
+        """``action`` must already be lower-cased."""
+        hit = False
+        for matcher in self._action_matchers:
+            if matcher(action):
+                hit = True
+                break
+        return hit is not self.not_action
+
+    def matches_resource(self, resource: str, context: Context) -> bool:
+        if self._any_resource:
+            return not self.not_resource
+        hit = False
+        for matcher in self._resource_matchers:
+            if matcher(resource):
+                hit = True
+                break
+        if not hit:
+            for template in self._resource_templates:
+                pattern = template.render_pattern(context)
+                if pattern is not None and compile_regex(pattern)(resource):
+                    hit = True
+                    break
+        return hit is not self.not_resource
+
+    def matches_principal(self, identifiers: frozenset[str]) -> bool:
+        if self.principal is None:
+            return True
+        return self.principal.matches(identifiers) is not self.not_principal
+
+    def conditions_hold(self, context: Context) -> bool:
+        # A plain loop: all() over a generator costs a frame per call on the hot path.
+        for clause in self.conditions:  # noqa: SIM110
+            if not clause.evaluate(context):
+                return False
+        return True
+
+    def to_json(self) -> dict[str, Any]:
+        """The statement back as IAM JSON (lists always, canonical operator names)."""
+        out: dict[str, Any] = {}
+        if self.sid is not None:
+            out["Sid"] = self.sid
+        out["Effect"] = self.effect.value
+        if self.principal is not None:
+            out["NotPrincipal" if self.not_principal else "Principal"] = _principal_json(self.principal)
+        out["NotAction" if self.not_action else "Action"] = list(self.actions)
+        if self.resources is not None:
+            out["NotResource" if self.not_resource else "Resource"] = list(self.resources)
+        if self.conditions:
+            block: dict[str, dict[str, list[str]]] = {}
+            for clause in self.conditions:
+                block.setdefault(clause.operator, {})[clause.key] = list(clause.values)
+            out["Condition"] = block
+        return out
+
+
+def _principal_json(spec: PrincipalSpec) -> Any:
+    if spec.everyone and not (spec.aws or spec.service or spec.federated or spec.canonical_user):
+        return "*"
+    out: dict[str, list[str]] = {}
+    for name, values in (
+        ("AWS", spec.aws),
+        ("Service", spec.service),
+        ("Federated", spec.federated),
+        ("CanonicalUser", spec.canonical_user),
+    ):
+        if values:
+            out[name] = sorted(values)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A parsed policy. ``name`` identifies it in decisions (e.g. a managed policy ARN or SCP id)."""
+
+    name: str
+    version: str
+    id: str | None
+    statements: tuple[Statement, ...]
+    size: int = field(compare=False)
+    _by_service: Mapping[str, tuple[Statement, ...]] = field(compare=False, repr=False)
+    _any_service: tuple[Statement, ...] = field(compare=False, repr=False)
+    _by_action: dict[str, tuple[tuple[Statement, ...], tuple[Statement, ...]]] = field(
+        compare=False, repr=False, default_factory=dict
+    )
+
+    @property
+    def variables_enabled(self) -> bool:
+        return self.version == VERSION_2012
+
+    def statements_for(self, action: str) -> tuple[tuple[Statement, ...], tuple[Statement, ...]]:
+        """``(allow statements, deny statements)`` whose Action/NotAction matches the lower-cased action."""
+        cached = self._by_action.get(action)
+        if cached is not None:
+            return cached
+        service = action.partition(":")[0]
+        candidates = self._by_service.get(service, ()) + self._any_service
+        matching = sorted((s for s in candidates if s.matches_action(action)), key=lambda s: s.index)
+        result = (
+            tuple(s for s in matching if s.effect is Effect.ALLOW),
+            tuple(s for s in matching if s.effect is Effect.DENY),
+        )
+        if len(self._by_action) >= _ACTION_CACHE_LIMIT:
+            self._by_action.clear()
+        self._by_action[action] = result
+        return result
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"Version": self.version}
+        if self.id is not None:
+            out["Id"] = self.id
+        out["Statement"] = [statement.to_json() for statement in self.statements]
+        return out
+
+
+def _strings(value: object, path: str) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise PolicyError("must not be an empty list", path=path)
+    for position, item in enumerate(items):
+        if not isinstance(item, str) or not item:
+            where = f"{path}[{position}]" if isinstance(value, list) else path
+            raise PolicyError("must be a non-empty string or a list of them", path=where)
+    return tuple(items)
+
+
+def _parse_principal(value: object, path: str) -> PrincipalSpec:
+    if value == "*":
+        return PrincipalSpec(everyone=True)
+    if not isinstance(value, dict) or not value:
+        raise PolicyError('must be "*" or an object such as {"AWS": ...} or {"Service": ...}', path=path)
+    found: dict[str, frozenset[str]] = {}
+    everyone = False
+    for kind, raw in value.items():
+        if kind not in _PRINCIPAL_TYPES:
+            allowed = ", ".join(sorted(_PRINCIPAL_TYPES))
+            raise PolicyError(f"unknown principal type {kind!r} (expected one of {allowed})", path=path)
+        names = _strings(raw, f"{path}.{kind}")
+        if kind == "AWS":
+            if "*" in names:
+                everyone = True
+            names = tuple(account_root(name) if _ACCOUNT_ID.match(name) else name for name in names)
+        found[kind] = frozenset(names)
+    return PrincipalSpec(
+        everyone=everyone,
+        aws=found.get("AWS", frozenset()),
+        service=found.get("Service", frozenset()),
+        federated=found.get("Federated", frozenset()),
+        canonical_user=found.get("CanonicalUser", frozenset()),
+    )
+
+
+def _one_of(raw: Mapping[str, Any], first: str, second: str, path: str, *, required: bool) -> tuple[str | None, bool]:
+    if first in raw and second in raw:
+        raise PolicyError(f"cannot have both {first} and {second}", path=path)
+    if first in raw:
+        return first, False
+    if second in raw:
+        return second, True
+    if required:
+        raise PolicyError(f"must have {first} or {second}", path=path)
+    return None, False
+
+
+def _parse_statement(raw: object, index: int, path: str, *, variables: bool) -> Statement:
+    if not isinstance(raw, dict):
+        raise PolicyError("must be an object", path=path)
+    unknown = sorted(set(raw) - _STATEMENT_KEYS)
+    if unknown:
+        raise PolicyError(f"unknown element {unknown[0]!r}", path=path)
+    sid = raw.get("Sid")
+    if sid is not None and not isinstance(sid, str):
+        raise PolicyError("must be a string", path=f"{path}.Sid")
+    effect_raw = raw.get("Effect")
+    if effect_raw not in ("Allow", "Deny"):
+        raise PolicyError(f"must be Allow or Deny, not {effect_raw!r}", path=f"{path}.Effect")
+    effect = Effect(effect_raw)
+
+    action_key, not_action = _one_of(raw, "Action", "NotAction", path, required=True)
+    assert action_key is not None
+    actions = _strings(raw[action_key], f"{path}.{action_key}")
+    services: set[str] | None = set()
+    action_matchers = []
+    for position, action in enumerate(actions):
+        if action != "*" and not _ACTION.match(action):
+            raise PolicyError(f"{action!r} must be 'service:action' or '*'", path=f"{path}.{action_key}[{position}]")
+        lowered = action.lower()
+        action_matchers.append(compile_glob(lowered))
+        service = lowered.partition(":")[0]
+        if action == "*" or has_wildcard(service):
+            services = None
+        elif services is not None:
+            services.add(service)
+    if not_action:
+        services = None
+
+    resource_key, not_resource = _one_of(raw, "Resource", "NotResource", path, required=False)
+    resources = None
+    resource_matchers: list[Matcher] = []
+    resource_templates: list[Template] = []
+    any_resource = resource_key is None
+    if resource_key is not None:
+        resources = _strings(raw[resource_key], f"{path}.{resource_key}")
+        for position, resource in enumerate(resources):
+            where = f"{path}.{resource_key}[{position}]" if len(resources) > 1 else f"{path}.{resource_key}"
+            if resource != "*" and not resource.startswith("arn:"):
+                raise PolicyError(f"{resource!r} must be an ARN or '*'", path=where)
+            template = parse_template(resource, path=where) if variables else None
+            if template is not None:
+                resource_templates.append(template)
+            else:
+                resource_matchers.append(compile_glob(resource))
+        any_resource = "*" in resources
+
+    principal_key, not_principal = _one_of(raw, "Principal", "NotPrincipal", path, required=False)
+    principal = _parse_principal(raw[principal_key], f"{path}.{principal_key}") if principal_key else None
+
+    conditions: tuple[ConditionClause, ...] = ()
+    if "Condition" in raw:
+        conditions = parse_condition(raw["Condition"], path=f"{path}.Condition", variables=variables)
+
+    return Statement(
+        index=index,
+        sid=sid,
+        effect=effect,
+        actions=actions,
+        not_action=not_action,
+        resources=resources,
+        not_resource=not_resource,
+        principal=principal,
+        not_principal=not_principal,
+        conditions=conditions,
+        services=frozenset(services) if services is not None else None,
+        _action_matchers=tuple(action_matchers),
+        _resource_matchers=tuple(resource_matchers),
+        _resource_templates=tuple(resource_templates),
+        _any_resource=any_resource,
+    )
+
+
+def _decode(document: str | bytes | Mapping[str, Any]) -> tuple[Mapping[str, Any], int]:
+    if isinstance(document, Mapping):
+        return document, len(json.dumps(document, separators=(",", ":")))
+    if isinstance(document, bytes):
+        try:
+            document = document.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PolicyError(f"policy is not UTF-8: {exc}") from None
+    if not isinstance(document, str):
+        raise PolicyError(f"policy must be JSON text or an object, not {type(document).__name__}")
+    try:
+        decoded = json.loads(document)
+    except json.JSONDecodeError as exc:
+        raise PolicyError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(decoded, dict):
+        raise PolicyError(f"policy must be a JSON object, not {type(decoded).__name__}")
+    return decoded, len(document)
+
+
+def parse_policy(document: str | bytes | Mapping[str, Any], *, name: str = "") -> Policy:
+    """Parse and compile a policy document; raises :class:`PolicyError` with the failing location."""
+    raw, size = _decode(document)
+    unknown = sorted(set(raw) - _TOP_LEVEL)
+    if unknown:
+        raise PolicyError(f"unknown top-level element {unknown[0]!r}")
+    version = raw.get("Version", VERSION_2008)
+    if version not in VERSIONS:
+        raise PolicyError(f"must be {VERSION_2012} or {VERSION_2008}, not {version!r}", path="Version")
+    policy_id = raw.get("Id")
+    if policy_id is not None and not isinstance(policy_id, str):
+        raise PolicyError("must be a string", path="Id")
+    if "Statement" not in raw:
+        raise PolicyError("policy has no Statement")
+    body = raw["Statement"]
+    variables = version == VERSION_2012
+    if isinstance(body, dict):
+        statements = (_parse_statement(body, 0, "Statement", variables=variables),)
+    elif isinstance(body, list):
+        if not body:
+            raise PolicyError("must not be an empty list", path="Statement")
+        statements = tuple(
+            _parse_statement(item, index, f"Statement[{index}]", variables=variables) for index, item in enumerate(body)
+        )
+    else:
+        raise PolicyError("must be an object or a list of objects", path="Statement")
+    sids = [s.sid for s in statements if s.sid]
+    duplicates = sorted({sid for sid in sids if sids.count(sid) > 1})
+    if duplicates:
+        raise PolicyError(f"duplicate Sid {duplicates[0]!r}", path="Statement")
+
+    by_service: dict[str, list[Statement]] = {}
+    any_service: list[Statement] = []
+    for statement in statements:
+        if statement.services is None:
+            any_service.append(statement)
+        else:
+            for service in statement.services:
+                by_service.setdefault(service, []).append(statement)
+    return Policy(
+        name=name or policy_id or "",
+        version=version,
+        id=policy_id,
+        statements=statements,
+        size=size,
+        _by_service={service: tuple(items) for service, items in by_service.items()},
+        _any_service=tuple(any_service),
+    )
+
+
+def as_policy(policy: Policy | str | bytes | Mapping[str, Any], *, name: str = "") -> Policy:
+    """Accept a parsed policy or anything :func:`parse_policy` takes."""
+    return policy if isinstance(policy, Policy) else parse_policy(policy, name=name)
