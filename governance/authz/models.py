@@ -1,10 +1,74 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
+from django.db import models
 
 
 class User(AbstractUser):
-    """A person who logged in through an identity provider; their rights come from AWS."""
+    """A person who logged in through an identity provider; their rights come from AWS.
+
+    `break_glass_until` is set only on the emergency local administrator created by
+    `manage.py break_glass_login`, and only counts while `BREAK_GLASS_ENABLED` is on.
+    """
+
+    break_glass_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "authz_user"
+
+
+class LinkStatus(models.TextChoices):
+    LINKED = "linked", "Linked"
+    MISSING = "missing", "No Identity Center user matches"
+    AMBIGUOUS = "ambiguous", "Several Identity Center users match"
+
+
+class IdentityLinkQuerySet(models.QuerySet):
+    def linked(self):
+        return self.filter(status=LinkStatus.LINKED)
+
+    def unlinked(self):
+        return self.exclude(status=LinkStatus.LINKED)
+
+
+class IdentityLink(models.Model):
+    """Which Identity Center user a portal user is (matched on user name or primary e-mail).
+
+    The link names the Identity Center user by its inventory ARN rather than a foreign key, so a
+    re-sync that marks and revives rows never breaks it; `candidates` lists the ARNs that matched
+    when the match was ambiguous, for the administrators who must resolve it in AWS.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="identity_link")
+    status = models.CharField(max_length=16, choices=LinkStatus.choices)
+    principal_arn = models.CharField(max_length=2048, blank=True)
+    aws_user_name = models.CharField(max_length=256, blank=True)
+    aws_email = models.CharField(max_length=320, blank=True)
+    candidates = models.JSONField(default=list, blank=True)
+    checked_at = models.DateTimeField()
+
+    objects = IdentityLinkQuerySet.as_manager()
+
+    class Meta:
+        db_table = "authz_identity_link"
+        indexes = [models.Index(fields=["status"], name="authz_link_status")]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.aws_user_name or self.get_status_display()}"
+
+
+class BreakGlassToken(models.Model):
+    """A one-time login link for the emergency local administrator; only its digest is stored."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    email = models.CharField(max_length=320)
+    reason = models.TextField()
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "authz_break_glass_token"
+
+    def __str__(self) -> str:
+        return f"break-glass for {self.email} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -1,0 +1,169 @@
+"""Reads that turn the synced AWS inventory into a user's roles, ownership and link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from governance.authz.capabilities import Capabilities, Grant, Role, roles_to_capabilities
+from governance.aws.demo import personas
+
+
+def role_map() -> dict[str, str]:
+    """Permission-set name → portal role, from `GOVERNANCE_ROLE_MAP`."""
+    return dict(getattr(settings, "GOVERNANCE_ROLE_MAP", personas.GOVERNANCE_PERMISSION_SETS))
+
+
+def jit_groups() -> tuple[str, str]:
+    return (
+        getattr(settings, "JIT_REQUESTERS_GROUP", personas.JIT_REQUESTERS_GROUP),
+        getattr(settings, "JIT_APPROVERS_GROUP", personas.JIT_APPROVERS_GROUP),
+    )
+
+
+def governance_account_id() -> str:
+    """`AWS_GOVERNANCE_ACCOUNT_ID`, else the synced organization's management account."""
+    configured = getattr(settings, "AWS_GOVERNANCE_ACCOUNT_ID", "")
+    if configured:
+        return configured
+    from governance.inventory.models import Organization
+
+    org = Organization.objects.present().order_by("id").values_list("management_account_id", flat=True).first()
+    return org or ""
+
+
+def linked_principal(user: Any) -> Any | None:
+    """The Identity Center user (inventory Principal) the portal user is linked to, if present."""
+    from governance.authz.models import IdentityLink, LinkStatus
+    from governance.inventory.models import Principal, PrincipalKind
+
+    link = IdentityLink.objects.filter(user=user, status=LinkStatus.LINKED).only("principal_arn").first()
+    if link is None or not link.principal_arn:
+        return None
+    return (
+        Principal.objects.present()
+        .filter(kind=PrincipalKind.SSO_USER, arn=link.principal_arn)
+        .select_related("account")
+        .first()
+    )
+
+
+def _owner_emails(user: Any, principal: Any | None) -> set[str]:
+    emails = {user.email.strip().lower()} if user.email else set()
+    if principal is not None and principal.email:
+        emails.add(principal.email.strip().lower())
+    return emails
+
+
+def compute_capabilities(user: Any) -> Capabilities:
+    """Roles from permission-set assignments and groups, ownership from `owner` tags."""
+    from governance.authz import break_glass
+    from governance.inventory.models import Account, AccountAssignment, GroupMembership, Principal, PrincipalKind
+
+    if break_glass.is_active_for(user):
+        return Capabilities(
+            roles=frozenset({str(Role.BREAK_GLASS)}),
+            capabilities=roles_to_capabilities([Role.BREAK_GLASS]),
+            break_glass=True,
+            grants=(Grant(str(Role.BREAK_GLASS), "break_glass", "emergency local administrator"),),
+        )
+
+    principal = linked_principal(user)
+    grants: list[Grant] = []
+    group_arns: frozenset[str] = frozenset()
+    gov_account = ""
+    if principal is not None:
+        groups = list(
+            GroupMembership.objects.present()
+            .filter(member=principal, group__removed_at__isnull=True, group__kind=PrincipalKind.SSO_GROUP)
+            .values_list("group_id", "group__arn", "group__name")
+        )
+        group_arns = frozenset(arn for _, arn, _ in groups)
+        group_names = {pk: name for pk, _, name in groups}
+
+        requesters, approvers = jit_groups()
+        for name in sorted(group_names.values()):
+            if name == requesters:
+                grants.append(Grant(str(Role.JIT_REQUESTER), "group", f"member of {name}"))
+            if name == approvers:
+                grants.append(Grant(str(Role.JIT_APPROVER), "group", f"member of {name}"))
+
+        gov_account = governance_account_id()
+        mapping = role_map()
+        if gov_account and mapping:
+            assignments = (
+                AccountAssignment.objects.present()
+                .filter(
+                    account__account_id=gov_account,
+                    permission_set__name__in=list(mapping),
+                    permission_set__removed_at__isnull=True,
+                    principal_id__in=[principal.pk, *group_names],
+                )
+                .values_list("permission_set__name", "principal_id")
+                .order_by("permission_set__name", "principal_id")
+            )
+            for ps_name, holder_id in assignments:
+                how = "direct" if holder_id == principal.pk else f"through group {group_names[holder_id]}"
+                grants.append(Grant(mapping[ps_name], "permission_set", f"{ps_name} on {gov_account} ({how})"))
+
+    emails = _owner_emails(user, principal)
+    owned_accounts: frozenset[str] = frozenset()
+    owned_principals: list[tuple[int, str]] = []
+    if emails:
+        owned_accounts = frozenset(
+            Account.objects.present().filter(owner_lower_in(emails)).values_list("account_id", flat=True)
+        )
+        owned_principals = list(
+            Principal.objects.present()
+            .filter(owner_lower_in(emails), kind__in=[PrincipalKind.IAM_USER, PrincipalKind.IAM_ROLE])
+            .values_list("pk", "arn")
+        )
+    if owned_accounts or owned_principals:
+        detail = ", ".join(sorted(owned_accounts)[:5]) or f"{len(owned_principals)} IAM users/roles"
+        grants.append(Grant(str(Role.OWNER), "owner_tag", f"owner tag = {', '.join(sorted(emails))} on {detail}"))
+
+    roles = frozenset(g.role for g in grants)
+    return Capabilities(
+        roles=roles,
+        capabilities=roles_to_capabilities(roles),
+        owned_account_ids=owned_accounts,
+        owned_principal_ids=frozenset(pk for pk, _ in owned_principals),
+        owned_principal_arns=frozenset(arn for _, arn in owned_principals),
+        identity_center_user_arn=principal.arn if principal is not None else "",
+        identity_center_user_name=principal.user_name if principal is not None else "",
+        identity_center_group_arns=group_arns,
+        governance_account_id=gov_account,
+        grants=tuple(grants),
+    )
+
+
+def owner_lower_in(emails: set[str]):
+    """`owner` matches one of `emails`, ignoring case (an index-friendly OR of iexact lookups)."""
+    from django.db.models import Q
+
+    query = Q()
+    for email in sorted(emails):
+        query |= Q(owner__iexact=email)
+    return query
+
+
+def my_access_context(user: Any, caps: Capabilities) -> dict[str, Any]:
+    """What the "My access" page shows about the user's AWS identity."""
+    from governance.authz.models import IdentityLink
+    from governance.inventory.models import Principal
+
+    link = IdentityLink.objects.filter(user=user).first()
+    principal = linked_principal(user) if caps.is_linked else None
+    groups = (
+        list(Principal.objects.filter(arn__in=caps.identity_center_group_arns).order_by("name").values("name", "arn"))
+        if caps.identity_center_group_arns
+        else []
+    )
+    return {
+        "link": link,
+        "aws_user": principal,
+        "aws_groups": groups,
+        "owned_accounts": sorted(caps.owned_account_ids),
+        "owned_principal_count": len(caps.owned_principal_ids),
+    }
