@@ -15,7 +15,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import env_bool, env_choice, env_int, env_list, env_str
+from portal.env import env_bool, env_choice, env_int, env_json, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -306,6 +306,22 @@ AWS_WRITER_ROLE_NAME = env_str("AWS_WRITER_ROLE_NAME", "GovernancePortalWriterRo
 AWS_GOVERNANCE_ACCOUNT_ID = env_str("AWS_GOVERNANCE_ACCOUNT_ID", "")
 AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 5, minimum=1)
 AWS_SYNC_WORKERS = env_int("AWS_SYNC_WORKERS", 8, minimum=1)
+
+# Authorization: portal roles come from AWS (governance/authz); nothing from IdP claims -----------
+
+# Permission-set name on the governance account -> portal role (auditor, policy_admin, campaign_admin).
+GOVERNANCE_ROLE_MAP = env_json(
+    "GOVERNANCE_ROLE_MAP",
+    {
+        "GovernanceAuditor": "auditor",
+        "GovernancePolicyAdmin": "policy_admin",
+        "GovernanceAccessAdmin": "campaign_admin",
+    },
+)
+JIT_REQUESTERS_GROUP = env_str("JIT_REQUESTERS_GROUP", "jit-requesters")
+JIT_APPROVERS_GROUP = env_str("JIT_APPROVERS_GROUP", "jit-approvers")
+MFA_STEP_UP_MINUTES = env_int("MFA_STEP_UP_MINUTES", 15, minimum=1)
+BREAK_GLASS_ENABLED = env_bool("BREAK_GLASS_ENABLED", False)
 
 # Background tasks (django-q2 on the ORM broker) -------------------------------------------------
 
