@@ -26,7 +26,7 @@ def is_active_for(user: Any) -> bool:
 
 def audit_request(request: HttpRequest) -> None:
     """Record one request made under break-glass (every one is, whatever it does)."""
-    from governance.audit import record
+    from governance.audit.services import record
 
     record(
         actor=request.user,
@@ -60,7 +60,7 @@ def issue_token(*, email: str, reason: str) -> str:
 
     from django.db import transaction
 
-    from governance.audit import record
+    from governance.audit.services import record
     from governance.authz.models import BreakGlassToken
 
     if not enabled():
@@ -99,7 +99,7 @@ def login_with_token(request: HttpRequest, token: str) -> bool:
     from django.contrib.auth import login
     from django.db import transaction
 
-    from governance.audit import record
+    from governance.audit.services import record
     from governance.authz.models import BreakGlassToken, User
 
     if not enabled():

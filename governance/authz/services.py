@@ -12,7 +12,7 @@ from governance.authz.models import IdentityLink, LinkStatus, User
 
 
 def _audit(**kwargs: Any) -> None:
-    from governance.audit import record
+    from governance.audit.services import record
 
     record(**kwargs)
 
