@@ -95,7 +95,7 @@ def compute_capabilities(user: Any) -> Capabilities:
             assignments = (
                 AccountAssignment.objects.present()
                 .filter(
-                    account__account_id=gov_account,
+                    aws_account_id=gov_account,
                     permission_set__name__in=list(mapping),
                     permission_set__removed_at__isnull=True,
                     principal_id__in=[principal.pk, *group_names],
