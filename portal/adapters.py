@@ -1,9 +1,45 @@
-"""allauth adapters: no local sign-up or password, accounts come only from an IdP."""
+"""allauth adapters: no local sign-up or password, accounts come only from an IdP.
+
+Every way a sign-in can fail ends on one page (`socialaccount/authentication_error.html`) that
+says which of these happened, with a link to try again; nobody is signed in by it:
+
+- the IdP cannot be reached (discovery, token or userinfo request failed to connect or timed out);
+- the IdP answered with an error (HTTP error, or an error sent back to the callback);
+- the IdP refused the portal's client credentials (`invalid_client`);
+- the authorization code was refused (`invalid_grant`: expired or already used);
+- the callback's `state` is unknown to this browser session (tampered, replayed or stale);
+- the ID token failed validation;
+- the IdP sent no e-mail address, or one that another portal user already signed in with.
+"""
 
 from __future__ import annotations
 
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+import requests
+import structlog
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount import app_settings as socialaccount_settings
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.helpers import render_authentication_error
+from allauth.socialaccount.models import SocialLogin
+from allauth.socialaccount.providers.base.constants import AuthError
+from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+
+logger = structlog.get_logger(__name__)
+
+FAILURE_STATUS = {
+    "unreachable": HTTPStatus.BAD_GATEWAY,
+    "idp_error": HTTPStatus.BAD_GATEWAY,
+    "state": HTTPStatus.BAD_REQUEST,
+}
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -14,3 +50,151 @@ class AccountAdapter(DefaultAccountAdapter):
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request, sociallogin):
         return True
+
+    def get_provider(self, request, provider, client_id=None):
+        instance = super().get_provider(request, provider, client_id=client_id)
+        if type(instance) is OpenIDConnectProvider:
+            instance = _OpenIDConnectProvider(request, app=instance.app)
+        return instance
+
+    def get_requests_session(self):
+        session = _IdPSession()
+        session.request_timeout = socialaccount_settings.REQUESTS_TIMEOUT
+        return session
+
+    def pre_social_login(self, request, sociallogin: SocialLogin) -> None:
+        """Refuses what would otherwise end on allauth's sign-up form, where a person could type
+        any e-mail address; the portal links people to AWS identities by that address."""
+        provider = sociallogin.provider
+        if not sociallogin.is_existing:
+            email = sociallogin.email_addresses[0].email if sociallogin.email_addresses else ""
+            if not email:
+                raise ImmediateHttpResponse(_error_page(request, provider.name, "no_email"))
+            if get_user_model().objects.filter(email__iexact=email).exists():
+                raise ImmediateHttpResponse(_error_page(request, provider.name, "email_conflict", email=email))
+        else:
+            _refresh_names(sociallogin)
+
+    def on_authentication_error(self, request, provider, error=None, exception=None, extra_context=None):
+        if error == AuthError.CANCELLED:
+            return  # allauth shows socialaccount/login_cancelled.html
+        if request.GET.get("error") == "access_denied":
+            # A cancellation the IdP sent without our state (oidc-provider-mock does): nobody is
+            # signed in either way, so say what happened rather than call it a forged response.
+            raise ImmediateHttpResponse(redirect("socialaccount_login_cancelled"))
+        failure = _classify(request, error, exception, extra_context or {})
+        logger.warning(
+            "idp_login_failed",
+            provider=getattr(provider, "sub_id", None),
+            failure=failure,
+            error=str(error),
+            exception=repr(exception) if exception else None,
+        )
+        # Nobody is signed in by a failed callback, and a person already signed in stays so: logging
+        # them out here would let any page end their session with a link to a bogus callback.
+        raise ImmediateHttpResponse(
+            _error_page(request, provider.name, failure, idp_error=request.GET.get("error_description", ""))
+        )
+
+
+class _IdPSession(requests.Session):
+    """The HTTP session allauth talks to IdPs with.
+
+    allauth fetches an OIDC provider's discovery document outside its error handling, both when
+    a login starts and at the callback, so an IdP that is down would be a server error. Here a
+    connection failure or timeout ends the request on the error page naming the IdP instead.
+    """
+
+    request_timeout: float = 10
+
+    def request(self, method, url, *args, **kwargs):
+        kwargs.setdefault("timeout", self.request_timeout)
+        try:
+            return super().request(method, url, *args, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            request = context.request
+            if request is None:
+                raise
+            name = _provider_name_for(request, url)
+            logger.warning("idp_unreachable", idp=name, url=url, exception=repr(exc))
+            raise ImmediateHttpResponse(_error_page(request, name, "unreachable")) from exc
+
+
+class _OpenIDConnectProvider(OpenIDConnectProvider):
+    """allauth's OIDC provider, except that an IdP answering the discovery request with an error
+    while a login starts gives the error page instead of a server error."""
+
+    def redirect(self, request, process, next_url=None, data=None, **kwargs):
+        try:
+            return super().redirect(request, process, next_url=next_url, data=data, **kwargs)
+        except requests.RequestException as exc:
+            return render_authentication_error(request, self, exception=exc)
+
+
+def _classify(request, error, exception, extra_context: dict) -> str:
+    if isinstance(exception, requests.ConnectionError | requests.Timeout):
+        return "unreachable"
+    if isinstance(exception, requests.RequestException):
+        return "idp_error"
+    if isinstance(exception, OAuth2Error):
+        message = str(exception)
+        if "invalid_client" in message:
+            return "client"
+        if "invalid_grant" in message:
+            return "code"
+        return "token"
+    if isinstance(exception, PermissionDenied) or error == AuthError.DENIED:
+        return "denied"
+    if "callback_view" in extra_context and "state" not in extra_context:
+        return "state"
+    if "error" in request.GET:
+        return "idp_error"
+    return "unknown"
+
+
+def _error_page(request, provider_name: str, failure: str, **extra):
+    return render(
+        request,
+        "socialaccount/authentication_error.html",
+        {"failure": failure, "provider_name": provider_name, **extra},
+        status=FAILURE_STATUS.get(failure, HTTPStatus.UNAUTHORIZED),
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _provider_name_for(request, url: str) -> str:
+    """The configured name of the IdP that `url` belongs to, else its origin."""
+    origin = _origin(url)
+    for app in SocialAccountAdapter(request).list_apps(request):
+        settings = app.settings or {}
+        idp_url = settings.get("server_url") or (settings.get("idp") or {}).get("metadata_url") or ""
+        if idp_url and _origin(idp_url) == origin:
+            return app.name
+    return origin
+
+
+def _claim(sociallogin: SocialLogin, name: str):
+    data = sociallogin.account.extra_data or {}
+    for source in (data.get("id_token"), data.get("userinfo"), data):
+        if isinstance(source, dict) and name in source:
+            return source[name]
+    return None
+
+
+def _refresh_names(sociallogin: SocialLogin) -> None:
+    """The IdP owns a person's name: a rename there shows here at the next login."""
+    user = sociallogin.user
+    first, last = _claim(sociallogin, "given_name"), _claim(sociallogin, "family_name")
+    changed = []
+    if isinstance(first, str) and first and first != user.first_name:
+        user.first_name = first
+        changed.append("first_name")
+    if isinstance(last, str) and last and last != user.last_name:
+        user.last_name = last
+        changed.append("last_name")
+    if changed:
+        user.save(update_fields=changed)

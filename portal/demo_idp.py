@@ -1,0 +1,228 @@
+"""The demo identity provider: a real OpenID Connect server for `make run` and the tests.
+
+It is oidc-provider-mock (authorization code flow, discovery, JWKS, userinfo, signed ID tokens)
+with the demo personas as its users and a sign-in page where one picks a persona and says
+whether they used MFA. The answer becomes the `amr` claim (`["pwd", "mfa"]` or `["pwd"]`) of
+that login's ID token and userinfo, so the portal's step-up rules can be exercised end to end.
+
+The portal's client is registered up front and its secret is checked at the token endpoint,
+so wrong client credentials fail here the way they fail at a real IdP.
+
+    python -m portal.demo_idp --port 9400
+
+Never part of production: it refuses to start when PORTAL_ENV is production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import warnings
+from collections.abc import Iterable, Mapping
+
+import flask
+import jinja2
+import werkzeug.debug
+import werkzeug.serving
+
+from governance.aws.demo.personas import PERSONAS, Persona
+
+with warnings.catch_warnings():
+    # authlib warns about its own deprecated modules on import; nothing here uses them directly.
+    warnings.simplefilter("ignore")
+    from oidc_provider_mock import User
+    from oidc_provider_mock import app as mock_app
+    from oidc_provider_mock._storage import Client, ClientAllowAny
+
+DEFAULT_CLIENT_ID = "governance-portal-demo"
+DEFAULT_CLIENT_SECRET = "demo-only-not-a-secret"  # noqa: S105 - a published demo value, refused in production
+AMR_WITH_MFA = ["pwd", "mfa"]
+AMR_WITHOUT_MFA = ["pwd"]
+
+_AUTHORIZE_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Demo identity provider · sign in</title>
+<style>
+ body { font: 15px/1.5 system-ui, sans-serif; color: #1d2433; background: #eef1f6; margin: 0; }
+ main { max-width: 560px; margin: 3rem auto; background: #fff; border: 1px solid #d9dee7;
+        border-radius: 6px; padding: 1.5rem 2rem; }
+ h1 { font-size: 20px; margin-top: 0; } .muted { color: #5b6474; font-size: 13px; }
+ .personas { display: grid; gap: .5rem; margin: 1rem 0; }
+ .personas button { text-align: left; padding: .55rem .8rem; border: 1px solid #b8c3d6; border-radius: 4px;
+                    background: #f8f9fc; font: inherit; cursor: pointer; }
+ .personas button:hover { border-color: #2450a6; background: #eef3fd; }
+ .role { color: #5b6474; font-size: 13px; } .other { display: flex; gap: .5rem; margin-top: .5rem; }
+ .other input[type=text] { flex: 1; padding: .4rem; font: inherit; }
+ .deny { background: none; border: none; color: #a3261b; text-decoration: underline; cursor: pointer; padding: 0; }
+ .error { color: #a3261b; }
+</style>
+</head>
+<body>
+<main>
+  <h1>Demo identity provider</h1>
+  <p class="muted">Signing in to <code>{{ client_id }}</code>. This IdP exists for the demo and the tests;
+  it asks for no password. The portal decides what you may do from AWS, not from anything said here.</p>
+  <form method="post">
+    <label><input type="checkbox" name="mfa" value="1" checked> Signed in with MFA
+      <span class="muted">(sets the <code>amr</code> claim)</span></label>
+    <div class="personas" role="group" aria-label="Personas">
+    {% for persona in personas %}
+      <button type="submit" name="sub" value="{{ persona.user_name }}">
+        <strong>{{ persona.display_name }}</strong> · {{ persona.user_name }}
+        <span class="role">{{ persona.role }}</span>
+      </button>
+    {% endfor %}
+    </div>
+  </form>
+  <form method="post">
+    <label for="sub">Another user name</label>
+    {% if sub_missing %}<p class="error" id="sub-missing">Enter a user name.</p>{% endif %}
+    <div class="other">
+      <input type="text" id="sub" name="sub" placeholder="user name" required>
+      <label><input type="checkbox" name="mfa" value="1" checked> MFA</label>
+      <button type="submit">Sign in</button>
+    </div>
+  </form>
+  <form method="post">
+    <p><button type="submit" name="action" value="deny" class="deny">Cancel and return to the portal</button></p>
+  </form>
+  <p class="muted">You will be sent back to {{ redirect_uri }}</p>
+</main>
+</body>
+</html>
+"""
+
+
+def persona_claims(persona: Persona) -> dict[str, object]:
+    """The claims the demo IdP asserts for a persona (before the per-login `amr`)."""
+    return {
+        "email": persona.email,
+        "email_verified": True,
+        "given_name": persona.given_name,
+        "family_name": persona.family_name,
+        "name": persona.display_name,
+        "preferred_username": persona.user_name,
+        **persona.extra_claims,
+    }
+
+
+def create_app(
+    *,
+    clients: Mapping[str, str] | None = None,
+    personas: Iterable[Persona] = PERSONAS,
+) -> flask.Flask:
+    """The demo IdP as a WSGI app.
+
+    `clients` maps client ids to secrets; only those clients may sign in, and the token endpoint
+    checks their secrets. Without it, every client id and secret is accepted.
+    """
+    # authlib refuses plain http unless told otherwise; the demo IdP only listens on loopback.
+    os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
+    personas = tuple(personas)
+    app = mock_app(
+        require_client_registration=clients is not None,
+        require_nonce=False,
+        user_claims=[User(sub=p.user_name, claims=persona_claims(p)) for p in personas],
+    )
+    # The mock turns on Werkzeug's interactive debugger; a sign-in page must not offer a console.
+    app.debug = False
+    if isinstance(app.wsgi_app, werkzeug.debug.DebuggedApplication):
+        app.wsgi_app = app.wsgi_app.app
+    app.jinja_loader = jinja2.ChoiceLoader(
+        [jinja2.DictLoader({"authorization_form.html": _AUTHORIZE_PAGE}), app.jinja_loader]
+    )
+
+    @app.context_processor
+    def _personas():
+        return {"personas": personas}
+
+    @app.before_request
+    def _record_mfa_choice():
+        # Runs after the mock's own hook has bound its storage to flask.g.
+        if flask.request.method != "POST" or flask.request.endpoint != "oidc-provider-mock.authorize":
+            return
+        sub = flask.request.form.get("sub")
+        if not sub:
+            return
+        storage = flask.g.oidc_provider_mock_storage
+        user = storage.get_user(sub)
+        claims = dict(user.claims) if user else {"email": sub}
+        claims["amr"] = AMR_WITH_MFA if flask.request.form.get("mfa") else AMR_WITHOUT_MFA
+        storage.store_user(User(sub=sub, claims=claims))
+
+    if clients:
+        with app.test_request_context("/"):
+            app.preprocess_request()
+            storage = flask.g.oidc_provider_mock_storage
+            for client_id, secret in clients.items():
+                storage.store_client(
+                    Client(
+                        id=client_id,
+                        secret=secret,
+                        redirect_uris=ClientAllowAny(),
+                        allowed_scopes=Client.SCOPES_SUPPORTED,
+                        token_endpoint_auth_method=ClientAllowAny(),
+                    )
+                )
+    return app
+
+
+def make_server(host: str, port: int, app: flask.Flask) -> werkzeug.serving.BaseWSGIServer:
+    """A threaded server on host:port (0 picks a free port).
+
+    The socket is bound here, so a port in use is an OSError the caller can explain; Werkzeug
+    would print its own message and exit.
+    """
+    sock = socket.create_server((host, port))
+    try:
+        return werkzeug.serving.make_server(host, port, app, threaded=True, fd=sock.fileno())
+    finally:
+        sock.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m portal.demo_idp", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=9400, help="port to listen on (default 9400)")
+    parser.add_argument("--client-id", default=os.environ.get("DEMO_IDP_CLIENT_ID", DEFAULT_CLIENT_ID))
+    parser.add_argument("--client-secret", default=os.environ.get("DEMO_IDP_CLIENT_SECRET") or DEFAULT_CLIENT_SECRET)
+    args = parser.parse_args(argv)
+
+    if os.environ.get("PORTAL_ENV", "").strip() == "production":
+        print("The demo identity provider never runs in production (PORTAL_ENV=production).", file=sys.stderr)
+        return 2
+    if not 0 <= args.port <= 65535:
+        print(f"--port must be between 0 and 65535; got {args.port}.", file=sys.stderr)
+        return 2
+
+    app = create_app(clients={args.client_id: args.client_secret})
+    try:
+        server = make_server(args.host, args.port, app)
+    except OSError as exc:
+        print(
+            f"The demo identity provider cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "
+            "Another process probably holds the port; stop it or choose another with --port "
+            "(make run: DEMO_IDP_PORT=...).",
+            file=sys.stderr,
+        )
+        return 1
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    url = f"http://{args.host}:{server.socket.getsockname()[1]}"
+    print(f"Demo identity provider at {url} (issuer {url}, client id {args.client_id})", flush=True)
+    try:
+        server.serve_forever()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
