@@ -23,7 +23,7 @@ def test_it_declares_the_rule_on_the_view():
 def test_it_rejects_unknown_capabilities():
     from governance.authz.decorators import requires
 
-    with pytest.raises(ValueError, match="scp.delete_everything"):
+    with pytest.raises(ValueError, match=r"scp\.delete_everything"):
         requires("scp.delete_everything")
 
 
