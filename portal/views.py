@@ -1,19 +1,21 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from governance.authz.decorators import authenticated, public
+
 
 @require_GET
-@login_required
+@authenticated
 def dashboard(request):
     return render(request, "portal/dashboard.html", {})
 
 
 @require_GET
+@public
 def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
