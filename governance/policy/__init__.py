@@ -9,7 +9,17 @@ from .catalog import actions_for, complement, expand_actions, is_known_action, s
 from .diff import PolicyDiff, StatementChange, diff_policies
 from .document import Effect, Policy, PrincipalSpec, Statement, as_policy, parse_policy
 from .errors import PolicyError
-from .evaluate import Decision, Outcome, PolicyType, PreparedRequest, Request, StatementRef, evaluate, prepare
+from .evaluate import (
+    Decision,
+    Outcome,
+    PolicySet,
+    PolicyType,
+    PreparedRequest,
+    Request,
+    StatementRef,
+    evaluate,
+    prepare,
+)
 from .validate import Finding, Severity, check_size, lint, validate_policy, validate_scp
 
 __all__ = [
@@ -20,6 +30,7 @@ __all__ = [
     "Policy",
     "PolicyDiff",
     "PolicyError",
+    "PolicySet",
     "PolicyType",
     "PreparedRequest",
     "PrincipalSpec",

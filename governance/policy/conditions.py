@@ -29,7 +29,7 @@ from functools import lru_cache
 
 from .errors import PolicyError
 from .patterns import Matcher, compile_glob, compile_regex
-from .variables import Template, parse_template
+from .variables import VARIABLE, Template, parse_template
 
 Context = Mapping[str, tuple[str, ...]]
 Predicate = Callable[[str], bool]
@@ -222,10 +222,24 @@ class ConditionClause:
     set_operator: str | None
     templates: tuple[Template | None, ...] = field(default=(), compare=False)
     predicate: Predicate | None = field(default=None, compare=False)
+    variable_keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    _resolved: dict[tuple[tuple[str, ...] | None, ...], Predicate] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def resolve(self, context: Context) -> Predicate:
+        """The predicate with policy variables substituted (cached by the variables' values)."""
         if self.predicate is not None:
             return self.predicate
+        key = tuple(context.get(name) for name in self.variable_keys)
+        found = self._resolved.get(key)
+        if found is None:
+            if len(self._resolved) >= 1024:
+                self._resolved.clear()
+            found = self._resolved[key] = self._build(context)
+        return found
+
+    def _build(self, context: Context) -> Predicate:
         values: list[str] = []
         patterns: list[str | None] = []
         wildcard = self.base == "StringLike"
@@ -252,7 +266,7 @@ class ConditionClause:
             if self.set_operator == "ForAnyValue":
                 return False
             return self.negated
-        predicate = self.resolve(context)
+        predicate = self.predicate or self.resolve(context)
         negated = self.negated
         if self.set_operator == "ForAllValues":
             return all(predicate(value) is not negated for value in present)
@@ -346,6 +360,17 @@ def parse_condition(block: object, *, path: str, variables: bool) -> tuple[Condi
                     if_exists=if_exists,
                     set_operator=set_operator,
                     templates=templates if dynamic else (),
+                    variable_keys=tuple(
+                        sorted(
+                            {
+                                text
+                                for template in templates
+                                if template is not None
+                                for kind, text, _default in template.parts
+                                if kind == VARIABLE
+                            }
+                        )
+                    ),
                     predicate=None if dynamic or base == "Null" else build_predicate(base, values),
                 )
             )

@@ -18,7 +18,7 @@ from typing import Any
 
 from .conditions import ConditionClause, Context, parse_condition
 from .errors import PolicyError
-from .patterns import Matcher, compile_glob, compile_regex, has_wildcard
+from .patterns import Matcher, compile_glob, has_wildcard
 from .variables import Template, parse_template
 
 VERSION_2012 = "2012-10-17"
@@ -93,6 +93,7 @@ class Statement:
     _resource_matchers: tuple[Matcher, ...] = field(compare=False, repr=False)
     _resource_templates: tuple[Template, ...] = field(compare=False, repr=False)
     _any_resource: bool = field(compare=False, repr=False)
+    trivial: bool = field(compare=False, repr=False, default=False)  # any resource, no conditions
 
     @property
     def label(self) -> str:
@@ -117,8 +118,8 @@ class Statement:
                 break
         if not hit:
             for template in self._resource_templates:
-                pattern = template.render_pattern(context)
-                if pattern is not None and compile_regex(pattern)(resource):
+                matcher = template.matcher(context)
+                if matcher is not None and matcher(resource):
                     hit = True
                     break
         return hit is not self.not_resource
@@ -335,6 +336,7 @@ def _parse_statement(raw: object, index: int, path: str, *, variables: bool) -> 
         _resource_matchers=tuple(resource_matchers),
         _resource_templates=tuple(resource_templates),
         _any_resource=any_resource,
+        trivial=any_resource and not not_resource and not conditions,
     )
 
 

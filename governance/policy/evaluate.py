@@ -22,11 +22,13 @@ Not modelled: RCPs, VPC endpoint policies, service-linked role exemptions, ACLs,
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from .document import Policy, Statement, account_root, as_policy
 
@@ -47,8 +49,7 @@ class PolicyType(StrEnum):
     RESOURCE = "resource"
 
 
-@dataclass(frozen=True, slots=True)
-class StatementRef:
+class StatementRef(NamedTuple):
     """Names one statement: the policy type and name, and the statement's Sid (or ``#index``)."""
 
     policy_type: PolicyType
@@ -99,6 +100,8 @@ class Request:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
@@ -106,13 +109,17 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+@lru_cache(maxsize=256)
+def _time_values(now: datetime) -> tuple[tuple[str], tuple[str]]:
+    return (_text(now),), (str(int(now.timestamp())),)
+
+
 def _arn_parts(arn: str) -> list[str] | None:
     parts = arn.split(":", 5)
     return parts if len(parts) == 6 and parts[0] == "arn" else None
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedRequest:
+class PreparedRequest(NamedTuple):
     """A request with its context normalized (lower-case keys, tuple values) and principal identifiers."""
 
     request: Request
@@ -124,13 +131,13 @@ class PreparedRequest:
     exact: str
 
 
-def prepare(request: Request) -> PreparedRequest:
-    context: dict[str, tuple[str, ...]] = {}
-    principal = request.principal
+@lru_cache(maxsize=1024)
+def _principal_facts(
+    principal: str, principal_arn: str | None, username: str | None, userid: str | None
+) -> tuple[tuple[tuple[str, tuple[str]], ...], frozenset[str], str | None]:
+    """Context entries, identifiers and account derived from the caller; cached per caller."""
     parts = _arn_parts(principal)
     account = parts[4] if parts and parts[4] else None
-    principal_arn = request.principal_arn
-    username = request.username
     if parts is not None:
         kind, _, rest = parts[5].partition("/")
         if principal_arn is None:
@@ -140,68 +147,256 @@ def prepare(request: Request) -> PreparedRequest:
                 principal_arn = principal
         if username is None and parts[2] == "iam" and kind == "user":
             username = rest.rpartition("/")[2]
-    defaults: dict[str, str | None] = {
-        "aws:username": username,
-        "aws:userid": request.userid,
-        "aws:principalarn": principal_arn,
-        "aws:principalaccount": account,
-    }
-    for key, value in defaults.items():
-        if value is not None:
-            context[key] = (value,)
-    for tag, value in request.principal_tags.items():
-        context[f"aws:principaltag/{tag.lower()}"] = (value,)
-    now = request.now or datetime.now(UTC)
-    context["aws:currenttime"] = (_text(now),)
-    context["aws:epochtime"] = (str(int(now.timestamp())),)
-    for key, value in request.context.items():
-        if isinstance(value, list | tuple | set | frozenset):
-            context[key.lower()] = tuple(_text(item) for item in value)
-        else:
-            context[key.lower()] = (_text(value),)
-
+    entries = tuple(
+        (key, (value,))
+        for key, value in (
+            ("aws:username", username),
+            ("aws:userid", userid),
+            ("aws:principalarn", principal_arn),
+            ("aws:principalaccount", account),
+        )
+        if value is not None
+    )
     identifiers = {principal}
     if principal_arn:
         identifiers.add(principal_arn)
     if account:
         identifiers.add(account_root(account))
+    return entries, frozenset(identifiers), account
+
+
+def prepare(request: Request) -> PreparedRequest:
+    """Normalize a request once: lower-case context keys, tuple values, derived aws:* keys."""
+    principal = request.principal
+    entries, identifiers, account = _principal_facts(principal, request.principal_arn, request.username, request.userid)
+    context: dict[str, tuple[str, ...]] = dict(entries)
+    for tag, value in request.principal_tags.items():
+        context["aws:principaltag/" + tag.lower()] = (value,)
+    now = request.now or datetime.now(UTC).replace(microsecond=0)
+    context["aws:currenttime"], context["aws:epochtime"] = _time_values(now)
+    for key, value in request.context.items():
+        if type(value) is str:
+            context[key.lower()] = (value,)
+        elif isinstance(value, list | tuple | set | frozenset):
+            context[key.lower()] = tuple(_text(item) for item in value)
+        else:
+            context[key.lower()] = (_text(value),)
     return PreparedRequest(
         request=request,
         action=request.action.lower(),
         resource=request.resource,
         context=context,
-        identifiers=frozenset(identifiers),
+        identifiers=identifiers,
         account=account,
         exact=principal,
     )
 
 
-def _ref(policy_type: PolicyType, policy: Policy, statement: Statement) -> StatementRef:
-    return StatementRef(policy_type, policy.name, statement.sid, statement.index)
+Candidate = tuple[StatementRef, Statement]
 
 
-def _matching_allow(policy: Policy, prepared: PreparedRequest, *, with_principal: bool = False) -> Statement | None:
-    allows = policy.statements_for(prepared.action)[0]
+def _levels(scps: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """SCP levels as tuples; a bare policy (or document) counts as a level of its own."""
+    levels: list[tuple[Any, ...]] = []
+    for level in scps:
+        if type(level) is tuple:
+            levels.append(level)
+        elif isinstance(level, Policy | str | bytes | Mapping):
+            levels.append((level,))
+        else:
+            levels.append(tuple(level))
+    return levels
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The statements of a policy set whose Action/NotAction match one action, grouped by role."""
+
+    denies: tuple[tuple[Candidate, bool], ...]  # (candidate, check principal)
+    scp_levels: tuple[tuple[Candidate, ...], ...]
+    scp_names: tuple[str, ...]
+    resource_allows: tuple[Candidate, ...]
+    identity_allows: tuple[Candidate, ...]
+    boundary_allows: tuple[Candidate, ...] | None
+    session_allows: tuple[Candidate, ...] | None
+
+
+def _candidates(policy_type: PolicyType, policy: Policy, statements: tuple[Statement, ...]) -> list[Candidate]:
+    return [(StatementRef(policy_type, policy.name, s.sid, s.index), s) for s in statements]
+
+
+def _first(candidates: tuple[Candidate, ...], prepared: PreparedRequest, *, with_principal: bool = False):
     resource = prepared.resource
     context = prepared.context
-    for statement in allows:
+    for candidate in candidates:
+        statement = candidate[1]
+        if statement.trivial and not with_principal:
+            return candidate
         if (
             statement.matches_resource(resource, context)
             and (not with_principal or statement.matches_principal(prepared.identifiers))
             and statement.conditions_hold(context)
         ):
-            return statement
+            return candidate
     return None
 
 
-def _levels(scps: Iterable[Policy | Iterable[Policy]]) -> list[tuple[Policy, ...]]:
-    levels = []
-    for level in scps:
-        if isinstance(level, Policy):
-            levels.append((level,))
-        else:
-            levels.append(tuple(as_policy(policy) for policy in level))
-    return levels
+class PolicySet:
+    """The policies that apply to one principal, compiled for repeated evaluation.
+
+    Keeps a per-action plan (which statements of which policies can match the action) so evaluating a
+    request only visits statements that name its action. Build one per principal and reuse it;
+    :func:`evaluate` does this for you behind a small identity-keyed cache.
+    """
+
+    __slots__ = ("_plans", "boundary", "identity", "levels", "management_account", "resource", "session")
+
+    def __init__(
+        self,
+        *,
+        identity_policies: Iterable[Policy] = (),
+        permissions_boundary: Policy | None = None,
+        scps: Iterable[Policy | Iterable[Policy]] = (),
+        session_policy: Policy | None = None,
+        resource_policy: Policy | None = None,
+        management_account: bool = False,
+    ) -> None:
+        self.identity = tuple(as_policy(policy) for policy in identity_policies)
+        self.boundary = as_policy(permissions_boundary) if permissions_boundary is not None else None
+        self.levels = tuple(tuple(as_policy(policy) for policy in level) for level in _levels(scps))
+        self.session = as_policy(session_policy) if session_policy is not None else None
+        self.resource = as_policy(resource_policy) if resource_policy is not None else None
+        self.management_account = management_account
+        self._plans: dict[str, _Plan] = {}
+
+    def _plan(self, action: str) -> _Plan:
+        plan = self._plans.get(action)
+        if plan is not None:
+            return plan
+        denies: list[tuple[Candidate, bool]] = []
+        allows: dict[PolicyType, list[Candidate]] = {kind: [] for kind in PolicyType}
+
+        def add(policy_type: PolicyType, policy: Policy) -> list[Candidate]:
+            allow, deny = policy.statements_for(action)
+            denies.extend((c, policy_type is PolicyType.RESOURCE) for c in _candidates(policy_type, policy, deny))
+            found = _candidates(policy_type, policy, allow)
+            allows[policy_type].extend(found)
+            return found
+
+        for policy in self.identity:
+            add(PolicyType.IDENTITY, policy)
+        if self.boundary is not None:
+            add(PolicyType.BOUNDARY, self.boundary)
+        levels: list[tuple[Candidate, ...]] = []
+        names: list[str] = []
+        if not self.management_account:
+            for level in self.levels:
+                level_allows: list[Candidate] = []
+                for policy in level:
+                    level_allows.extend(add(PolicyType.SCP, policy))
+                levels.append(tuple(level_allows))
+                names.append(", ".join(policy.name or "(unnamed)" for policy in level) or "no SCPs attached")
+        if self.session is not None:
+            add(PolicyType.SESSION, self.session)
+        if self.resource is not None:
+            add(PolicyType.RESOURCE, self.resource)
+        plan = _Plan(
+            denies=tuple(denies),
+            scp_levels=tuple(levels),
+            scp_names=tuple(names),
+            resource_allows=tuple(allows[PolicyType.RESOURCE]),
+            identity_allows=tuple(allows[PolicyType.IDENTITY]),
+            boundary_allows=tuple(allows[PolicyType.BOUNDARY]) if self.boundary is not None else None,
+            session_allows=tuple(allows[PolicyType.SESSION]) if self.session is not None else None,
+        )
+        if len(self._plans) >= 4096:
+            self._plans.clear()
+        self._plans[action] = plan
+        return plan
+
+    def evaluate(self, request: Request | PreparedRequest) -> Decision:
+        """Decide one request (see the module docstring for the rules)."""
+        prepared = request if isinstance(request, PreparedRequest) else prepare(request)
+        plan = self._plan(prepared.action)
+        resource = prepared.resource
+        context = prepared.context
+
+        denials: list[StatementRef] = []
+        for (ref, statement), check_principal in plan.denies:
+            if (
+                statement.matches_resource(resource, context)
+                and (not check_principal or statement.matches_principal(prepared.identifiers))
+                and statement.conditions_hold(context)
+            ):
+                denials.append(ref)
+        if denials:
+            return Decision(Outcome.EXPLICIT_DENY, f"explicitly denied by {denials[0]}", tuple(denials))
+
+        granted: list[StatementRef] = []
+        for depth, level in enumerate(plan.scp_levels):
+            found = _first(level, prepared)
+            if found is None:
+                names = plan.scp_names[depth]
+                return Decision(Outcome.IMPLICIT_DENY, f"no SCP at organization level {depth} allows it ({names})")
+            granted.append(found[0])
+
+        resource_grant = _first(plan.resource_allows, prepared, with_principal=True) if plan.resource_allows else None
+        resource_account = prepared.request.resource_account
+        cross_account = resource_account is not None and resource_account != prepared.account
+        if cross_account and resource_grant is None:
+            return Decision(Outcome.IMPLICIT_DENY, "cross-account request without a resource policy that allows it")
+        if resource_grant is not None and not cross_account:
+            ref, statement = resource_grant
+            principal = statement.principal
+            if principal is not None and not statement.not_principal and prepared.exact in principal.aws:
+                return Decision(Outcome.ALLOW, f"allowed by {ref} naming the caller", (*granted, ref))
+            if principal is not None and not principal.everyone and _names_only_account(principal.aws, prepared):
+                resource_grant = None
+
+        identity_grant = _first(plan.identity_allows, prepared)
+        if identity_grant is None:
+            if resource_grant is None or cross_account:
+                return Decision(Outcome.IMPLICIT_DENY, "no identity-based policy allows it", tuple(granted))
+            identity_grant = resource_grant
+        granted.append(identity_grant[0])
+
+        for label, candidates, policy in (
+            ("permissions boundary", plan.boundary_allows, self.boundary),
+            ("session policy", plan.session_allows, self.session),
+        ):
+            if candidates is None:
+                continue
+            found = _first(candidates, prepared)
+            if found is None:
+                named = f"{label} {policy.name}" if policy is not None and policy.name else label
+                return Decision(Outcome.IMPLICIT_DENY, f"the {named} does not allow it", tuple(granted))
+            granted.append(found[0])
+
+        if cross_account and resource_grant is not None:
+            granted.append(resource_grant[0])
+        return Decision(Outcome.ALLOW, f"allowed by {identity_grant[0]}", tuple(granted))
+
+
+_SETS: OrderedDict[tuple[Any, ...], tuple[PolicySet, tuple[Any, ...]]] = OrderedDict()
+_SETS_LIMIT = 256
+
+
+_FAST: OrderedDict[tuple[Any, ...], tuple[PolicySet, Any, Any, tuple[Any, ...]]] = OrderedDict()
+
+
+def _remember(key: tuple[Any, ...], policy_set: PolicySet, identity: Any, scps: Any) -> None:
+    """Cache by the caller's containers; snapshots detect later mutation of those lists."""
+    if type(identity) not in (list, tuple) or type(scps) not in (list, tuple):
+        return
+    levels = type(scps)(level[:] if type(level) in (list, tuple) else level for level in scps)
+    _FAST[key] = (policy_set, identity[:], levels, (identity, scps))
+    if len(_FAST) > _SETS_LIMIT:
+        _FAST.popitem(last=False)
+
+
+def _level_key(level: Any) -> Any:
+    kind = type(level)
+    return tuple(map(id, level)) if kind is list or kind is tuple else id(level)
 
 
 def evaluate(
@@ -217,92 +412,54 @@ def evaluate(
     """Decide ``request`` against the given policies (see the module docstring for the rules).
 
     ``scps`` is a list of levels from the root down to the account, each a list of the SCPs attached
-    there; ``management_account=True`` means SCPs do not apply. Pass parsed :class:`Policy` objects.
+    there; ``management_account=True`` means SCPs do not apply. Parsed :class:`Policy` objects are
+    compiled into a :class:`PolicySet` that is cached by object identity (the cache holds them, so an
+    id cannot be reused while cached); documents are parsed on every call.
     """
-    prepared = request if isinstance(request, PreparedRequest) else prepare(request)
-    action = prepared.action
-    resource = prepared.resource
-    context = prepared.context
-    identity = tuple(identity_policies)
-    levels = [] if management_account else _levels(scps)
-
-    applicable: list[tuple[PolicyType, Policy]] = [(PolicyType.IDENTITY, policy) for policy in identity]
-    if permissions_boundary is not None:
-        applicable.append((PolicyType.BOUNDARY, permissions_boundary))
-    for level in levels:
-        applicable.extend((PolicyType.SCP, policy) for policy in level)
-    if session_policy is not None:
-        applicable.append((PolicyType.SESSION, session_policy))
-    if resource_policy is not None:
-        applicable.append((PolicyType.RESOURCE, resource_policy))
-
-    denials: list[StatementRef] = []
-    for policy_type, policy in applicable:
-        denies = policy.statements_for(action)[1]
-        for statement in denies:
-            if (
-                statement.matches_resource(resource, context)
-                and (policy_type is not PolicyType.RESOURCE or statement.matches_principal(prepared.identifiers))
-                and statement.conditions_hold(context)
-            ):
-                denials.append(_ref(policy_type, policy, statement))
-    if denials:
-        return Decision(Outcome.EXPLICIT_DENY, f"explicitly denied by {denials[0]}", tuple(denials))
-
-    granted: list[StatementRef] = []
-    for depth, level in enumerate(levels):
-        for policy in level:
-            statement = _matching_allow(policy, prepared)
-            if statement is not None:
-                granted.append(_ref(PolicyType.SCP, policy, statement))
-                break
-        else:
-            names = ", ".join(policy.name or "(unnamed)" for policy in level) or "no SCPs attached"
-            return Decision(Outcome.IMPLICIT_DENY, f"no SCP at organization level {depth} allows it ({names})")
-
-    resource_grant: Statement | None = None
-    if resource_policy is not None:
-        resource_grant = _matching_allow(resource_policy, prepared, with_principal=True)
-
-    cross_account = (
-        prepared.request.resource_account is not None and prepared.request.resource_account != prepared.account
+    fast_key = (
+        id(identity_policies),
+        id(scps),
+        id(permissions_boundary),
+        id(session_policy),
+        id(resource_policy),
+        management_account,
     )
-    if cross_account and resource_grant is None:
-        return Decision(Outcome.IMPLICIT_DENY, "cross-account request without a resource policy that allows it")
-
-    if resource_grant is not None and not cross_account:
-        principal = resource_grant.principal
-        ref = _ref(PolicyType.RESOURCE, resource_policy, resource_grant)  # type: ignore[arg-type]
-        if principal is not None and not resource_grant.not_principal and prepared.exact in principal.aws:
-            return Decision(Outcome.ALLOW, f"allowed by {ref} naming the caller", (*granted, ref))
-        if principal is not None and _names_only_account(principal.aws, prepared) and not principal.everyone:
-            resource_grant = None
-
-    identity_grant: StatementRef | None = None
-    for policy in identity:
-        statement = _matching_allow(policy, prepared)
-        if statement is not None:
-            identity_grant = _ref(PolicyType.IDENTITY, policy, statement)
-            break
-    if identity_grant is None:
-        if resource_grant is None or cross_account:
-            return Decision(Outcome.IMPLICIT_DENY, "no identity-based policy allows it", tuple(granted))
-        identity_grant = _ref(PolicyType.RESOURCE, resource_policy, resource_grant)  # type: ignore[arg-type]
-    granted.append(identity_grant)
-
-    for policy_type, policy in ((PolicyType.BOUNDARY, permissions_boundary), (PolicyType.SESSION, session_policy)):
-        if policy is None:
-            continue
-        statement = _matching_allow(policy, prepared)
-        if statement is None:
-            label = "permissions boundary" if policy_type is PolicyType.BOUNDARY else "session policy"
-            named = f"{label} {policy.name}" if policy.name else label
-            return Decision(Outcome.IMPLICIT_DENY, f"the {named} does not allow it", tuple(granted))
-        granted.append(_ref(policy_type, policy, statement))
-
-    if cross_account:
-        granted.append(_ref(PolicyType.RESOURCE, resource_policy, resource_grant))  # type: ignore[arg-type]
-    return Decision(Outcome.ALLOW, f"allowed by {identity_grant}", tuple(granted))
+    fast = _FAST.get(fast_key)
+    # Same containers with the same contents (list equality checks identity first, element by element).
+    if fast is not None and fast[1] == identity_policies and fast[2] == scps:
+        return fast[0].evaluate(request)
+    identity = identity_policies if type(identity_policies) is tuple else tuple(identity_policies)
+    scps = scps if type(scps) is tuple or type(scps) is list else tuple(scps)
+    key = (
+        tuple(map(id, identity)),
+        id(permissions_boundary),
+        tuple(map(_level_key, scps)),
+        id(session_policy),
+        id(resource_policy),
+        management_account,
+    )
+    entry = _SETS.get(key)
+    if entry is not None:
+        _remember(fast_key, entry[0], identity_policies, scps)
+        return entry[0].evaluate(request)
+    levels = _levels(scps)
+    policy_set = PolicySet(
+        identity_policies=identity,
+        permissions_boundary=permissions_boundary,
+        scps=levels,
+        session_policy=session_policy,
+        resource_policy=resource_policy,
+        management_account=management_account,
+    )
+    singles = (permissions_boundary, session_policy, resource_policy)
+    if all(isinstance(policy, Policy) for group in (identity, *levels) for policy in group) and all(
+        policy is None or isinstance(policy, Policy) for policy in singles
+    ):
+        _SETS[key] = (policy_set, (identity, levels, singles))
+        if len(_SETS) > _SETS_LIMIT:
+            _SETS.popitem(last=False)
+        _remember(fast_key, policy_set, identity_policies, scps)
+    return policy_set.evaluate(request)
 
 
 def _names_only_account(aws: frozenset[str], prepared: PreparedRequest) -> bool:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import PolicyError
-from .patterns import glob_to_regex
+from .patterns import Matcher, compile_regex, glob_to_regex
 
 TEXT = 0  # literal text in which * and ? are wildcards (for *Like matching and Resource)
 LITERAL = 1  # text that is always literal: escapes and substituted values
@@ -33,6 +33,24 @@ class Template:
 
     source: str
     parts: tuple[tuple[int, str, str | None], ...]
+    _matchers: dict[tuple[str, ...], Matcher] = field(default_factory=dict, compare=False, repr=False)
+
+    def matcher(self, context: Context) -> Matcher | None:
+        """A wildcard matcher for this template under ``context`` (cached by the substituted values)."""
+        key = tuple(
+            values[0] if (values := context.get(text)) is not None and len(values) == 1 else "\0"
+            for kind, text, _default in self.parts
+            if kind == VARIABLE
+        )
+        found = self._matchers.get(key)
+        if found is None:
+            pattern = self.render_pattern(context)
+            if pattern is None:
+                return None
+            if len(self._matchers) >= 1024:
+                self._matchers.clear()
+            found = self._matchers[key] = compile_regex(pattern)
+        return found
 
     def _values(self, context: Context) -> list[tuple[int, str]] | None:
         resolved: list[tuple[int, str]] = []
