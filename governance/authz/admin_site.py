@@ -95,8 +95,10 @@ class GovernanceAdminSite(admin.AdminSite):
         inner = super().admin_view(view, cacheable)
 
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
             caps = capabilities(request.user)
-            if request.user.is_authenticated and not caps.has(Capability.ADMIN_ACCESS):
+            if not caps.has(Capability.ADMIN_ACCESS):
                 return forbidden(request, (Capability.ADMIN_ACCESS.value,))
             if caps.break_glass:
                 from governance.authz.break_glass import audit_request

@@ -33,3 +33,10 @@ urlpatterns = [
     path("test/scp/approve/", scp_approve, name="test_scp_approve"),
     path("test/evidence/", evidence_export, name="test_evidence"),
 ]
+
+
+def forgotten(request):
+    return HttpResponse("nobody decided who may see this")
+
+
+urlpatterns_with_unruled_view = [*urlpatterns, path("test/forgotten/", forgotten, name="test_forgotten")]

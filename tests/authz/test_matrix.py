@@ -1,0 +1,164 @@
+"""The authorization matrix, generated from the URL conf.
+
+Every route is requested as each persona and anonymously, and the status must follow from the
+rule its view declares (`@requires`, `@authenticated`, `@public`, `@requires_mfa`):
+
+- public: never a 403 or a login redirect (and never a 5xx), for anyone;
+- anonymous on anything else: a redirect to the login page;
+- a persona the rule admits: neither 403 nor 404 nor a login redirect;
+- a persona the rule does not admit: 403.
+
+A route whose view declares no rule fails `test_it_has_a_rule_on_every_route`. Routes with URL
+parameters get sample values from SAMPLES (objects the manager owns, so owners are admitted too);
+a new parameter name fails until a sample is added. Views answering 405 to GET are POSTed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from governance.authz.capabilities import capabilities
+from governance.authz.decorators import Rule, rule_of
+from tests.fixtures.personas import MATRIX_PERSONAS, OWNED_ACCOUNT_IDS
+
+pytestmark = pytest.mark.django_db
+
+# Prefixes left out of the generated matrix, each with the reason and where it is tested instead.
+ALLOWLIST = {
+    "accounts/": "allauth's login, logout and IdP callback flows: public by nature; tests/portal/test_login.py",
+    "admin/": "the GovernanceAdminSite checks admin.access itself; ADMIN_CHECKS below and tests/authz/test_admin.py",
+}
+
+# (path, capability that admits) for the admin site, checked like generated routes.
+ADMIN_CHECKS = [
+    ("/admin/", Rule(capabilities=("admin.access",))),
+    ("/admin/authz/identitylink/", Rule(capabilities=("admin.access",))),
+    ("/admin/authz/user/", Rule(capabilities=("admin.access",))),
+]
+
+
+def _sample_principal(inventory) -> Any:
+    return inventory.manager_role
+
+
+# URL parameter name -> value (a callable takes the persona inventory).
+SAMPLES: dict[str, Any] = {
+    "token": "not-a-real-break-glass-token",
+    "account_id": OWNED_ACCOUNT_IDS[0],
+    "principal_id": lambda inv: _sample_principal(inv).pk,
+    "principal_pk": lambda inv: _sample_principal(inv).pk,
+}
+
+_PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
+
+
+@dataclass(frozen=True)
+class Route:
+    route: str
+    name: str
+    view: Any
+
+    def __str__(self) -> str:
+        return f"/{self.route} ({self.name or 'unnamed'})"
+
+    @property
+    def params(self) -> list[str]:
+        return [m.group("name") for m in _PARAM.finditer(self.route)]
+
+    def path(self, inventory) -> str:
+        def value(match: re.Match) -> str:
+            sample = SAMPLES[match.group("name")]
+            return str(sample(inventory) if callable(sample) else sample)
+
+        return "/" + _PARAM.sub(value, self.route)
+
+
+def _walk(patterns, prefix: str = "", namespace: str = ""):
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from _walk(entry.url_patterns, route, ns)
+        elif isinstance(entry, URLPattern):
+            yield Route(route=route, name=f"{namespace}{entry.name or ''}", view=entry.callback)
+
+
+def collect_routes() -> list[Route]:
+    return [r for r in _walk(get_resolver().url_patterns) if not any(r.route.startswith(p) for p in ALLOWLIST)]
+
+
+ROUTES = collect_routes()
+RULED = [r for r in ROUTES if rule_of(r.view) is not None]
+
+
+def test_it_has_a_rule_on_every_route():
+    unruled = [str(r) for r in ROUTES if rule_of(r.view) is None]
+    assert not unruled, (
+        "Routes without an authorization rule (decorate the view with @requires(...), @authenticated or @public):\n"
+        + "\n".join(unruled)
+    )
+
+
+def test_it_has_a_sample_for_every_url_parameter():
+    missing = sorted({p for r in ROUTES for p in r.params if p not in SAMPLES})
+    assert not missing, f"Add sample values to SAMPLES in tests/authz/test_matrix.py for: {', '.join(missing)}"
+
+
+def _request(client: Client, path: str):
+    response = client.get(path)
+    if response.status_code == 405:
+        response = client.post(path)
+    return response
+
+
+def _is_login_redirect(response) -> bool:
+    return response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def _problems(rule: Rule, path: str, persona_client, personas) -> list[str]:
+    problems = []
+    anonymous = _request(Client(), path)
+    if rule.public:
+        if anonymous.status_code == 403 or _is_login_redirect(anonymous) or anonymous.status_code >= 500:
+            problems.append(f"anonymous: public route answered {anonymous.status_code}")
+    elif not _is_login_redirect(anonymous):
+        problems.append(f"anonymous: expected a login redirect, got {anonymous.status_code}")
+    for key in MATRIX_PERSONAS:
+        response = _request(persona_client(key), path)
+        status = response.status_code
+        if rule.public:
+            if status == 403 or status >= 500 or _is_login_redirect(response):
+                problems.append(f"{key}: public route answered {status}")
+        elif rule.admits(capabilities(personas[key])):
+            if status in (403, 404) or status >= 500 or _is_login_redirect(response):
+                problems.append(f"{key}: admitted by {rule}, got {status}")
+        elif status != 403:
+            problems.append(f"{key}: not admitted by {rule}, expected 403, got {status}")
+    return problems
+
+
+@pytest.mark.parametrize("route", RULED, ids=str)
+def test_the_matrix(route, persona_client, personas, persona_inventory):
+    if any(p not in SAMPLES for p in route.params):
+        pytest.skip("no sample for a URL parameter (see test_it_has_a_sample_for_every_url_parameter)")
+    path = route.path(persona_inventory)
+    problems = _problems(rule_of(route.view), path, persona_client, personas)
+    assert not problems, f"{path}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize(("path", "rule"), ADMIN_CHECKS, ids=[p for p, _ in ADMIN_CHECKS])
+def test_the_admin_matrix(path, rule, persona_client, personas):
+    problems = _problems(rule, path, persona_client, personas)
+    assert not problems, f"{path}:\n" + "\n".join(problems)
+
+
+def test_it_notices_a_route_without_a_rule(settings):
+    settings.ROOT_URLCONF = "tests.authz.urls_unruled"
+    unruled = [r.name for r in collect_routes() if rule_of(r.view) is None]
+    assert unruled == ["test_forgotten"]
