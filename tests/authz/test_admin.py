@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.test import RequestFactory
+
+from governance.authz.admin_site import CapabilityAdminMixin, GovernanceAdminSite
+from governance.authz.capabilities import Capability
+from governance.authz.models import IdentityLink
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_is_the_default_admin_site():
+    assert isinstance(admin.site, GovernanceAdminSite)
+
+
+def test_it_admits_admin_access_holders_without_staff_or_permissions(persona_client, personas):
+    user = personas["campaign_admin"]
+    assert not (user.is_staff or user.is_superuser or user.user_permissions.exists())
+    assert persona_client("campaign_admin").get("/admin/").status_code == 200
+
+
+def test_it_refuses_a_logged_in_user_without_admin_access(persona_client):
+    assert persona_client("auditor").get("/admin/").status_code == 403
+
+
+def test_it_refuses_a_superuser_flag_without_aws_rights(persona_client, personas):
+    outsider = personas["outsider"]
+    outsider.is_staff = outsider.is_superuser = True
+    outsider.save(update_fields=["is_staff", "is_superuser"])
+    assert persona_client("outsider").get("/admin/").status_code == 403
+
+
+def test_it_has_no_local_login_form(client):
+    response = client.get("/admin/login/?next=/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_it_shows_administrators_who_is_not_linked(persona_client):
+    page = persona_client("policy_admin").get("/admin/authz/identitylink/?status__exact=missing").content.decode()
+    assert "oscar.outsider" in page
+    assert "arthur.auditor" not in page
+
+
+def test_it_keeps_synced_and_link_data_read_only(persona_client, personas):
+    client = persona_client("policy_admin")
+    link = IdentityLink.objects.get(user=personas["outsider"])
+    assert client.get("/admin/authz/identitylink/add/").status_code == 403
+    assert client.post(f"/admin/authz/identitylink/{link.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert IdentityLink.objects.filter(pk=link.pk).exists()
+
+
+def test_it_answers_model_permissions_from_capabilities(personas):
+    class LinkAdmin(CapabilityAdminMixin, admin.ModelAdmin):
+        view_capability = Capability.AUDIT_VIEW
+        change_capability = Capability.SCP_APPROVE
+
+    model_admin = LinkAdmin(IdentityLink, GovernanceAdminSite(name="probe"))
+    request = RequestFactory().get("/")
+    request.user = personas["policy_admin"]
+    assert model_admin.has_view_permission(request)
+    assert model_admin.has_change_permission(request) and model_admin.has_add_permission(request)
+    assert not model_admin.has_delete_permission(request)
+    request.user = personas["campaign_admin"]
+    assert model_admin.has_view_permission(request)
+    assert not model_admin.has_change_permission(request)
+    request.user = personas["auditor"]
+    assert not model_admin.has_view_permission(request), "auditors lack admin.access"
+
+
+def test_it_mixes_capabilities_into_every_registered_admin():
+    for model_admin in admin.site._registry.values():
+        assert isinstance(model_admin, CapabilityAdminMixin), type(model_admin)
