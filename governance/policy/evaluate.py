@@ -30,7 +30,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from .document import Policy, Statement, account_root, as_policy
+from .document import Policy, PrincipalSpec, Statement, account_root, as_policy
 
 ContextValue = str | bool | int | float | Sequence[str | bool | int | float]
 
@@ -350,7 +350,7 @@ class PolicySet:
             principal = statement.principal
             if principal is not None and not statement.not_principal and prepared.exact in principal.aws:
                 return Decision(Outcome.ALLOW, f"allowed by {ref} naming the caller", (*granted, ref))
-            if principal is not None and not principal.everyone and _names_only_account(principal.aws, prepared):
+            if principal is not None and not principal.everyone and _names_only_account(principal, prepared):
                 resource_grant = None
 
         identity_grant = _first(plan.identity_allows, prepared)
@@ -462,6 +462,7 @@ def evaluate(
     return policy_set.evaluate(request)
 
 
-def _names_only_account(aws: frozenset[str], prepared: PreparedRequest) -> bool:
+def _names_only_account(principal: PrincipalSpec, prepared: PreparedRequest) -> bool:
     """True when the resource policy matched the caller only through its account's root ARN."""
-    return not (aws & (prepared.identifiers - {account_root(prepared.account or "")}))
+    others = prepared.identifiers - {account_root(prepared.account or "")}
+    return others.isdisjoint(principal.aws | principal.service | principal.federated | principal.canonical_user)
