@@ -56,6 +56,7 @@ def test_it_ends_a_session_idle_for_more_than_30_minutes(signed_in):
     assert response["Location"].startswith("/accounts/login/")
     assert not _is_signed_in(signed_in)
     assert signed_in.session.get("portal_expired") is True
+    assert "Your session ended" in signed_in.get(response["Location"]).content.decode()
 
 
 def test_activity_moves_the_idle_deadline(signed_in):
