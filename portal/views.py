@@ -5,13 +5,23 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from governance.authz.capabilities import Capability, capabilities
 from governance.authz.decorators import authenticated, public
+from portal import dashboard as selectors
 
 
 @require_GET
 @authenticated
 def dashboard(request):
-    return render(request, "portal/dashboard.html", {})
+    caps = capabilities(request.user)
+    context = {
+        "identity": selectors.idp_identity(request),
+        "org": selectors.org_summary(request.user, caps),
+        "caps": caps,
+        "can_view_inventory": caps.has(Capability.INVENTORY_VIEW),
+        "can_sync": caps.has(Capability.SYNC_RUN),
+    }
+    return render(request, "portal/dashboard.html", context)
 
 
 @require_GET

@@ -1,0 +1,63 @@
+"""What the dashboard shows: who you are as the IdP said, and what the portal knows of AWS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+
+from governance.authz import mfa
+from governance.authz.capabilities import Capabilities, Capability, visible_accounts
+from governance.inventory.models import OrganizationalUnit, Principal, SyncRun, SyncStatus
+
+
+@dataclass(frozen=True)
+class IdpIdentity:
+    provider: str
+    subject: str
+    email: str
+    name: str
+    amr: tuple[str, ...]
+    mfa_fresh: bool
+
+
+@dataclass(frozen=True)
+class OrgSummary:
+    accounts: int
+    organizational_units: int | None
+    principals: int | None
+    scope: str
+    last_run: SyncRun | None
+    last_success: SyncRun | None
+
+    @property
+    def empty(self) -> bool:
+        return self.last_success is None
+
+
+def idp_identity(request: HttpRequest) -> IdpIdentity:
+    user = request.user
+    return IdpIdentity(
+        provider=request.session.get(mfa.SESSION_PROVIDER, ""),
+        subject=request.session.get(mfa.SESSION_SUBJECT, ""),
+        email=user.email,
+        name=user.get_full_name(),
+        amr=tuple(mfa.session_amr(request)),
+        mfa_fresh=mfa.is_fresh(request),
+    )
+
+
+def org_summary(user: Any, caps: Capabilities) -> OrgSummary:
+    """Counts scoped to what the user may see; a manager sees the accounts they own."""
+    sees_all = caps.has(Capability.INVENTORY_VIEW_ALL)
+    accounts = visible_accounts(user).count() if caps.has(Capability.INVENTORY_VIEW) else 0
+    runs = SyncRun.objects.order_by("-started_at", "-id")
+    return OrgSummary(
+        accounts=accounts,
+        organizational_units=OrganizationalUnit.objects.present().count() if sees_all else None,
+        principals=Principal.objects.present().count() if sees_all else None,
+        scope="organization" if sees_all else "owned",
+        last_run=runs.first(),
+        last_success=runs.filter(status__in=[SyncStatus.SUCCEEDED, SyncStatus.PARTIAL]).first(),
+    )
