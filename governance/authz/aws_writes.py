@@ -1,0 +1,237 @@
+"""The gate in front of every AWS write: would AWS let this person do it themselves?
+
+Before the portal writes to AWS on someone's behalf (an SCP change, a remediation, a JIT grant)
+it evaluates that person's own Identity Center permission sets on the target account (their
+managed and inline policies, and the SCPs in effect there) for the exact action and resource,
+with the offline evaluator. A person may switch into any one of their permission sets, so the
+write is allowed when one of them allows it; otherwise it is refused naming the deciding
+statement ("explicit deny by ...") or saying that no statement allowed it.
+
+Allowed writes run through the writer role with `SourceIdentity` set to the person's linked
+Identity Center user name (so CloudTrail names the human) and session tags naming the portal
+user and action; the write is audited with the AWS request id. Refusals are audited too.
+
+    result = perform_write(
+        actor=request.user, action="organizations:UpdatePolicy", resource=policy_arn,
+        account_id=management_account_id, request=request,
+        call=lambda clients: clients("organizations").update_policy(PolicyId=..., Content=...),
+    )
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+
+from governance.policy import Decision, Outcome, Policy, PolicyError, Request, evaluate, parse_policy
+
+_SOURCE_IDENTITY = re.compile(r"^[\w+=,.@-]{2,64}$")
+_TAG_VALUE_UNSAFE = re.compile(r"[^\w\s.:/=+\-@]")
+
+
+class WriteRefusedError(PermissionDenied):
+    """The actor's own AWS permissions would not allow this write; `reason` says why."""
+
+    def __init__(self, reason: str, decisions: tuple[tuple[str, Decision], ...] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.decisions = decisions
+
+
+@dataclass(frozen=True)
+class WriteCheck:
+    """The outcome of evaluating each of the actor's permission sets on the target account."""
+
+    allowed: bool
+    reason: str
+    aws_user_name: str = ""
+    permission_set: str = ""  # the set that allows it, when allowed
+    decisions: tuple[tuple[str, Decision], ...] = field(default=())
+
+
+def _scp_levels(account_id: str) -> tuple[list[list[Policy]], bool]:
+    """The SCPs in effect on the account, root first; and whether it is the management account."""
+    from governance.inventory.models import Account, OrganizationalUnit, ScpAttachment
+
+    account = Account.objects.present().filter(account_id=account_id).select_related("parent").first()
+    if account is None:
+        return [], False
+    if account.is_management:
+        return [], True
+    unit_ids = [p for p in (account.parent.path if account.parent else "").split("/") if p]
+    units = {u.ou_id: u.pk for u in OrganizationalUnit.objects.filter(ou_id__in=unit_ids)}
+    attachments = ScpAttachment.objects.present().select_related("policy").filter(policy__removed_at__isnull=True)
+    by_unit: dict[int, list[Policy]] = {}
+    for_account: list[Policy] = []
+    for attachment in attachments.filter(unit_id__in=units.values()) | attachments.filter(account=account):
+        if attachment.policy.document is None:
+            continue
+        parsed = parse_policy(attachment.policy.document, name=attachment.policy.name)
+        if attachment.account_id == account.pk:
+            for_account.append(parsed)
+        else:
+            by_unit.setdefault(attachment.unit_id, []).append(parsed)
+    levels = [by_unit.get(units[ou], []) for ou in unit_ids if ou in units]
+    return [*levels, for_account], False
+
+
+def permission_set_policies(*, principal: Any, account_id: str) -> dict[str, list[Policy]]:
+    """Permission-set name → its parsed policies, for each set assigned to `principal` on the account."""
+    from governance.inventory.models import AccountAssignment, GroupMembership, PermissionSetPolicy, PolicyKind
+    from governance.inventory.models import Policy as PolicyRow
+
+    group_ids = list(GroupMembership.objects.present().filter(member=principal).values_list("group_id", flat=True))
+    sets = dict(
+        AccountAssignment.objects.present()
+        .filter(aws_account_id=account_id, principal_id__in=[principal.pk, *group_ids])
+        .filter(permission_set__removed_at__isnull=True)
+        .values_list("permission_set_id", "permission_set__name")
+        .distinct()
+    )
+    policies: dict[str, list[Policy]] = {name: [] for name in sets.values()}
+    managed = (
+        PermissionSetPolicy.objects.present()
+        .filter(permission_set_id__in=sets, policy__removed_at__isnull=True)
+        .values_list("permission_set_id", "policy__name", "policy__document")
+    )
+    inline = (
+        PolicyRow.objects.present()
+        .filter(kind=PolicyKind.PERMISSION_SET_INLINE, permission_set_id__in=sets)
+        .values_list("permission_set_id", "name", "document")
+    )
+    for set_id, name, document in [*managed, *inline]:
+        if document is None:
+            continue
+        try:
+            policies[sets[set_id]].append(parse_policy(document, name=f"{sets[set_id]}/{name}"))
+        except PolicyError:
+            # A document the evaluator cannot read grants nothing here; AWS would have rejected it.
+            continue
+    return policies
+
+
+def check_write(*, actor: Any, action: str, resource: str, account_id: str, context: dict | None = None) -> WriteCheck:
+    """Evaluate `action` on `resource` in `account_id` against the actor's own permission sets."""
+    from governance.authz.selectors import linked_principal
+
+    principal = linked_principal(actor)
+    if principal is None:
+        return WriteCheck(False, "You are not linked to an IAM Identity Center user, so AWS would not let you either.")
+    sets = permission_set_policies(principal=principal, account_id=account_id)
+    if not sets:
+        return WriteCheck(
+            False,
+            f"You have no permission set on account {account_id}.",
+            aws_user_name=principal.user_name,
+        )
+    levels, management = _scp_levels(account_id)
+    decisions: list[tuple[str, Decision]] = []
+    for name in sorted(sets):
+        session_arn = f"arn:aws:sts::{account_id}:assumed-role/AWSReservedSSO_{name}/{principal.user_name}"
+        decision = evaluate(
+            Request(
+                principal=session_arn,
+                action=action,
+                resource=resource,
+                context=context or {},
+                username=principal.user_name,
+                principal_arn=f"arn:aws:iam::{account_id}:role/AWSReservedSSO_{name}",
+            ),
+            identity_policies=sets[name],
+            scps=levels,
+            management_account=management,
+        )
+        if decision.allowed:
+            return WriteCheck(True, decision.reason, principal.user_name, name, ((name, decision),))
+        decisions.append((name, decision))
+    return WriteCheck(False, _refusal(action, resource, decisions), principal.user_name, "", tuple(decisions))
+
+
+def _refusal(action: str, resource: str, decisions: list[tuple[str, Decision]]) -> str:
+    parts = []
+    for name, decision in decisions:
+        if decision.outcome is Outcome.EXPLICIT_DENY:
+            denied_by = ", ".join(str(s) for s in decision.statements) or decision.reason
+            parts.append(f"{name}: explicitly denied by {denied_by}")
+        else:
+            parts.append(f"{name}: no statement allowed it ({decision.reason})")
+    return f"AWS would not allow {action} on {resource}: " + "; ".join(parts)
+
+
+def _tag_value(value: str) -> str:
+    return _TAG_VALUE_UNSAFE.sub("_", value)[:256]
+
+
+def writer_clients(*, account_id: str, source_identity: str, tags: dict[str, str]) -> Callable[[str], Any]:
+    """A client factory acting as the writer role in `account_id`, naming the person, for one write."""
+    from django.conf import settings
+
+    from governance.aws import session
+
+    credentials = session.assume_role(
+        account_id=account_id,
+        role_name=settings.AWS_WRITER_ROLE_NAME,
+        session_name=f"portal-{source_identity}",
+        source_identity=source_identity,
+        tags=tags,
+        duration_seconds=900,
+    )
+    return lambda service: session.client_for(service, credentials)
+
+
+def perform_write(
+    *,
+    actor: Any,
+    action: str,
+    resource: str,
+    account_id: str,
+    call: Callable[[Callable[[str], Any]], dict],
+    request: Any = None,
+    context: dict | None = None,
+    before: Any = None,
+    after: Any = None,
+) -> dict:
+    """Check, then run `call(clients)` as the writer role naming the actor, and audit either way.
+
+    Raises `WriteRefusedError` (a PermissionDenied) when the actor's own permissions would not
+    allow the write; nothing is sent to AWS then. AWS errors propagate after being audited.
+    """
+    from governance.audit.services import record
+
+    audit_target = {"object_type": "aws.resource", "object_id": resource[:255], "object_repr": f"{action} {resource}"}
+    check = check_write(actor=actor, action=action, resource=resource, account_id=account_id, context=context)
+    if not check.allowed:
+        record(
+            actor=actor,
+            action="aws.write.refused",
+            **audit_target,
+            after={"aws_action": action, "account_id": account_id, "reason": check.reason},
+            request=request,
+        )
+        raise WriteRefusedError(check.reason, check.decisions)
+    if not _SOURCE_IDENTITY.match(check.aws_user_name):
+        raise WriteRefusedError(f"{check.aws_user_name!r} cannot be used as an AWS SourceIdentity.")
+    tags = {"portal-user": _tag_value(getattr(actor, "email", "") or str(actor)), "portal-action": _tag_value(action)}
+    clients = writer_clients(account_id=account_id, source_identity=check.aws_user_name, tags=tags)
+    outcome: dict[str, Any] = {
+        "aws_action": action,
+        "account_id": account_id,
+        "source_identity": check.aws_user_name,
+        "permission_set": check.permission_set,
+        "after": after,
+    }
+    try:
+        response = call(clients)
+    except Exception as exc:
+        error = getattr(exc, "response", {}) or {}
+        outcome["error"] = str(exc)[:1000]
+        outcome["aws_request_id"] = error.get("ResponseMetadata", {}).get("RequestId", "")
+        record(actor=actor, action="aws.write.failed", **audit_target, before=before, after=outcome, request=request)
+        raise
+    outcome["aws_request_id"] = (response or {}).get("ResponseMetadata", {}).get("RequestId", "")
+    record(actor=actor, action="aws.write", **audit_target, before=before, after=outcome, request=request)
+    return response

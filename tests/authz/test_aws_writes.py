@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from django.utils import timezone
+
+from governance.audit.models import AuditEvent
+from governance.authz.aws_writes import WriteRefusedError, check_write, perform_write
+from governance.aws import calls, session
+from tests.fixtures.personas import GOVERNANCE_ACCOUNT_ID, OTHER_ACCOUNT_ID
+
+pytestmark = pytest.mark.django_db
+
+SCP_ARN = "arn:aws:organizations::111111111111:policy/o-demo12345/service_control_policy/p-abc"
+ROOT_SCP_ARN = "arn:aws:organizations::111111111111:policy/o-demo12345/service_control_policy/p-root"
+ALLOW_ORGANIZATIONS = {
+    "Version": "2012-10-17",
+    "Statement": [{"Sid": "ManageScps", "Effect": "Allow", "Action": "organizations:*Policy", "Resource": "*"}],
+}
+DENY_ROOT_SCP = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Sid": "NeverTheRootScp", "Effect": "Deny", "Action": "organizations:UpdatePolicy", "Resource": ROOT_SCP_ARN}
+    ],
+}
+READ_ONLY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "Read",
+            "Effect": "Allow",
+            "Action": ["organizations:Describe*", "organizations:List*"],
+            "Resource": "*",
+        }
+    ],
+}
+
+
+def _synced(key: str) -> dict:
+    digest = hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()
+    now = timezone.now()
+    return {"key": digest, "content_hash": digest, "first_seen": now, "last_seen": now}
+
+
+def _managed(inv, set_name: str, name: str, document: dict):
+    from governance.inventory.models import PermissionSetPolicy, Policy, PolicyKind
+
+    policy = Policy.objects.create(
+        kind=PolicyKind.CUSTOMER_MANAGED,
+        arn=f"arn:aws:iam::{GOVERNANCE_ACCOUNT_ID}:policy/{name}",
+        name=name,
+        account=inv.governance_account,
+        document=document,
+        **_synced(f"policy:{name}"),
+    )
+    PermissionSetPolicy.objects.create(
+        permission_set=inv.permission_sets[set_name], policy=policy, **_synced(f"psp:{set_name}:{name}")
+    )
+
+
+def _inline(inv, set_name: str, document: dict):
+    from governance.inventory.models import Policy, PolicyKind
+
+    Policy.objects.create(
+        kind=PolicyKind.PERMISSION_SET_INLINE,
+        arn=f"{inv.permission_sets[set_name].arn}#inline",
+        name="inline",
+        permission_set=inv.permission_sets[set_name],
+        document=document,
+        **_synced(f"inline:{set_name}"),
+    )
+
+
+@pytest.fixture
+def policies(persona_inventory):
+    inv = persona_inventory
+    _managed(inv, "GovernancePolicyAdmin", "ScpAdmin", ALLOW_ORGANIZATIONS)
+    _inline(inv, "GovernancePolicyAdmin", DENY_ROOT_SCP)
+    _managed(inv, "GovernanceAuditor", "OrgReadOnly", READ_ONLY)
+    return inv
+
+
+def test_it_allows_what_the_actors_permission_set_allows(personas, policies):
+    check = check_write(
+        actor=personas["policy_admin"],
+        action="organizations:UpdatePolicy",
+        resource=SCP_ARN,
+        account_id=GOVERNANCE_ACCOUNT_ID,
+    )
+    assert check.allowed
+    assert (check.aws_user_name, check.permission_set) == ("paula.policy", "GovernancePolicyAdmin")
+
+
+def test_it_names_the_statement_that_denies(personas, policies):
+    check = check_write(
+        actor=personas["policy_admin"],
+        action="organizations:UpdatePolicy",
+        resource=ROOT_SCP_ARN,
+        account_id=GOVERNANCE_ACCOUNT_ID,
+    )
+    assert not check.allowed
+    assert "explicitly denied" in check.reason and "NeverTheRootScp" in check.reason
+
+
+def test_it_says_when_no_statement_allowed(personas, policies):
+    check = check_write(
+        actor=personas["auditor"],
+        action="organizations:UpdatePolicy",
+        resource=SCP_ARN,
+        account_id=GOVERNANCE_ACCOUNT_ID,
+    )
+    assert not check.allowed
+    assert "GovernanceAuditor: no statement allowed it" in check.reason
+
+
+def test_it_refuses_people_without_a_permission_set_on_the_account(personas, policies):
+    check = check_write(
+        actor=personas["policy_admin"],
+        action="organizations:UpdatePolicy",
+        resource=SCP_ARN,
+        account_id=OTHER_ACCOUNT_ID,
+    )
+    assert not check.allowed and "no permission set on account 444444444444" in check.reason
+    outsider = check_write(
+        actor=personas["outsider"],
+        action="organizations:UpdatePolicy",
+        resource=SCP_ARN,
+        account_id=GOVERNANCE_ACCOUNT_ID,
+    )
+    assert not outsider.allowed and "not linked" in outsider.reason
+
+
+def test_it_applies_the_scps_in_effect_on_a_member_account(personas, policies):
+    from governance.inventory.models import AccountAssignment, OrganizationalUnit, Policy, PolicyKind, ScpAttachment
+
+    inv = policies
+    other = inv.accounts[OTHER_ACCOUNT_ID]
+    user = inv.sso_users["policy_admin"]
+    AccountAssignment.objects.create(
+        permission_set=inv.permission_sets["GovernancePolicyAdmin"],
+        account=other,
+        aws_account_id=OTHER_ACCOUNT_ID,
+        principal=user,
+        principal_type="USER",
+        principal_aws_id=user.aws_id,
+        **_synced("assign-other"),
+    )
+    scp = Policy.objects.create(
+        kind=PolicyKind.SCP,
+        arn=ROOT_SCP_ARN,
+        name="DenyOrgChanges",
+        organization=inv.organization,
+        document={
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Sid": "NoOrgWrites", "Effect": "Deny", "Action": "organizations:Update*", "Resource": "*"},
+            ],
+        },
+        **_synced("scp"),
+    )
+    root = OrganizationalUnit.objects.get(is_root=True)
+    ScpAttachment.objects.create(policy=scp, target_type="ROOT", target_id=root.ou_id, unit=root, **_synced("att"))
+    full_access = Policy.objects.create(
+        kind=PolicyKind.SCP,
+        arn=f"{ROOT_SCP_ARN}-full",
+        name="FullAWSAccess",
+        organization=inv.organization,
+        document={"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+        **_synced("scp-full"),
+    )
+    ScpAttachment.objects.create(
+        policy=full_access, target_type="ACCOUNT", target_id=OTHER_ACCOUNT_ID, account=other, **_synced("att-acct")
+    )
+    kwargs = {"actor": personas["policy_admin"], "resource": SCP_ARN, "account_id": OTHER_ACCOUNT_ID}
+    denied = check_write(action="organizations:UpdatePolicy", **kwargs)
+    assert not denied.allowed and "NoOrgWrites" in denied.reason
+    assert check_write(action="organizations:DescribePolicy", **kwargs).allowed
+
+
+def test_it_refuses_before_calling_aws_and_audits_the_refusal(personas, policies):
+    with calls.counting() as log, pytest.raises(WriteRefusedError, match="no statement allowed"):
+        perform_write(
+            actor=personas["auditor"],
+            action="organizations:UpdatePolicy",
+            resource=SCP_ARN,
+            account_id=GOVERNANCE_ACCOUNT_ID,
+            call=lambda clients: clients("organizations").update_policy(),
+        )
+    assert log.total == 0
+    event = AuditEvent.objects.get(action="aws.write.refused")
+    assert event.object_id == SCP_ARN and "no statement allowed" in event.after["reason"]
+
+
+def test_it_writes_as_the_writer_role_naming_the_person_and_audits_the_request_id(personas, policies, aws):
+    seen = {}
+
+    def capture(params, **kwargs):
+        seen.update(params)
+
+    events = session.shared_session()._session.get_component("event_emitter")
+    events.register("provide-client-params.sts.AssumeRole", capture, unique_id="test-capture-assume-role")
+    try:
+        response = perform_write(
+            actor=personas["policy_admin"],
+            action="organizations:UpdatePolicy",
+            resource=SCP_ARN,
+            account_id=GOVERNANCE_ACCOUNT_ID,
+            call=lambda clients: clients("sts").get_caller_identity(),
+        )
+    finally:
+        events.unregister("provide-client-params.sts.AssumeRole", unique_id="test-capture-assume-role")
+    assert seen["RoleArn"] == f"arn:aws:iam::{GOVERNANCE_ACCOUNT_ID}:role/GovernancePortalWriterRole"
+    assert seen["SourceIdentity"] == "paula.policy"
+    assert {"Key": "portal-user", "Value": "paula.policy@example.com"} in seen["Tags"]
+    assert ":assumed-role/GovernancePortalWriterRole/" in response["Arn"]
+    event = AuditEvent.objects.get(action="aws.write")
+    assert event.after["aws_request_id"] == response["ResponseMetadata"]["RequestId"] != ""
+    assert event.after["source_identity"] == "paula.policy"
+    assert event.after["permission_set"] == "GovernancePolicyAdmin"
