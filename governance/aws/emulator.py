@@ -1,0 +1,370 @@
+"""The local AWS emulator (a moto server) for the demo and the tests.
+
+This is the only module that knows the emulator is moto. Everything else reaches it as AWS, through
+`AWS_ENDPOINT_URL`. Three ways to run it:
+
+- `start_threaded()` serves it from a thread of the current process (tests: one per xdist worker);
+- `start_subprocess(port)` runs `python -m governance.aws.emulator --port PORT` and waits until it
+  answers (`make run`);
+- `python -m governance.aws.emulator --port PORT` serves it in the foreground.
+
+Besides moto's own `/moto-api/` (reset, seed), the server answers `POST /_emulator/backdate`, which
+moves the dates AWS would have recorded over time (user and access key creation, last use of an access
+key, a password or a role) into the past. AWS offers no API for that, and without it every credential
+in a freshly seeded organization would look brand new and recently rotated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_HOST = "127.0.0.1"
+BACKDATE_PATH = "/_emulator/backdate"
+
+
+class EmulatorError(RuntimeError):
+    """The emulator could not be started, reached or driven."""
+
+
+def _port_taken_message(host: str, port: int) -> str:
+    return (
+        f"Cannot start the AWS emulator: port {port} on {host} is already in use by another process. "
+        "Stop that process or choose another port."
+    )
+
+
+def _quiet_werkzeug() -> None:
+    # One log line per AWS call drowns everything else out; errors still get through.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+# AWS managed policies the emulator offers in every account. moto can load all ~1,600 of them into
+# each account it touches, which makes an organization of a hundred accounts slow and memory-hungry,
+# so it loads this everyday subset instead; attaching any other AWS managed policy fails as unknown.
+AWS_MANAGED_POLICIES = (
+    "AdministratorAccess",
+    "PowerUserAccess",
+    "ReadOnlyAccess",
+    "ViewOnlyAccess",
+    "SecurityAudit",
+    "IAMFullAccess",
+    "IAMReadOnlyAccess",
+    "AWSOrganizationsFullAccess",
+    "AWSOrganizationsReadOnlyAccess",
+    "AWSSSOReadOnly",
+    "AWSSSOMemberAccountAdministrator",
+    "AmazonS3FullAccess",
+    "AmazonS3ReadOnlyAccess",
+    "AmazonEC2FullAccess",
+    "AmazonEC2ReadOnlyAccess",
+    "AmazonDynamoDBFullAccess",
+    "AmazonRDSFullAccess",
+    "AWSLambda_FullAccess",
+    "AWSLambdaBasicExecutionRole",
+    "AmazonSSMManagedInstanceCore",
+    "CloudWatchReadOnlyAccess",
+    "AWSCloudTrail_ReadOnlyAccess",
+    "AWSSupportAccess",
+    "AWSBillingReadOnlyAccess",
+    "Billing",
+    "DatabaseAdministrator",
+    "DataScientist",
+    "NetworkAdministrator",
+    "SystemAdministrator",
+    "SupportUser",
+)
+
+_configured = False
+
+
+def _configure_moto() -> None:
+    global _configured
+    if _configured:
+        return
+    from moto.core.config import default_user_config
+    from moto.iam import models as iam_models
+
+    everything = json.loads(iam_models.aws_managed_policies_data)
+    subset = {name: everything[name] for name in AWS_MANAGED_POLICIES if name in everything}
+    iam_models.aws_managed_policies_data = json.dumps(subset)
+    default_user_config["iam"]["load_aws_managed_policies"] = True
+    _configured = True
+
+
+def _backdate(payload: dict[str, Any]) -> int:
+    """Move recorded dates of one IAM user (and its keys) or role into the past.
+
+    Keys of `payload`: account_id; user_name with created_days_ago, password_last_used_days_ago,
+    key_created_days_ago, key_last_used_days_ago (access_key_id narrows these to one key,
+    key_last_used_service/region say where it was used); or role_name with created_days_ago and
+    role_last_used_days_ago.
+    """
+    from moto.iam.models import AccessKeyLastUsed, iam_backends
+
+    account_id = str(payload["account_id"])
+    backend = iam_backends[account_id]["aws"]
+    # moto keeps naive UTC datetimes.
+    now = datetime.now(UTC).replace(tzinfo=None)
+
+    def ago(key: str) -> datetime | None:
+        days = payload.get(key)
+        return None if days is None else now - timedelta(days=float(days))
+
+    changed = 0
+    if payload.get("user_name"):
+        user = backend.get_user(payload["user_name"])
+        if (when := ago("created_days_ago")) is not None:
+            user.create_date = when
+            changed += 1
+        if (when := ago("password_last_used_days_ago")) is not None:
+            user.password_last_used = when
+            changed += 1
+        for key in user.access_keys:
+            if payload.get("access_key_id") and key.access_key_id != payload["access_key_id"]:
+                continue
+            if (when := ago("key_created_days_ago")) is not None:
+                key.create_date = when
+                changed += 1
+            if (when := ago("key_last_used_days_ago")) is not None:
+                service = payload.get("key_last_used_service", "s3")
+                region = payload.get("key_last_used_region", "us-east-1")
+                key.last_used = AccessKeyLastUsed(timestamp=when, service=service, region=region)
+                changed += 1
+    if payload.get("role_name"):
+        role = backend.get_role(payload["role_name"])
+        if (when := ago("created_days_ago")) is not None:
+            role.create_date = when
+            changed += 1
+        if (when := ago("role_last_used_days_ago")) is not None:
+            role.last_used = when
+            role.last_used_region = payload.get("role_last_used_region", "us-east-1")
+            changed += 1
+    return changed
+
+
+class _EmulatorApp:
+    """moto's WSGI application plus the backdating endpoint."""
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        _configure_moto()
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == BACKDATE_PATH and environ.get("REQUEST_METHOD") == "POST":
+            return self._backdate(environ, start_response)
+        return self.moto(environ, start_response)
+
+    def _backdate(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            body, status = {"changed": sum(_backdate(item) for item in payload["items"])}, "200 OK"
+        except Exception as exc:  # the caller gets the reason, the server keeps running
+            body, status = {"error": f"{type(exc).__name__}: {exc}"}, "400 Bad Request"
+        data = json.dumps(body).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+
+def _make_server(host: str, port: int) -> Any:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    class QuietHandler(MotoRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    _quiet_werkzeug()
+    # Bound here rather than by werkzeug, which prints and exits the process on a taken port.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise EmulatorError(_port_taken_message(host, port)) from exc
+    try:
+        bound_port = sock.getsockname()[1]
+        return make_server(
+            host, bound_port, _EmulatorApp(), threaded=True, request_handler=QuietHandler, fd=sock.fileno()
+        )
+    finally:
+        sock.close()
+
+
+@dataclass
+class Emulator:
+    """A running in-process emulator; `url` is what AWS_ENDPOINT_URL should be."""
+
+    host: str
+    port: int
+    _server: Any = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+def start_threaded(port: int = 0, *, host: str = DEFAULT_HOST) -> Emulator:
+    """Serve the emulator from a daemon thread; port 0 lets the OS choose a free one."""
+    server = _make_server(host, port)
+    thread = threading.Thread(target=server.serve_forever, name=f"aws-emulator-{port}", daemon=True)
+    thread.start()
+    emulator = Emulator(host=host, port=server.server_address[1], _server=server, _thread=thread)
+    wait_until_ready(emulator.url)
+    return emulator
+
+
+def is_running(url: str) -> bool:
+    """Whether an emulator answers at `url` (anything else there, or nothing, is False)."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/moto-api/data.json", timeout=2) as response:  # noqa: S310
+            json.loads(response.read())
+            return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def wait_until_ready(url: str, *, timeout: float = 30, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise EmulatorError(f"The AWS emulator exited during start-up (exit code {process.returncode}).")
+        if is_running(url):
+            return
+        time.sleep(0.1)
+    raise EmulatorError(f"The AWS emulator did not answer at {url} within {timeout:.0f} s.")
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def start_subprocess(
+    port: int,
+    *,
+    host: str = DEFAULT_HOST,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
+    **popen_kwargs: Any,
+) -> subprocess.Popen:
+    """Run the emulator as a child process and return once it answers.
+
+    Raises EmulatorError naming the port when another process holds it, or when the child exits or
+    stays silent. The caller owns the returned process and stops it (terminate/wait).
+    """
+    if not _port_is_free(host, port):
+        raise EmulatorError(_port_taken_message(host, port))
+    args = [sys.executable, "-m", "governance.aws.emulator", "--host", host, "--port", str(port)]
+    process = subprocess.Popen(args, env=env, **popen_kwargs)
+    try:
+        wait_until_ready(f"http://{host}:{port}", timeout=timeout, process=process)
+    except EmulatorError:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+        raise
+    return process
+
+
+def _post(url: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = json.dumps(payload or {}).encode()
+    request = urllib.request.Request(  # noqa: S310 - the caller's emulator URL
+        url.rstrip("/") + path, data=data, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            raw = response.read()
+    except urllib.error.HTTPError as exc:
+        raise EmulatorError(f"The AWS emulator at {url} refused {path}: {exc.read().decode(errors='replace')}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise EmulatorError(f"The AWS emulator at {url} cannot be reached ({exc}).") from exc
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+
+
+def reset(url: str) -> None:
+    """Forget everything the emulator holds."""
+    _post(url, "/moto-api/reset")
+
+
+def seed(url: str, value: int) -> None:
+    """Make the emulator's generated ids (accounts, keys, ...) reproducible from here on."""
+    _post(url, f"/moto-api/seed?a={int(value)}")
+
+
+def backdate(url: str, items: list[dict[str, Any]]) -> int:
+    """Move recorded dates into the past, one item per user or role (keys: see `_backdate`).
+
+    Returns how many dates changed.
+    """
+    if not items:
+        return 0
+    return int(_post(url, BACKDATE_PATH, {"items": items}).get("changed", 0))
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m governance.aws.emulator", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("EMULATOR_PORT", "5055")))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        server = _make_server(args.host, args.port)
+    except EmulatorError as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return 2
+    print(f"AWS emulator listening on http://{args.host}:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
