@@ -47,18 +47,20 @@ class AuditLogImmutableError(Exception):
 
 
 def canonical_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _canonical_value(value: Any) -> Any:
     # PostgreSQL's jsonb returns 1e20 as 100000000000000000000 and 1.0 as 1.0; folding integral
-    # floats into ints makes the hash the same whichever way a number comes back.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
+    # floats into ints makes the hash the same whichever way a number comes back. (`type() is`
+    # rather than isinstance: verify calls this for every value of every event.)
+    kind = type(value)
+    if kind is dict:
         return {key: _canonical_value(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if kind is list:
         return [_canonical_value(item) for item in value]
+    if kind is float and value.is_integer():
+        return int(value)
     return value
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import router
+from django.db import connections, router, transaction
 
 from governance.audit.models import GENESIS_HASH, HASHED_FIELDS, AuditEvent, compute_hash
 
@@ -37,18 +37,28 @@ class ChainReport:
 def verify_chain(*, chunk_size: int = 5000, anchor: tuple[int, str] | None = None) -> ChainReport:
     """Recompute every event's hash in sequence order and stop at the first broken link.
 
-    Streams the table through a server-side cursor, so memory stays flat on millions of rows.
     Catches an altered row (its hash no longer matches its fields), a deleted one (a sequence
     gap), an inserted or moved one (a `prev_hash` that is not the previous event's hash) and an
     actor link pointing at someone else. `anchor` (sequence, hash), noted from an earlier run,
     also catches rows cut off the end of the chain, which a hash chain alone cannot see.
+
+    Streams the table through a server-side cursor, so memory stays flat on millions of rows. On
+    PostgreSQL the walk runs in one read-only transaction: a consistent snapshot, and a cursor that
+    is not materialized up front (outside a transaction Django declares it WITH HOLD). On SQLite a
+    transaction would take the write lock for the whole walk, so it reads without one.
     """
-    rows = (
-        AuditEvent.objects.using(router.db_for_read(AuditEvent))
-        .order_by("sequence")
-        .values_list(*_COLUMNS)
-        .iterator(chunk_size=chunk_size)
-    )
+    using = router.db_for_read(AuditEvent)
+    connection = connections[using]
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return _walk(using, chunk_size, anchor)
+    with transaction.atomic(using=using):
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION READ ONLY")
+        return _walk(using, chunk_size, anchor)
+
+
+def _walk(using: str, chunk_size: int, anchor: tuple[int, str] | None) -> ChainReport:
+    rows = AuditEvent.objects.using(using).order_by("sequence").values_list(*_COLUMNS).iterator(chunk_size=chunk_size)
     count = 0
     expected_sequence = 1
     prev_hash = GENESIS_HASH
