@@ -80,7 +80,7 @@ _AUTHORIZE_PAGE = """<!doctype html>
     </div>
   </form>
   <form method="post">
-    <label for="sub">Another user name</label>
+    <label for="sub">Someone else (a user name that is also their e-mail address)</label>
     {% if sub_missing %}<p class="error" id="sub-missing">Enter a user name.</p>{% endif %}
     <div class="other">
       <input type="text" id="sub" name="sub" placeholder="user name" required>

@@ -23,6 +23,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from governance.aws.demo.personas import BY_KEY
+from portal import demo_idp
 from tests.fixtures.idp import point_portal_at
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,6 +113,16 @@ def test_it_allows_the_redirect_to_the_idp_in_form_action(client, oidc_server):
 
     form_action = next(d for d in csp.split(";") if d.strip().startswith("form-action"))
     assert oidc_server.url in form_action.split()
+
+
+def test_it_asks_before_leaving_for_the_idp_on_a_get(client, oidc_server):
+    response = client.get(oidc_server.login_path + "?next=/me/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f"Continue to {oidc_server.provider_name}" in html
+    assert re.search(r'<form method="post">\s*<input type="hidden" name="csrfmiddlewaretoken"', html)
+    assert "socialaccount_states" not in client.session
 
 
 def test_it_explains_that_nobody_can_sign_in_without_a_provider(client, settings):
@@ -401,6 +412,14 @@ def test_it_refuses_an_email_another_user_already_has(client, oidc_server):
 # The demo IdP as `make run` starts it ---------------------------------------------------------
 
 
+def test_the_portals_demo_client_matches_the_demo_idps_registration(settings):
+    demo = next(a for a in settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"] if a["provider_id"] == "demo")
+
+    assert demo["client_id"] == settings.DEMO_IDP_CLIENT_ID == demo_idp.DEFAULT_CLIENT_ID
+    assert demo["secret"] == demo_idp.DEFAULT_CLIENT_SECRET
+    assert demo["settings"]["server_url"] == settings.DEMO_IDP_URL
+
+
 def _run_demo_idp(port: int, **env) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "portal.demo_idp", "--port", str(port)],
@@ -448,3 +467,19 @@ def test_the_demo_idp_refuses_to_run_in_production():
 
     assert process.returncode == 2
     assert "never runs in production" in err
+
+
+def test_the_demo_idp_signs_in_someone_who_is_not_a_persona(client, oidc_server):
+    _callback, response = _login(client, oidc_server, "new.person@example.com", mfa=False)
+
+    assert response["Location"] == "/"
+    user = get_user_model().objects.get()
+    assert user.email == "new.person@example.com"
+    assert SocialAccount.objects.get().extra_data["id_token"]["amr"] == ["pwd"]
+
+
+def test_the_demo_idp_user_name_that_is_no_email_gets_the_no_email_page(client, oidc_server):
+    _callback, response = _login(client, oidc_server, "nobody")
+
+    _assert_failure_page(response, "no_email", status=401)
+    assert not _authenticated(client)
