@@ -483,3 +483,14 @@ def test_the_demo_idp_user_name_that_is_no_email_gets_the_no_email_page(client, 
 
     _assert_failure_page(response, "no_email", status=401)
     assert not _authenticated(client)
+
+
+def test_the_connections_page_only_lists_the_idp_accounts(client, oidc_server):
+    _login(client, oidc_server)
+
+    response = client.get("/accounts/3rdparty/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert oidc_server.provider_name in html
+    assert "<form" not in html.split('<main id="main">')[1].split("</main>")[0]
