@@ -7,7 +7,7 @@ class AuthzConfig(AppConfig):
     verbose_name = "Authorization"
 
     def ready(self) -> None:
-        from governance.authz import signals  # noqa: F401
+        from governance.authz import checks, signals  # noqa: F401
         from portal.navigation import NavEntry, register
 
         register(NavEntry("My access", "authz:my_access", lambda request: request.user.is_authenticated))
