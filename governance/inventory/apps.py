@@ -5,3 +5,14 @@ class InventoryConfig(AppConfig):
     name = "governance.inventory"
     label = "inventory"
     verbose_name = "Inventory"
+
+    def ready(self) -> None:
+        from governance.authz.capabilities import Capability, capabilities
+        from portal.navigation import NavEntry, register
+
+        def may(capability: Capability):
+            return lambda request: capabilities(request.user).has(capability)
+
+        register(NavEntry("Inventory", "inventory:org_tree", may(Capability.INVENTORY_VIEW), section="inventory"))
+        register(NavEntry("Search", "inventory:search", may(Capability.INVENTORY_VIEW), section="inventory"))
+        register(NavEntry("Sync", "inventory:sync", may(Capability.INVENTORY_VIEW_ALL), section="inventory"))

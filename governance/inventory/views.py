@@ -1,0 +1,163 @@
+"""Inventory pages: the org tree, accounts, principals, search, and the sync page.
+
+Every view declares its rule with the authz decorators; objects come through the scoped
+selectors, so an account or principal the user may not see answers 404, not 403.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_q.tasks import async_task
+
+from governance.authz.capabilities import Capability, capabilities
+from governance.authz.decorators import requires
+from governance.inventory import selectors
+from governance.inventory.models import PrincipalKind, SyncTrigger
+
+ACCOUNT_TABS = {"principals": "Principals", "entitlements": "Entitlements", "keys": "Access keys"}
+# A sync requested from the page is waited for this long before the panel stops polling.
+QUEUED_PATIENCE_SECONDS = 600
+
+
+def _flag(request: HttpRequest, name: str) -> bool:
+    return request.GET.get(name) == "1"
+
+
+def _cursors(request: HttpRequest) -> dict[str, str]:
+    return {"after": request.GET.get("after", ""), "before": request.GET.get("before", "")}
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def _render(request: HttpRequest, template: str, context: dict) -> HttpResponse:
+    caps = capabilities(request.user)
+    context.setdefault("include_removed", _flag(request, "removed"))
+    context["can_see_sync"] = caps.has(Capability.INVENTORY_VIEW_ALL)
+    context["can_run_sync"] = caps.has(Capability.SYNC_RUN)
+    return render(request, template, context)
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW)
+def org_tree(request: HttpRequest) -> HttpResponse:
+    tree = selectors.org_tree(request.user, include_removed=_flag(request, "removed"))
+    return _render(request, "inventory/org_tree.html", {"tree": tree})
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW)
+def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
+    account = selectors.account_for_user(request.user, account_id)
+    include_removed = _flag(request, "removed")
+    tab = request.GET.get("tab", "principals")
+    if tab not in ACCOUNT_TABS:
+        tab = "principals"
+    kind = request.GET.get("kind", "")
+    if tab == "entitlements":
+        page = selectors.account_entitlements(
+            request.user, account, include_removed=include_removed, **_cursors(request)
+        )
+    elif tab == "keys":
+        page = selectors.account_access_keys(
+            request.user, account, include_removed=include_removed, **_cursors(request)
+        )
+    else:
+        page = selectors.account_principals(
+            request.user, account, kind=kind, include_removed=include_removed, **_cursors(request)
+        )
+    context = {
+        "account": account,
+        "overview": selectors.account_overview(account),
+        "tab": tab,
+        "tabs": ACCOUNT_TABS,
+        "kind": kind if kind in PrincipalKind.values else "",
+        "kinds": PrincipalKind.choices,
+        "page": page,
+    }
+    return _render(request, "inventory/account.html", context)
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW)
+def principal_detail(request: HttpRequest, principal_id: int) -> HttpResponse:
+    principal = selectors.principal_for_user(request.user, principal_id)
+    include_removed = _flag(request, "removed")
+    context = {
+        "principal": principal,
+        "details": selectors.principal_details(principal, include_removed=include_removed),
+        "page": selectors.principal_entitlements(
+            request.user, principal, include_removed=include_removed, **_cursors(request)
+        ),
+        "is_iam_user": principal.kind == PrincipalKind.IAM_USER,
+        "is_group": principal.kind in (PrincipalKind.IAM_GROUP, PrincipalKind.SSO_GROUP),
+        "is_role": principal.kind == PrincipalKind.IAM_ROLE,
+    }
+    return _render(request, "inventory/principal.html", context)
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW)
+def search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    results = None
+    if query:
+        results = selectors.search(request.user, query, include_removed=_flag(request, "removed"), **_cursors(request))
+    return _render(request, "inventory/search.html", {"query": query, "results": results})
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW_ALL)
+def sync_page(request: HttpRequest) -> HttpResponse:
+    context = {"runs": selectors.sync_runs(**_cursors(request))}
+    context.update(_progress_context(request))
+    return _render(request, "inventory/sync.html", context)
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW_ALL)
+def sync_progress(request: HttpRequest) -> HttpResponse:
+    return render(request, "inventory/_partials/sync_progress.html", _progress_context(request))
+
+
+@require_POST
+@requires(Capability.SYNC_RUN)
+def sync_now(request: HttpRequest) -> HttpResponse:
+    if selectors.running_sync() is not None:
+        messages.info(request, "A sync is already running; its progress is shown below.")
+        return redirect("inventory:sync")
+    requested = int(time.time())
+    async_task("governance.inventory.tasks.sync_org", trigger=SyncTrigger.PORTAL)
+    messages.success(request, "Sync requested. It starts as soon as a task worker picks it up.")
+    return redirect(f"{reverse('inventory:sync')}?since={requested}")
+
+
+def _progress_context(request: HttpRequest) -> dict:
+    """Which run the progress panel shows, and whether it keeps polling (only while unfinished)."""
+    run_id = _int(request.GET.get("run"))
+    since = _int(request.GET.get("since"))
+    if since is not None and not time.time() - QUEUED_PATIENCE_SECONDS <= since <= time.time() + 60:
+        since = None
+    run = selectors.sync_progress(run_id=run_id, since=since)
+    waiting = run is None and since is not None
+    url = reverse("inventory:sync_progress")
+    if run is not None:
+        url += f"?run={run.pk}"
+    elif waiting:
+        url += f"?since={since}"
+    return {
+        "progress_run": run,
+        "waiting": waiting,
+        "polling": waiting or (run is not None and run.is_running),
+        "progress_url": url,
+    }
