@@ -1,0 +1,1 @@
+"""Paginated, economical AWS readers returning plain dataclasses (governance.aws.readers.types)."""

@@ -1,0 +1,256 @@
+"""Reads one member account's IAM in at most five IAM calls (for accounts under 1,000 entities).
+
+1. GetAccountAuthorizationDetails, 1,000 items a page (users, groups, roles, customer managed
+   policies with their documents; AWS managed documents come once per sync from
+   `read_aws_managed_policies`, not once per account).
+2. GenerateCredentialReport: COMPLETE when a report under 4 hours old exists, which is reused.
+3. GetCredentialReport; while it is still being generated, a short bounded wait and one more try.
+4. GetAccountPasswordPolicy (NoSuchEntity: the account has none).
+
+The credential report also carries MFA, console password use and both access keys' status,
+rotation and last use, so no per-user ListAccessKeys / ListMFADevices calls are needed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from governance.aws.readers.organizations import parse_document
+from governance.aws.readers.types import (
+    AccountIam,
+    AttachedPolicy,
+    CredentialReportEntry,
+    IamGroup,
+    IamRole,
+    IamUser,
+    InlinePolicy,
+    MalformedData,
+    ManagedPolicy,
+    PasswordPolicyInfo,
+)
+from governance.aws.session import client_for, member_credentials
+
+PAGE_SIZE = 1000
+ACCOUNT_FILTER = ["User", "Role", "Group", "LocalManagedPolicy"]
+REPORT_WAITS = (2.0,)
+NOT_A_DATE = {"", "N/A", "not_supported", "no_information"}
+
+
+def read_account(account_id: str, *, client: Any | None = None, sleep=time.sleep) -> AccountIam:
+    """Assume the member role in `account_id` and read its IAM state."""
+    iam = client or client_for("iam", member_credentials(account_id))
+    details = authorization_details(iam, ACCOUNT_FILTER)
+    report, generated_at = credential_report(iam, sleep=sleep)
+    return AccountIam(
+        account_id=account_id,
+        users=tuple(_user(u) for u in details["UserDetailList"]),
+        groups=tuple(_group(g) for g in details["GroupDetailList"]),
+        roles=tuple(_role(r) for r in details["RoleDetailList"]),
+        policies=tuple(_managed(p) for p in details["Policies"]),
+        credential_report=report,
+        credential_report_generated_at=generated_at,
+        password_policy=password_policy(iam),
+    )
+
+
+def read_aws_managed_policies(client: Any) -> tuple[ManagedPolicy, ...]:
+    """Every AWS managed policy with its default document (AWS's, the same in every account)."""
+    details = authorization_details(client, ["AWSManagedPolicy"])
+    return tuple(_managed(p) for p in details["Policies"])
+
+
+def authorization_details(client: Any, filters: list[str]) -> dict[str, list]:
+    merged: dict[str, list] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
+    pages = client.get_paginator("get_account_authorization_details").paginate(
+        Filter=filters, PaginationConfig={"PageSize": PAGE_SIZE}
+    )
+    for page in pages:
+        for key, items in merged.items():
+            items.extend(page.get(key, []))
+    return merged
+
+
+def credential_report(client: Any, *, sleep=time.sleep) -> tuple[tuple[CredentialReportEntry, ...], datetime | None]:
+    client.generate_credential_report()
+    for wait in (*REPORT_WAITS, None):
+        try:
+            response = client.get_credential_report()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in {"ReportInProgress", "ReportNotPresent", "ReportInProgressException"} and wait is not None:
+                sleep(wait)
+                continue
+            raise
+        return parse_credential_report(response["Content"]), response.get("GeneratedTime")
+    raise AssertionError("unreachable")
+
+
+def parse_credential_report(content: bytes | str) -> tuple[CredentialReportEntry, ...]:
+    text = content.decode("utf-8") if isinstance(content, bytes) else content
+    reader = csv.DictReader(io.StringIO(text))
+    required = {"user", "arn", "mfa_active"}
+    if not reader.fieldnames or not required <= set(reader.fieldnames):
+        raise MalformedData("The credential report has no user/arn/mfa_active columns.")
+    entries = []
+    for row in reader:
+        entries.append(
+            CredentialReportEntry(
+                user=row["user"],
+                arn=row["arn"],
+                user_creation_time=_date(row.get("user_creation_time")),
+                password_enabled=_bool_or_none(row.get("password_enabled")),
+                password_last_used=_date(row.get("password_last_used")),
+                password_last_changed=_date(row.get("password_last_changed")),
+                password_next_rotation=_date(row.get("password_next_rotation")),
+                mfa_active=_bool(row.get("mfa_active")),
+                access_key_1_active=_bool(row.get("access_key_1_active")),
+                access_key_1_last_rotated=_date(row.get("access_key_1_last_rotated")),
+                access_key_1_last_used_date=_date(row.get("access_key_1_last_used_date")),
+                access_key_1_last_used_region=_text(row.get("access_key_1_last_used_region")),
+                access_key_1_last_used_service=_text(row.get("access_key_1_last_used_service")),
+                access_key_2_active=_bool(row.get("access_key_2_active")),
+                access_key_2_last_rotated=_date(row.get("access_key_2_last_rotated")),
+                access_key_2_last_used_date=_date(row.get("access_key_2_last_used_date")),
+                access_key_2_last_used_region=_text(row.get("access_key_2_last_used_region")),
+                access_key_2_last_used_service=_text(row.get("access_key_2_last_used_service")),
+                cert_1_active=_bool(row.get("cert_1_active")),
+                cert_2_active=_bool(row.get("cert_2_active")),
+            )
+        )
+    return tuple(entries)
+
+
+def password_policy(client: Any) -> PasswordPolicyInfo:
+    try:
+        raw = client.get_account_password_policy()["PasswordPolicy"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+            return PasswordPolicyInfo(configured=False)
+        raise
+    return PasswordPolicyInfo(configured=True, raw=dict(raw))
+
+
+def _attached(items: list[dict]) -> tuple[AttachedPolicy, ...]:
+    return tuple(AttachedPolicy(arn=p["PolicyArn"], name=p.get("PolicyName", "")) for p in items or ())
+
+
+def _inline(items: list[dict], owner: str) -> tuple[InlinePolicy, ...]:
+    return tuple(
+        InlinePolicy(name=p["PolicyName"], document=parse_document(p.get("PolicyDocument"), what=f"{owner} inline"))
+        for p in items or ()
+    )
+
+
+def _tags(items: list[dict] | None) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in items or ()}
+
+
+def _boundary(raw: dict) -> str:
+    return (raw.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn", "")
+
+
+def _user(raw: dict) -> IamUser:
+    try:
+        return IamUser(
+            arn=raw["Arn"],
+            name=raw["UserName"],
+            path=raw.get("Path", "/"),
+            user_id=raw.get("UserId", ""),
+            created=raw.get("CreateDate"),
+            groups=tuple(raw.get("GroupList") or ()),
+            attached=_attached(raw.get("AttachedManagedPolicies")),
+            inline=_inline(raw.get("UserPolicyList"), raw["Arn"]),
+            boundary_arn=_boundary(raw),
+            tags=_tags(raw.get("Tags")),
+        )
+    except KeyError as exc:
+        raise MalformedData(f"A user in the authorization details lacks {exc}") from None
+
+
+def _group(raw: dict) -> IamGroup:
+    try:
+        return IamGroup(
+            arn=raw["Arn"],
+            name=raw["GroupName"],
+            path=raw.get("Path", "/"),
+            group_id=raw.get("GroupId", ""),
+            created=raw.get("CreateDate"),
+            attached=_attached(raw.get("AttachedManagedPolicies")),
+            inline=_inline(raw.get("GroupPolicyList"), raw["Arn"]),
+        )
+    except KeyError as exc:
+        raise MalformedData(f"A group in the authorization details lacks {exc}") from None
+
+
+def _role(raw: dict) -> IamRole:
+    try:
+        last_used = raw.get("RoleLastUsed") or {}
+        return IamRole(
+            arn=raw["Arn"],
+            name=raw["RoleName"],
+            path=raw.get("Path", "/"),
+            role_id=raw.get("RoleId", ""),
+            created=raw.get("CreateDate"),
+            trust_policy=parse_document(raw.get("AssumeRolePolicyDocument"), what=f"{raw['Arn']} trust policy"),
+            attached=_attached(raw.get("AttachedManagedPolicies")),
+            inline=_inline(raw.get("RolePolicyList"), raw["Arn"]),
+            boundary_arn=_boundary(raw),
+            tags=_tags(raw.get("Tags")),
+            last_used=last_used.get("LastUsedDate"),
+            last_used_region=last_used.get("Region", ""),
+        )
+    except KeyError as exc:
+        raise MalformedData(f"A role in the authorization details lacks {exc}") from None
+
+
+def _managed(raw: dict) -> ManagedPolicy:
+    try:
+        default = raw.get("DefaultVersionId", "")
+        document = None
+        for version in raw.get("PolicyVersionList") or ():
+            if version.get("IsDefaultVersion") or version.get("VersionId") == default:
+                document = parse_document(version.get("Document"), what=raw["Arn"])
+                break
+        return ManagedPolicy(
+            arn=raw["Arn"],
+            name=raw.get("PolicyName") or raw["Arn"].rsplit("/", 1)[-1],
+            path=raw.get("Path", "/"),
+            policy_id=raw.get("PolicyId", ""),
+            default_version_id=default,
+            document=document,
+            attachment_count=raw.get("AttachmentCount"),
+            description=raw.get("Description", ""),
+            created=raw.get("CreateDate"),
+            updated=raw.get("UpdateDate"),
+        )
+    except KeyError as exc:
+        raise MalformedData(f"A managed policy in the authorization details lacks {exc}") from None
+
+
+def _text(value: str | None) -> str:
+    return "" if value is None or value in NOT_A_DATE else value
+
+
+def _bool(value: str | None) -> bool:
+    return (value or "").lower() == "true"
+
+
+def _bool_or_none(value: str | None) -> bool | None:
+    if value in (None, "", "not_supported"):
+        return None
+    return value.lower() == "true"
+
+
+def _date(value: str | None) -> datetime | None:
+    if value is None or value in NOT_A_DATE:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise MalformedData(f"The credential report has a date that is not ISO 8601: {value!r}") from None

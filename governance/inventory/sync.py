@@ -1,0 +1,266 @@
+"""One sync of the organization: read AWS in parallel, ingest on this thread, record the run.
+
+The organization is read first (on this thread), then a bounded pool (`AWS_SYNC_WORKERS`) reads
+each member account (its tags, AssumeRole, IAM) and Identity Center over the one shared boto3
+Session, while this thread ingests each result as it arrives. Worker threads never touch the
+database, so SQLite (one writer) and PostgreSQL behave the same, and a page polling the
+`SyncRun` sees accounts done / total grow as accounts finish.
+
+An account that refuses AssumeRole, stays throttled past the retries, or returns data the readers
+or ingest cannot use is recorded on its `SyncAccountRun`; its stored inventory is left as it was
+(nothing is marked removed on a failed read), the other accounts complete, and the run is
+`partial`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from governance.aws import calls
+from governance.aws.readers import iam as iam_reader
+from governance.aws.readers import identity_center, organizations
+from governance.aws.readers.types import AccountIam, IdentityCenterSnapshot, MalformedData
+from governance.aws.session import management_client
+from governance.inventory import services
+from governance.inventory.models import (
+    Account,
+    AccountStatus,
+    AccountSyncStatus,
+    SyncAccountRun,
+    SyncRun,
+    SyncStatus,
+    SyncTrigger,
+)
+
+logger = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(hours=2)
+
+
+class SyncAlreadyRunning(RuntimeError):
+    pass
+
+
+@dataclass
+class AccountRead:
+    account_id: str
+    iam: AccountIam | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+    api_calls: int = 0
+    seconds: float = 0.0
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line reason for a page: the AWS error code and message, or the exception."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        operation = getattr(exc, "operation_name", "")
+        return f"{operation}: {error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+    if isinstance(exc, MalformedData):
+        return f"Malformed data: {exc}"
+    if isinstance(exc, BotoCoreError):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def read_account(account_id: str) -> AccountRead:
+    """Worker-thread half of an account's sync: AWS reads only, calls counted on this thread."""
+    started = time.perf_counter()
+    result = AccountRead(account_id=account_id)
+    with calls.counting(this_thread_only=True) as log:
+        try:
+            result.tags = organizations.account_tags(account_id)
+            result.iam = iam_reader.read_account(account_id)
+        except Exception as exc:  # one account's failure, whatever it is, must not stop the others
+            result.error = describe_error(exc)
+            result.iam = None
+    result.api_calls = log.total
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _read_identity_center() -> tuple[IdentityCenterSnapshot | None, str, int]:
+    with calls.counting(this_thread_only=True) as log:
+        try:
+            return identity_center.read_identity_center(), "", log.total
+        except Exception as exc:
+            return None, describe_error(exc), log.total
+
+
+def start_run(*, trigger: str = SyncTrigger.MANUAL, only_account_id: str = "") -> SyncRun:
+    """Create the run row; refuses while another recent run is still going."""
+    now = timezone.now()
+    SyncRun.objects.filter(status=SyncStatus.RUNNING, started_at__lt=now - STALE_AFTER).update(
+        status=SyncStatus.FAILED, finished_at=now, errors=[{"scope": "run", "error": "Interrupted (no progress)."}]
+    )
+    if SyncRun.objects.filter(status=SyncStatus.RUNNING).exists():
+        raise SyncAlreadyRunning("Another sync is running.")
+    return SyncRun.objects.create(started_at=now, trigger=trigger, only_account_id=only_account_id)
+
+
+def sync_organization(
+    *, run: SyncRun | None = None, only_account_id: str = "", trigger: str = SyncTrigger.MANUAL
+) -> SyncRun:
+    """Sync the organization, Identity Center and every active member account (or one)."""
+    run = run or start_run(trigger=trigger, only_account_id=only_account_id)
+    started = time.perf_counter()
+    now = run.started_at
+    errors: list[dict[str, str]] = []
+    counts: dict[str, int] = {"accounts": 0, "principals": 0, "entitlements": 0}
+    changes = 0
+    with calls.counting() as total:
+        try:
+            with calls.counting(this_thread_only=True) as org_log:
+                snapshot = organizations.read_organization()
+            result = services.ingest_organization(snapshot=snapshot, now=now)
+        except Exception as exc:
+            logger.exception("sync: organization read failed")
+            errors.append({"scope": "organization", "error": describe_error(exc)})
+            return _finish(run, started, total, counts, changes, errors, failed=True)
+        changes += result.changes
+        counts.update({k: v for k, v in result.counts.items() if k != "accounts"})
+        counts["organization_api_calls"] = org_log.total
+
+        index = services.PolicyIndex()
+        try:
+            managed = iam_reader.read_aws_managed_policies(management_client("iam"))
+            changes += services.ingest_aws_managed_policies(policies=managed, now=now, index=index).changes
+        except Exception as exc:
+            logger.exception("sync: AWS managed policies")
+            errors.append({"scope": "aws_managed_policies", "error": describe_error(exc)})
+
+        targets = [
+            a
+            for a in snapshot.accounts
+            if a.status == AccountStatus.ACTIVE and (not only_account_id or a.account_id == only_account_id)
+        ]
+        account_pks = dict(
+            Account.objects.filter(account_id__in=[a.account_id for a in targets]).values_list("account_id", "id")
+        )
+        SyncAccountRun.objects.bulk_create(
+            [
+                SyncAccountRun(run=run, aws_account_id=a.account_id, account_id=account_pks.get(a.account_id))
+                for a in targets
+            ]
+        )
+        SyncRun.objects.filter(pk=run.pk).update(accounts_total=len(targets))
+        if only_account_id and not targets:
+            errors.append(
+                {"scope": "account", "account": only_account_id, "error": "Not an active account of the organization."}
+            )
+
+        with ThreadPoolExecutor(max_workers=settings.AWS_SYNC_WORKERS, thread_name_prefix="sync") as pool:
+            ic_future = pool.submit(_read_identity_center)
+            futures = [pool.submit(read_account, a.account_id) for a in targets]
+            for future in as_completed(futures):
+                read = future.result()
+                changed, account_counts, error = _ingest_account(
+                    run, read, account_pks.get(read.account_id), now, index
+                )
+                changes += changed
+                if error:
+                    errors.append({"scope": "account", "account": read.account_id, "error": error})
+                else:
+                    counts["accounts"] += 1
+                    for k, v in account_counts.items():
+                        counts[k] = counts.get(k, 0) + v
+            ic, ic_error, ic_calls = ic_future.result()
+        counts["identity_center_api_calls"] = ic_calls
+        if ic_error:
+            errors.append({"scope": "identity_center", "error": ic_error})
+        elif ic is not None:
+            try:
+                ic_result = services.ingest_identity_center(snapshot=ic, now=now, index=index)
+                changes += ic_result.changes
+                for k, v in ic_result.counts.items():
+                    counts[k] = counts.get(k, 0) + v
+            except Exception as exc:
+                logger.exception("sync: Identity Center ingest")
+                errors.append({"scope": "identity_center", "error": describe_error(exc)})
+        return _finish(run, started, total, counts, changes, errors, failed=bool(targets) and counts["accounts"] == 0)
+
+
+def _ingest_account(
+    run: SyncRun, read: AccountRead, account_pk: int | None, now, index: services.PolicyIndex
+) -> tuple[int, dict[str, int], str]:
+    ingest_started = time.perf_counter()
+    changed = 0
+    counts: dict[str, int] = {}
+    error = read.error
+    if not error and account_pk is None:
+        error = "The account is not in the inventory."
+    if not error:
+        try:
+            result = services.ingest_account_iam(iam=read.iam, account_pk=account_pk, now=now, index=index)
+            changed = result.changes + services.ingest_account_tags(account_pk=account_pk, tags=read.tags, now=now)
+            counts = result.counts
+        except Exception as exc:
+            logger.exception("sync: ingest of account %s", read.account_id)
+            error = describe_error(exc)
+            changed = 0
+    SyncAccountRun.objects.filter(run=run, aws_account_id=read.account_id).update(
+        status=AccountSyncStatus.FAILED if error else AccountSyncStatus.SUCCEEDED,
+        error=error,
+        api_calls=read.api_calls,
+        seconds=round(read.seconds + time.perf_counter() - ingest_started, 3),
+        counts=counts,
+        changes=changed,
+        credential_report_generated_at=read.iam.credential_report_generated_at if read.iam and not error else None,
+        finished_at=timezone.now(),
+    )
+    SyncRun.objects.filter(pk=run.pk).update(
+        accounts_done=F("accounts_done") + 1, accounts_failed=F("accounts_failed") + (1 if error else 0)
+    )
+    return changed, counts, error
+
+
+def _finish(
+    run: SyncRun,
+    started: float,
+    total: calls.CallLog,
+    counts: dict[str, Any],
+    changes: int,
+    errors: list[dict[str, str]],
+    *,
+    failed: bool,
+) -> SyncRun:
+    status = SyncStatus.FAILED if failed else (SyncStatus.PARTIAL if errors else SyncStatus.SUCCEEDED)
+    seconds = round(time.perf_counter() - started, 3)
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=status,
+        finished_at=timezone.now(),
+        counts=counts,
+        api_calls=total.total,
+        changes=changes,
+        seconds=seconds,
+        errors=errors,
+    )
+    run.refresh_from_db()
+    return run
+
+
+def summary(run: SyncRun) -> dict[str, Any]:
+    """The one-line JSON summary `manage.py sync_aws` prints (DESIGN.md)."""
+    counts = run.counts or {}
+    return {
+        "accounts": counts.get("accounts", 0),
+        "principals": counts.get("principals", 0),
+        "entitlements": counts.get("entitlements", 0),
+        "api_calls": run.api_calls,
+        "changes": run.changes,
+        "seconds": run.seconds,
+        "errors": len(run.errors or []),
+        "status": run.status,
+        "run": run.pk,
+    }
