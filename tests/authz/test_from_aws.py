@@ -1,0 +1,68 @@
+"""End to end with the emulator: the demo organization, synced, decides every persona's rights.
+
+Removing a permission-set assignment in AWS and syncing removes the capability it gave.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from governance.authz.capabilities import Capability, Role, capabilities, forget
+from governance.authz.models import LinkStatus
+from governance.authz.services import link_all_users
+from governance.aws import session
+from governance.aws.demo import personas as demo
+from governance.inventory.sync import sync_organization
+from tests.fixtures.personas import make_persona_user
+
+pytestmark = pytest.mark.django_db
+
+
+def _sync():
+    run = sync_organization()
+    assert not run.errors, run.errors
+    link_all_users()
+
+
+def test_it_derives_every_personas_rights_from_the_synced_demo_org(demo_org):
+    synced = demo_org
+    _sync()
+    users = {key: make_persona_user(key) for key in demo.BY_KEY}
+    roles = {key: capabilities(user).roles for key, user in users.items()}
+    assert roles == {
+        "manager": {Role.OWNER},
+        "auditor": {Role.AUDITOR},
+        "policy_admin": {Role.POLICY_ADMIN},
+        "policy_admin_2": {Role.POLICY_ADMIN},
+        "campaign_admin": {Role.CAMPAIGN_ADMIN},
+        "requester": {Role.JIT_REQUESTER},
+        "approver": {Role.JIT_APPROVER},
+        "outsider": set(),
+    }
+    manager = capabilities(users["manager"])
+    expected = {synced.account_id(name) for name in synced.accounts_owned_by(demo.BY_KEY["manager"].email)}
+    assert expected and manager.owned_account_ids >= expected
+    assert users["outsider"].identity_link.status == LinkStatus.MISSING
+
+
+def test_it_removes_the_capability_when_the_assignment_is_removed_in_aws_and_synced(fresh_demo_org):
+    synced = fresh_demo_org
+    _sync()
+    auditor = make_persona_user("auditor")
+    assert capabilities(auditor).has(Capability.AUDIT_VIEW)
+
+    session.management_client("sso-admin").delete_account_assignment(
+        InstanceArn=synced.sso_instance_arn,
+        TargetId=synced.governance_account_id,
+        TargetType="AWS_ACCOUNT",
+        PermissionSetArn=synced.permission_sets["GovernanceAuditor"],
+        PrincipalType="USER",
+        PrincipalId=synced.sso_users[demo.BY_KEY["auditor"].user_name],
+    )
+    forget(auditor)
+    assert capabilities(auditor).has(Capability.AUDIT_VIEW), "nothing changes before the sync"
+
+    _sync()
+    forget(auditor)
+    assert not capabilities(auditor).capabilities
+    assert auditor.identity_link.status == LinkStatus.LINKED, "still the same person, just without the right"
