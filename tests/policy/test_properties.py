@@ -1,0 +1,181 @@
+"""Properties of the evaluator that must hold for any policies (hypothesis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from governance.policy import Outcome, PolicySet, Request, actions_for, complement, evaluate, parse_policy
+
+from .helpers import ALICE, NOW
+
+CONCRETE_ACTIONS = [
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:ListBucket",
+    "ec2:RunInstances",
+    "ec2:DescribeInstances",
+    "iam:CreateUser",
+]
+ACTION_PATTERNS = [*CONCRETE_ACTIONS, "s3:*", "s3:Get*", "ec2:Describe*", "*", "iam:*", "s3:?etObject"]
+CONCRETE_RESOURCES = ["arn:aws:s3:::b/x", "arn:aws:s3:::b/y", "arn:aws:s3:::c/x", "*"]
+RESOURCE_PATTERNS = ["*", "arn:aws:s3:::b/*", "arn:aws:s3:::b/x", "arn:aws:s3:::c/*", "arn:aws:s3:::${aws:username}/*"]
+CONDITIONS: list[dict[str, Any]] = [
+    {"Bool": {"aws:SecureTransport": "true"}},
+    {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}},
+    {"StringNotEquals": {"aws:RequestedRegion": "eu-west-1"}},
+    {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+    {"ForAllValues:StringEquals": {"aws:TagKeys": ["env"]}},
+    {"NumericLessThanIfExists": {"s3:max-keys": "10"}},
+    {"Null": {"aws:TokenIssueTime": "true"}},
+]
+CONTEXTS: list[dict[str, Any]] = [
+    {},
+    {"aws:SecureTransport": True, "aws:RequestedRegion": "eu-west-1", "aws:SourceIp": "10.1.1.1"},
+    {
+        "aws:SecureTransport": False,
+        "aws:RequestedRegion": "us-east-1",
+        "aws:SourceIp": "192.0.2.1",
+        "aws:TagKeys": ["env", "cost"],
+        "s3:max-keys": "50",
+    },
+]
+
+
+@st.composite
+def statements(draw: st.DrawFn, effect: str | None = None) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Effect": effect or draw(st.sampled_from(["Allow", "Deny"]))}
+    actions = draw(st.lists(st.sampled_from(ACTION_PATTERNS), min_size=1, max_size=3))
+    statement["NotAction" if draw(st.booleans()) and draw(st.booleans()) else "Action"] = actions
+    resources = draw(st.lists(st.sampled_from(RESOURCE_PATTERNS), min_size=1, max_size=2))
+    statement["NotResource" if draw(st.integers(0, 5)) == 0 else "Resource"] = resources
+    if draw(st.booleans()):
+        statement["Condition"] = draw(st.sampled_from(CONDITIONS))
+    return statement
+
+
+@st.composite
+def policies(draw: st.DrawFn, name: str = "p", effect: str | None = None) -> Any:
+    body = draw(st.lists(statements(effect), min_size=1, max_size=4))
+    return parse_policy({"Version": "2012-10-17", "Statement": body}, name=name)
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> Request:
+    return Request(
+        principal=ALICE,
+        action=draw(st.sampled_from(CONCRETE_ACTIONS)),
+        resource=draw(st.sampled_from(CONCRETE_RESOURCES)),
+        context=draw(st.sampled_from(CONTEXTS)),
+        now=NOW,
+    )
+
+
+@st.composite
+def bundles(draw: st.DrawFn) -> dict[str, Any]:
+    bundle: dict[str, Any] = {
+        "identity_policies": draw(st.lists(policies("identity"), min_size=0, max_size=3)),
+    }
+    if draw(st.booleans()):
+        bundle["permissions_boundary"] = draw(policies("boundary"))
+    if draw(st.booleans()):
+        bundle["scps"] = draw(st.lists(st.lists(policies("scp"), min_size=1, max_size=2), min_size=1, max_size=3))
+    if draw(st.booleans()):
+        bundle["session_policy"] = draw(policies("session"))
+    return bundle
+
+
+DENY_ALL = parse_policy({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]})
+DENY_ALL_RESOURCE = parse_policy(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}]}
+)
+SETTINGS = settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(bundles(), requests(), st.sampled_from(["identity", "boundary", "scp", "session", "resource"]))
+def test_an_explicit_deny_always_wins(bundle: dict[str, Any], request: Request, where: str) -> None:
+    bundle = dict(bundle)
+    if where == "identity":
+        bundle["identity_policies"] = [*bundle["identity_policies"], DENY_ALL]
+    elif where == "boundary":
+        bundle["permissions_boundary"] = DENY_ALL
+    elif where == "scp":
+        bundle["scps"] = [*bundle.get("scps", []), [DENY_ALL]]
+    elif where == "session":
+        bundle["session_policy"] = DENY_ALL
+    else:
+        bundle["resource_policy"] = DENY_ALL_RESOURCE
+    assert evaluate(request, **bundle).outcome is Outcome.EXPLICIT_DENY
+
+
+@SETTINGS
+@given(
+    st.lists(policies("identity"), max_size=3),
+    policies("boundary"),
+    st.lists(st.lists(policies("scp"), min_size=1, max_size=2), min_size=1, max_size=3),
+    requests(),
+)
+def test_boundaries_and_scps_only_narrow(identity: list[Any], boundary: Any, scps: list[Any], request: Request) -> None:
+    alone = evaluate(request, identity_policies=identity)
+    bounded = evaluate(request, identity_policies=identity, permissions_boundary=boundary)
+    governed = evaluate(request, identity_policies=identity, scps=scps)
+    both = evaluate(request, identity_policies=identity, permissions_boundary=boundary, scps=scps)
+    for narrowed in (bounded, governed, both):
+        assert not narrowed.allowed or alone.allowed
+        if alone.outcome is Outcome.EXPLICIT_DENY:
+            assert narrowed.outcome is Outcome.EXPLICIT_DENY
+    assert not both.allowed or (bounded.allowed and governed.allowed)
+
+
+@st.composite
+def service_patterns(draw: st.DrawFn) -> tuple[str, list[str]]:
+    service = draw(st.sampled_from(["s3", "sqs", "kms", "iam"]))
+    names = sorted(actions_for(service))
+    picked = draw(st.lists(st.sampled_from(names), min_size=1, max_size=4))
+    patterns = []
+    for action in picked:
+        cut = draw(st.integers(len(service) + 2, len(action)))
+        patterns.append(action if cut == len(action) else action[:cut] + "*")
+    return service, patterns
+
+
+@settings(max_examples=40, deadline=None)
+@given(service_patterns())
+def test_notaction_is_the_complement_of_action_within_a_service(case: tuple[str, list[str]]) -> None:
+    service, patterns = case
+    not_action = PolicySet(
+        identity_policies=[
+            parse_policy(
+                {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "NotAction": patterns, "Resource": "*"}}
+            )
+        ]
+    )
+    action = PolicySet(
+        identity_policies=[
+            parse_policy(
+                {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": patterns, "Resource": "*"}}
+            )
+        ]
+    )
+    expected = complement(patterns, service)
+    for name in actions_for(service):
+        request = Request(principal=ALICE, action=name, now=NOW)
+        allowed_by_not_action = not_action.evaluate(request).allowed
+        assert allowed_by_not_action is (name in expected), name
+        assert allowed_by_not_action is not action.evaluate(request).allowed, name
+
+
+@SETTINGS
+@given(bundles(), requests())
+def test_evaluation_is_deterministic(bundle: dict[str, Any], request: Request) -> None:
+    first = evaluate(request, **bundle)
+    assert evaluate(request, **bundle) == first
+    reparsed = {
+        key: ([parse_policy(p.to_json(), name=p.name) for p in value] if key == "identity_policies" else value)
+        for key, value in bundle.items()
+    }
+    assert evaluate(request, **reparsed) == first
+    assert PolicySet(**bundle).evaluate(request) == first
