@@ -95,3 +95,19 @@ def test_present_and_removed_querysets():
     )
     assert list(Policy.objects.present().values_list("name", flat=True)) == ["kept"]
     assert list(Policy.objects.removed().values_list("name", flat=True)) == ["gone"]
+
+
+def test_every_inventory_model_has_a_read_only_admin(rf):
+    from django.apps import apps
+    from django.contrib import admin
+
+    from django.contrib.auth.models import AnonymousUser
+
+    request = rf.get("/")
+    request.user = AnonymousUser()
+    for model in apps.get_app_config("inventory").get_models():
+        model_admin = admin.site._registry.get(model)
+        assert model_admin is not None, f"{model.__name__} has no admin"
+        assert not model_admin.has_add_permission(request)
+        assert not model_admin.has_change_permission(request)
+        assert not model_admin.has_delete_permission(request)
