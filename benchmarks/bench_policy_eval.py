@@ -3,10 +3,14 @@
 A realistic principal: five identity policies, a permissions boundary and three SCP levels (root,
 OU, account) with conditions, evaluated over a rotating mix of requests across services. Each
 evaluation includes preparing the request context, as the portal's writer check does.
+
+The machine is shared (two cores, other jobs running), so the result carries wall-clock and CPU-time
+rates and the 1-minute load average; ``target_met`` is judged on wall-clock time.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 
@@ -239,6 +243,7 @@ def run(seconds: float = 3.0) -> dict:
 
     count = 0
     started = time.perf_counter()
+    cpu_started = time.process_time()
     deadline = started + seconds
     while True:
         for request in requests:
@@ -247,7 +252,9 @@ def run(seconds: float = 3.0) -> dict:
         if time.perf_counter() >= deadline:
             break
     elapsed = time.perf_counter() - started
+    cpu_elapsed = time.process_time() - cpu_started
     per_second = count / elapsed
+    per_cpu_second = count / cpu_elapsed if cpu_elapsed else per_second
 
     # The same mix through an explicitly built PolicySet (what a long-running caller would hold).
     policy_set = PolicySet(identity_policies=identity, permissions_boundary=boundary, scps=scps)
@@ -265,8 +272,11 @@ def run(seconds: float = 3.0) -> dict:
         "evaluations": count,
         "seconds": round(elapsed, 3),
         "evaluations_per_second": round(per_second),
+        "evaluations_per_cpu_second": round(per_cpu_second),
         "target_per_second": TARGET_PER_SECOND,
         "target_met": per_second >= TARGET_PER_SECOND,
+        "target_met_per_cpu_second": per_cpu_second >= TARGET_PER_SECOND,
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "policy_set_evaluations_per_second": round(set_per_second),
         "mix": {
             "requests": len(requests),

