@@ -30,10 +30,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_HOST = "127.0.0.1"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BACKDATE_PATH = "/_emulator/backdate"
 
 
@@ -103,7 +105,30 @@ def _configure_moto() -> None:
     subset = {name: everything[name] for name in AWS_MANAGED_POLICIES if name in everything}
     iam_models.aws_managed_policies_data = json.dumps(subset)
     default_user_config["iam"]["load_aws_managed_policies"] = True
+    _provision_on_assignment()
     _configured = True
+
+
+def _provision_on_assignment() -> None:
+    """Answer ListAccountsForProvisionedPermissionSet as AWS does.
+
+    AWS provisions a permission set to an account when it is first assigned there; moto records no
+    such thing and only knows sets provisioned by hand, to the caller's own account.
+    """
+    from moto.ssoadmin.models import SSOAdminBackend
+
+    by_hand = SSOAdminBackend.list_accounts_for_provisioned_permission_set
+
+    def provisioned(self: Any, instance_arn: str, permission_set_arn: str) -> list[str]:
+        accounts = set(by_hand(self, instance_arn, permission_set_arn))
+        accounts.update(
+            a.target_id
+            for a in self.account_assignments
+            if a.instance_arn == instance_arn and a.permission_set_arn == permission_set_arn
+        )
+        return sorted(accounts)
+
+    SSOAdminBackend.list_accounts_for_provisioned_permission_set = provisioned
 
 
 def _backdate(payload: dict[str, Any]) -> int:
@@ -286,6 +311,7 @@ def start_subprocess(
     if not _port_is_free(host, port):
         raise EmulatorError(_port_taken_message(host, port))
     args = [sys.executable, "-m", "governance.aws.emulator", "--host", host, "--port", str(port)]
+    popen_kwargs.setdefault("cwd", PROJECT_ROOT)
     process = subprocess.Popen(args, env=env, **popen_kwargs)
     try:
         wait_until_ready(f"http://{host}:{port}", timeout=timeout, process=process)

@@ -35,8 +35,6 @@ def _check(actor_user_name: str, tags: dict[str, str]) -> None:
             f"Cannot write to AWS as {actor_user_name!r}: an AWS source identity is 2 to 64 letters, digits "
             "or any of _+=,.@- (the acting person's Identity Center user name)."
         )
-    if actor_user_name.lower().startswith("aws:"):
-        raise WriterError(f"Cannot write to AWS as {actor_user_name!r}: the prefix 'aws:' is reserved.")
     if len(tags) > MAX_SESSION_TAGS:
         raise WriterError(f"At most {MAX_SESSION_TAGS} session tags are allowed; got {len(tags)}.")
     for key, value in tags.items():

@@ -178,6 +178,7 @@ class _Builder:
                 "OrganizationalUnit"
             ]["Id"]
         self.accounts[MANAGEMENT.name] = management_id
+        self.management_name = self.org.describe_account(AccountId=management_id)["Account"]["Name"]
         self.org.tag_resource(ResourceId=management_id, Tags=_tags(MANAGEMENT.tags))
         for spec in self.specs[1:]:
             self._create_account(spec, root_id)
@@ -205,8 +206,8 @@ class _Builder:
             root_id=root_id,
             management_account_id=management_id,
             governance_account_id=settings.AWS_GOVERNANCE_ACCOUNT_ID or management_id,
-            accounts=dict(self.accounts),
-            account_owners={spec.name: spec.owner for spec in self.specs},
+            accounts={self._aws_name(name): account_id for name, account_id in self.accounts.items()},
+            account_owners={self._aws_name(spec.name): spec.owner for spec in self.specs},
             ous=dict(self.ous),
             scps=dict(self.scps),
             sso_instance_arn=sso.instance_arn,
@@ -217,6 +218,11 @@ class _Builder:
             principals=dict(self.principals),
             summary=summary,
         )
+
+    def _aws_name(self, name: str) -> str:
+        # AWS names the management account after whoever created the organization (the emulator:
+        # "master"), and Organizations cannot rename it, so DemoOrg reports the name AWS reports.
+        return self.management_name if name == MANAGEMENT.name else name
 
     # Organizations ------------------------------------------------------------------------------
 
