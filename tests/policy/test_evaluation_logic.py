@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from governance.policy import Outcome, Request, evaluate
+from governance.policy import Outcome, PolicySet, Request, evaluate, prepare
 
 from .helpers import ACCOUNT, ALICE, BOB, BUCKET, OTHER_ACCOUNT, ROLE, SESSION, allow, deny, policy, request
 
@@ -700,3 +700,23 @@ def test_principal_tags_and_account_are_in_the_context() -> None:
     )
     assert evaluate(request(principal_tags={"team": "data"}), identity_policies=identity).allowed
     assert not evaluate(request(principal_tags={"team": "web"}), identity_policies=identity).allowed
+
+
+def test_a_role_session_gets_the_role_as_principal_arn() -> None:
+    identity = ident(allow("s3:*", Condition={"ArnEquals": {"aws:PrincipalArn": ROLE}}))
+    assert evaluate(request(principal=SESSION), identity_policies=identity).allowed
+    assert not evaluate(request(principal=ALICE), identity_policies=identity).allowed
+
+
+def test_a_policy_set_decides_like_evaluate() -> None:
+    bundle = {"identity_policies": ident(allow("s3:Get*")), "scps": [[FULL_ACCESS]]}
+    policy_set = PolicySet(**bundle)
+    for action in ("s3:GetObject", "s3:PutObject"):
+        assert policy_set.evaluate(request(action)) == evaluate(request(action), **bundle)
+    assert policy_set.evaluate(prepare(request())).allowed
+
+
+def test_the_reason_names_the_deciding_statement() -> None:
+    decision = evaluate(request(), identity_policies=ident(allow("s3:*", Sid="S3"), name="reader"))
+    assert decision.reason == "allowed by identity reader S3"
+    assert bool(decision) is True

@@ -98,6 +98,15 @@ CASES: list[tuple[str, str, dict[str, Any], Any, bool]] = [
         False,
     ),
     (
+        "principal-tag-negated-missing",
+        "A variable with no value equals nothing, so a negated operator holds (fail-safe for Deny guardrails)",
+        allow(
+            "ec2:StartInstances", Condition={"StringNotEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}}
+        ),
+        request("ec2:StartInstances", "*", context={"aws:ResourceTag/team": "data"}),
+        True,
+    ),
+    (
         "variable-in-string-like",
         "Variables in StringLike keep the policy's own wildcards",
         allow("s3:ListBucket", BUCKET, Condition={"StringLike": {"s3:prefix": ["home/${aws:username}/*"]}}),
