@@ -111,12 +111,10 @@ def compute_capabilities(user: Any) -> Capabilities:
     owned_accounts: frozenset[str] = frozenset()
     owned_principals: list[tuple[int, str]] = []
     if emails:
-        owned_accounts = frozenset(
-            Account.objects.present().filter(owner_lower_in(emails)).values_list("account_id", flat=True)
-        )
+        owned_accounts = frozenset(owned_by(Account.objects.present(), emails).values_list("account_id", flat=True))
         owned_principals = list(
-            Principal.objects.present()
-            .filter(owner_lower_in(emails), kind__in=[PrincipalKind.IAM_USER, PrincipalKind.IAM_ROLE])
+            owned_by(Principal.objects.present(), emails)
+            .filter(kind__in=[PrincipalKind.IAM_USER, PrincipalKind.IAM_ROLE])
             .values_list("pk", "arn")
         )
     if owned_accounts or owned_principals:
@@ -138,32 +136,11 @@ def compute_capabilities(user: Any) -> Capabilities:
     )
 
 
-def owner_lower_in(emails: set[str]):
-    """`owner` matches one of `emails`, ignoring case (an index-friendly OR of iexact lookups)."""
-    from django.db.models import Q
+def owned_by(queryset, emails: set[str]):
+    """Rows whose `owner` tag is one of `emails` (lower-case), ignoring case.
 
-    query = Q()
-    for email in sorted(emails):
-        query |= Q(owner__iexact=email)
-    return query
+    Filters on `Lower(owner)`, so an expression index on `Lower("owner")` serves it.
+    """
+    from django.db.models.functions import Lower
 
-
-def my_access_context(user: Any, caps: Capabilities) -> dict[str, Any]:
-    """What the "My access" page shows about the user's AWS identity."""
-    from governance.authz.models import IdentityLink
-    from governance.inventory.models import Principal
-
-    link = IdentityLink.objects.filter(user=user).first()
-    principal = linked_principal(user) if caps.is_linked else None
-    groups = (
-        list(Principal.objects.filter(arn__in=caps.identity_center_group_arns).order_by("name").values("name", "arn"))
-        if caps.identity_center_group_arns
-        else []
-    )
-    return {
-        "link": link,
-        "aws_user": principal,
-        "aws_groups": groups,
-        "owned_accounts": sorted(caps.owned_account_ids),
-        "owned_principal_count": len(caps.owned_principal_ids),
-    }
+    return queryset.alias(owner_lower=Lower("owner")).filter(owner_lower__in=sorted(emails))
