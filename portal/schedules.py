@@ -16,6 +16,7 @@ no longer declared, and never touches a schedule an operator created in the admi
 from __future__ import annotations
 
 import ast
+import enum
 import importlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ from django_q.models import Schedule
 
 MANAGED_PREFIX = "code:"
 
+# Readable names, or django-q's own codes ("H", "C", ...), which are accepted as well.
 SCHEDULE_TYPES = {
     "minutes": Schedule.MINUTES,
     "hourly": Schedule.HOURLY,
@@ -40,6 +42,7 @@ SCHEDULE_TYPES = {
     "yearly": Schedule.YEARLY,
     "cron": Schedule.CRON,
 }
+_CODES = {code: code for code in SCHEDULE_TYPES.values()}
 _KEYS = {"name", "func", "schedule_type", "cron", "minutes", "kwargs"}
 _NAME_LIMIT = Schedule._meta.get_field("name").max_length
 # The columns a declaration decides; everything else on the row (next_run, last task) is django-q's.
@@ -78,6 +81,19 @@ class DeclaredSchedule:
         return now
 
 
+def _plain(value: Any) -> Any:
+    """Choices members (`SyncTrigger.SCHEDULE`) as their plain values, so their repr is a literal."""
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
 def _parse(app_label: str, entry: Any) -> DeclaredSchedule:
     where = f"{app_label}.tasks.SCHEDULES"
     if not isinstance(entry, dict):
@@ -89,7 +105,8 @@ def _parse(app_label: str, entry: Any) -> DeclaredSchedule:
     unknown = set(entry) - _KEYS
     if unknown:
         raise ScheduleDeclarationError(f"{where}: unknown keys {', '.join(sorted(unknown))}.")
-    full_name = f"{MANAGED_PREFIX}{app_label}.{name}"
+    qualified = name if name.startswith(f"{app_label}.") else f"{app_label}.{name}"
+    full_name = f"{MANAGED_PREFIX}{qualified}"
     if len(full_name) > _NAME_LIMIT:
         raise ScheduleDeclarationError(f"{where}: the name is too long ({len(full_name)} > {_NAME_LIMIT}).")
 
@@ -102,9 +119,9 @@ def _parse(app_label: str, entry: Any) -> DeclaredSchedule:
         raise ScheduleDeclarationError(f"{where}: func {func!r} is not callable.")
 
     kind = entry.get("schedule_type")
-    if kind not in SCHEDULE_TYPES:
+    schedule_type = _CODES.get(kind) or SCHEDULE_TYPES.get(str(kind).lower())
+    if schedule_type is None:
         raise ScheduleDeclarationError(f"{where}: schedule_type must be one of {', '.join(SCHEDULE_TYPES)}.")
-    schedule_type = SCHEDULE_TYPES[kind]
 
     cron = entry.get("cron")
     if schedule_type == Schedule.CRON:
@@ -125,6 +142,7 @@ def _parse(app_label: str, entry: Any) -> DeclaredSchedule:
         if not isinstance(kwargs, dict) or not all(isinstance(key, str) for key in kwargs):
             raise ScheduleDeclarationError(f"{where}: kwargs must be a dict with string keys.")
         # django-q reads kwargs back with ast.literal_eval; only literals survive that trip.
+        kwargs = _plain(kwargs)
         text = repr(dict(sorted(kwargs.items())))
         try:
             if ast.literal_eval(text) != kwargs:

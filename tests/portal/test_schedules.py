@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import TextChoices
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -92,9 +93,34 @@ def test_it_removes_schedules_it_created_that_are_no_longer_declared(capsys):
 
     out = _run(capsys)
 
-    assert list(Schedule.objects.filter(name__startswith=MANAGED_PREFIX).values_list("name", flat=True)) == [VERIFY]
+    assert not Schedule.objects.filter(name="code:audit.retired_task").exists()
+    assert Schedule.objects.filter(name=VERIFY).count() == 1
     assert "removed code:audit.retired_task" in out
     assert out.count(f"removed {VERIFY}") == 1
+
+
+def test_it_accepts_django_q_codes_qualified_names_and_choices_in_kwargs(capsys, monkeypatch):
+    class Mode(TextChoices):
+        FULL = "full", "Full"
+
+    monkeypatch.setattr(
+        audit_tasks,
+        "SCHEDULES",
+        [
+            {
+                "name": "audit.verify_audit_log",
+                "func": "governance.audit.tasks.verify_audit_log_task",
+                "schedule_type": "H",
+                "kwargs": {"mode": Mode.FULL, "limits": (1, 2)},
+            }
+        ],
+    )
+
+    _run(capsys)
+
+    row = Schedule.objects.get(name=VERIFY)
+    assert (row.schedule_type, row.kwargs) == (Schedule.HOURLY, "{'limits': (1, 2), 'mode': 'full'}")
+    assert "No changes" in _run(capsys)
 
 
 def test_it_leaves_an_operators_own_schedules_alone(capsys):
