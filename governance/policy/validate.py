@@ -64,8 +64,11 @@ def check_size(text: str, kind: str) -> list[Finding]:
     return []
 
 
-def _text(document: str | Mapping[str, Any]) -> str:
-    return document if isinstance(document, str) else json.dumps(document, indent=2)
+def _text(document: str | Mapping[str, Any], *, indent: int | None = None) -> str:
+    """The text as submitted; a mapping is sized in its compact JSON form (what the portal sends)."""
+    if isinstance(document, str):
+        return document
+    return json.dumps(document, indent=indent) if indent else json.dumps(document, separators=(",", ":"))
 
 
 def _parse(document: str | Mapping[str, Any], findings: list[Finding]) -> Policy | None:
@@ -154,7 +157,7 @@ def lint(document: str | Mapping[str, Any]) -> list[Finding]:
     """parliament's findings (its own catalog and auditors) as :class:`Finding` warnings."""
     import parliament  # slow to import; only the editor's lint needs it
 
-    analyzed = parliament.analyze_policy_string(_text(document))
+    analyzed = parliament.analyze_policy_string(_text(document, indent=2))
     findings = []
     for item in analyzed.findings:
         location = item.location if isinstance(item.location, dict) else {}
