@@ -7,7 +7,7 @@ with the offline evaluator. A person may switch into any one of their permission
 write is allowed when one of them allows it; otherwise it is refused naming the deciding
 statement ("explicit deny by ...") or saying that no statement allowed it.
 
-Allowed writes run through the writer role with `SourceIdentity` set to the person's linked
+Allowed writes run through the writer role (governance/aws/writer.py) with `SourceIdentity` set to the person's linked
 Identity Center user name (so CloudTrail names the human) and session tags naming the portal
 user and action; the write is audited with the AWS request id. Refusals are audited too.
 
@@ -29,7 +29,6 @@ from django.core.exceptions import PermissionDenied
 
 from governance.policy import Decision, Outcome, Policy, PolicyError, Request, evaluate, parse_policy
 
-_SOURCE_IDENTITY = re.compile(r"^[\w+=,.@-]{2,64}$")
 _TAG_VALUE_UNSAFE = re.compile(r"[^\w\s.:/=+\-@]")
 
 
@@ -168,18 +167,9 @@ def _tag_value(value: str) -> str:
 
 def writer_clients(*, account_id: str, source_identity: str, tags: dict[str, str]) -> Callable[[str], Any]:
     """A client factory acting as the writer role in `account_id`, naming the person, for one write."""
-    from django.conf import settings
+    from governance.aws import session, writer
 
-    from governance.aws import session
-
-    credentials = session.assume_role(
-        account_id=account_id,
-        role_name=settings.AWS_WRITER_ROLE_NAME,
-        session_name=f"portal-{source_identity}",
-        source_identity=source_identity,
-        tags=tags,
-        duration_seconds=900,
-    )
+    credentials = writer.writer_credentials(account_id=account_id, actor_user_name=source_identity, tags=tags)
     return lambda service: session.client_for(service, credentials)
 
 
@@ -201,6 +191,7 @@ def perform_write(
     allow the write; nothing is sent to AWS then. AWS errors propagate after being audited.
     """
     from governance.audit.services import record
+    from governance.aws import writer
 
     audit_target = {"object_type": "aws.resource", "object_id": resource[:255], "object_repr": f"{action} {resource}"}
     check = check_write(actor=actor, action=action, resource=resource, account_id=account_id, context=context)
@@ -213,8 +204,6 @@ def perform_write(
             request=request,
         )
         raise WriteRefusedError(check.reason, check.decisions)
-    if not _SOURCE_IDENTITY.match(check.aws_user_name):
-        raise WriteRefusedError(f"{check.aws_user_name!r} cannot be used as an AWS SourceIdentity.")
     tags = {"portal-user": _tag_value(getattr(actor, "email", "") or str(actor)), "portal-action": _tag_value(action)}
     clients = writer_clients(account_id=account_id, source_identity=check.aws_user_name, tags=tags)
     outcome: dict[str, Any] = {
@@ -227,11 +216,10 @@ def perform_write(
     try:
         response = call(clients)
     except Exception as exc:
-        error = getattr(exc, "response", {}) or {}
         outcome["error"] = str(exc)[:1000]
-        outcome["aws_request_id"] = error.get("ResponseMetadata", {}).get("RequestId", "")
+        outcome["aws_request_id"] = writer.request_id(getattr(exc, "response", None) or {})
         record(actor=actor, action="aws.write.failed", **audit_target, before=before, after=outcome, request=request)
         raise
-    outcome["aws_request_id"] = (response or {}).get("ResponseMetadata", {}).get("RequestId", "")
+    outcome["aws_request_id"] = writer.request_id(response or {})
     record(actor=actor, action="aws.write", **audit_target, before=before, after=outcome, request=request)
     return response

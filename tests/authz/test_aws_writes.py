@@ -219,3 +219,19 @@ def test_it_writes_as_the_writer_role_naming_the_person_and_audits_the_request_i
     assert event.after["aws_request_id"] == response["ResponseMetadata"]["RequestId"] != ""
     assert event.after["source_identity"] == "paula.policy"
     assert event.after["permission_set"] == "GovernancePolicyAdmin"
+
+
+def test_it_audits_a_write_that_aws_rejects_with_its_request_id(personas, policies, aws):
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError):
+        perform_write(
+            actor=personas["policy_admin"],
+            action="organizations:UpdatePolicy",
+            resource=SCP_ARN,
+            account_id=GOVERNANCE_ACCOUNT_ID,
+            call=lambda clients: clients("iam").get_role(RoleName="no-such-role"),
+        )
+    event = AuditEvent.objects.get(action="aws.write.failed")
+    assert event.after["aws_request_id"]
+    assert "NoSuchEntity" in event.after["error"]
