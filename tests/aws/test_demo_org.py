@@ -52,34 +52,11 @@ def test_it_refuses_an_account_count_out_of_range(aws_emulator, accounts):
         call_command("demo_org", accounts=accounts)
 
 
-def test_the_command_builds_once_and_a_second_run_changes_nothing(aws):
-    out = StringIO()
-    call_command("demo_org", stdout=out)
-    summary = _last_json_line(out.getvalue())
-    assert summary["created"] is True
-    assert summary["accounts"] == 12 and summary["organizational_units"] == 11 and summary["ou_depth"] == 3
-    assert summary["sso_users"] >= 7 and summary["api_calls"] > 0
-
-    again = StringIO()
-    with calls.counting() as log:
-        call_command("demo_org", stdout=again)
-    assert "already holds an organization" in again.getvalue()
-    assert _last_json_line(again.getvalue()) == {"created": False, "accounts": 12}
-    assert {key.split(".")[1] for key in log.calls} <= {"DescribeOrganization", "ListAccounts"}
-
-
 def test_the_python_api_says_when_the_org_exists(demo_org):
     with pytest.raises(DemoOrgExists) as raised:
         build()
     assert raised.value.management_account_id == demo_org.management_account_id
     assert raised.value.accounts == len(demo_org.accounts)
-
-
-def test_the_same_seed_builds_the_same_organization(demo_org, fresh_demo_org):
-    assert fresh_demo_org.accounts == demo_org.accounts
-    assert fresh_demo_org.ous == demo_org.ous
-    assert fresh_demo_org.sso_users == demo_org.sso_users
-    assert fresh_demo_org.principals == demo_org.principals
 
 
 def test_the_ou_tree_is_three_levels_deep(demo_org):
@@ -285,3 +262,39 @@ def test_other_assignments_reach_member_accounts_through_users_and_groups(demo_o
         InstanceArn=demo_org.sso_instance_arn, PermissionSetArn=demo_org.permission_sets["ReadOnlyAccess"]
     )["AccountIds"]
     assert set(provisioned) == set(demo_org.accounts.values())
+
+
+def test_assume_role_gives_a_client_acting_in_the_member_account(demo_org, settings):
+    account_id = demo_org.accounts["data-dev"]
+    with calls.counting() as log:
+        credentials = session.member_credentials(account_id)
+        identity = session.client_for("sts", credentials).get_caller_identity()
+        users = session.client_for("iam", credentials).list_users()["Users"]
+    assert identity["Account"] == account_id
+    assert f":assumed-role/{settings.AWS_MEMBER_ROLE_NAME}/" in identity["Arn"]
+    assert "bob.data" in {u["UserName"] for u in users}
+    assert credentials.fresh()
+    assert log.count("sts", "AssumeRole") == 1
+
+
+def test_the_same_seed_builds_the_same_organization(demo_org, fresh_demo_org):
+    assert fresh_demo_org.accounts == demo_org.accounts
+    assert fresh_demo_org.ous == demo_org.ous
+    assert fresh_demo_org.sso_users == demo_org.sso_users
+    assert fresh_demo_org.principals == demo_org.principals
+
+
+def test_the_command_builds_once_and_a_second_run_changes_nothing(aws):
+    out = StringIO()
+    call_command("demo_org", stdout=out)
+    summary = _last_json_line(out.getvalue())
+    assert summary["created"] is True
+    assert summary["accounts"] == 12 and summary["organizational_units"] == 11 and summary["ou_depth"] == 3
+    assert summary["sso_users"] >= 7 and summary["api_calls"] > 0
+
+    again = StringIO()
+    with calls.counting() as log:
+        call_command("demo_org", stdout=again)
+    assert "already holds an organization" in again.getvalue()
+    assert _last_json_line(again.getvalue()) == {"created": False, "accounts": 12}
+    assert {key.split(".")[1] for key in log.calls} <= {"DescribeOrganization", "ListAccounts"}

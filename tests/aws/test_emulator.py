@@ -60,8 +60,10 @@ def test_the_subprocess_answers_as_aws_and_stops():
     assert b"POST /moto-api/reset" not in stderr
 
 
-def test_is_running_is_false_where_nothing_listens(taken_port):
-    assert not emulator.is_running(f"http://127.0.0.1:{taken_port}")
+def test_is_running_is_false_where_nothing_listens():
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        assert not emulator.is_running(f"http://127.0.0.1:{unused.getsockname()[1]}")
 
 
 def test_reset_forgets_everything(aws):

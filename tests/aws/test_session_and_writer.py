@@ -49,19 +49,6 @@ def test_calls_on_other_threads_are_not_counted_by_a_thread_only_log(aws):
     assert mine.total == 1 and everyone.total == 2
 
 
-def test_assume_role_gives_a_client_acting_in_the_member_account(demo_org, settings):
-    account_id = demo_org.accounts["data-dev"]
-    with calls.counting() as log:
-        credentials = session.member_credentials(account_id)
-        identity = session.client_for("sts", credentials).get_caller_identity()
-        users = session.client_for("iam", credentials).list_users()["Users"]
-    assert identity["Account"] == account_id
-    assert f":assumed-role/{settings.AWS_MEMBER_ROLE_NAME}/" in identity["Arn"]
-    assert "bob.data" in {u["UserName"] for u in users}
-    assert credentials.fresh()
-    assert log.count("sts", "AssumeRole") == 1
-
-
 def test_the_writer_acts_in_the_account_as_the_writer_role_named_after_the_person(aws, settings):
     seen: dict = {}
 
