@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from governance.aws.readers.types import (
@@ -533,6 +534,7 @@ def _principal_values(
     user_name: str = "",
     display_name: str = "",
     email: str = "",
+    own_footprint: bool = False,
 ) -> Row:
     tags = tags or {}
     values = (
@@ -558,6 +560,10 @@ def _principal_values(
         display_name,
         email,
     )
+    if own_footprint:
+        # The portal's own read role is "used" by every sync; its last use is our footprint, not a
+        # change in AWS, so it is stored but kept out of the hash (a no-change sync writes nothing).
+        return _row(digest("principal", arn), values, hashed=(*values[:7], None, "", *values[9:]))
     return _row(digest("principal", arn), values)
 
 
@@ -857,6 +863,7 @@ def ingest_account_iam(*, iam: AccountIam, account_pk: int, now: datetime, index
                     permissions_boundary_id=policy_pk.get(r.boundary_arn) if r.boundary_arn else None,
                     trust_policy=r.trust_policy,
                     tags=r.tags,
+                    own_footprint=r.name == settings.AWS_MEMBER_ROLE_NAME,
                 )
             )
         principals, outcome = ingest.reconcile(

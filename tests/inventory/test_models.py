@@ -100,7 +100,6 @@ def test_present_and_removed_querysets():
 def test_every_inventory_model_has_a_read_only_admin(rf):
     from django.apps import apps
     from django.contrib import admin
-
     from django.contrib.auth.models import AnonymousUser
 
     request = rf.get("/")

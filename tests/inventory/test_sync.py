@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import urllib.request
 from dataclasses import dataclass, field
 
 import pytest
@@ -45,55 +43,12 @@ HOSTILE_PATH = "/" + "<script>alert(1)</script>/" * 19 + "x" * 16 + "/"
 assert len(HOSTILE_PATH) == 512
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        os.environ.setdefault(name, value)
-    _provision_on_assignment()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def _provision_on_assignment() -> None:
-    """Make moto answer ListAccountsForProvisionedPermissionSet as AWS does.
-
-    AWS provisions a permission set to an account when it is first assigned there; moto 5.2.5
-    records no such thing and answers with the caller's own account only when provisioned by
-    hand. The readers use that API on purpose (see governance.aws.readers.identity_center), so
-    until governance/aws/emulator.py closes the gap, the tests do.
-    """
-    from moto.ssoadmin.models import SSOAdminBackend
-
-    def provisioned(self, instance_arn, permission_set_arn):
-        return sorted(
-            {
-                a.target_id
-                for a in self.account_assignments
-                if a.instance_arn == instance_arn and a.permission_set_arn == permission_set_arn
-            }
-        )
-
-    SSOAdminBackend.list_accounts_for_provisioned_permission_set = provisioned
-
-
 @pytest.fixture
-def emulator(moto_endpoint, settings):
-    """A clean emulator for one test; AWS clients point at it."""
-    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request).read()
-    settings.AWS_ENDPOINT_URL = moto_endpoint
+def emulator(aws, settings):
+    """An empty emulator (tests/fixtures/aws.py) for a test that builds its own small org."""
     settings.AWS_SYNC_WORKERS = 4
     session.reset()
-    yield moto_endpoint
+    yield aws
     session.reset()
 
 
@@ -192,6 +147,41 @@ def _seed_identity_center(account_ids: list[str]) -> None:
             PrincipalType=principal_type,
             PrincipalId=principal_id,
         )
+
+
+def test_it_syncs_the_demo_organization(demo_org):
+    iam_counts = {}
+    for account_id in demo_org.accounts.values():
+        iam = session.client_for("iam", session.member_credentials(account_id))
+        iam_counts[account_id] = (
+            len(iam.list_users()["Users"]),
+            len(iam.list_roles()["Roles"]),
+            len(iam.list_groups()["Groups"]),
+        )
+    with calls.counting() as log:
+        run = sync_organization()
+    assert run.status == SyncStatus.SUCCEEDED, run.errors
+    assert Account.objects.count() == len(demo_org.accounts)
+    for account_id, (users, roles, groups) in iam_counts.items():
+        stored = _present(Principal).filter(account__account_id=account_id)
+        assert stored.filter(kind=PrincipalKind.IAM_USER).count() == users
+        assert stored.filter(kind=PrincipalKind.IAM_ROLE).count() == roles
+        assert stored.filter(kind=PrincipalKind.IAM_GROUP).count() == groups
+    assert _present(Principal).filter(kind=PrincipalKind.SSO_USER).count() == len(demo_org.sso_users)
+    assert _present(Principal).filter(kind=PrincipalKind.SSO_GROUP).count() == len(demo_org.sso_groups)
+    assert _present(PermissionSet).count() == len(demo_org.permission_sets)
+    assert _present(Policy).filter(kind=PolicyKind.SCP).count() >= len(demo_org.scps)
+    for name, owner in demo_org.account_owners.items():
+        assert Account.objects.get(account_id=demo_org.accounts[name]).owner == owner
+    n_accounts, n_ous = len(demo_org.accounts), len(demo_org.ous)
+    n_scps = _present(Policy).filter(kind=PolicyKind.SCP).count()
+    structural = log.count("organizations") - log.count("organizations", "ListTagsForResource")
+    assert structural <= n_accounts / 20 + 2 * n_ous + 3 * n_scps + 10
+    for account_run in run.account_runs.all():
+        assert account_run.status == AccountSyncStatus.SUCCEEDED
+    assert log.count("iam") - 1 <= 5 * n_accounts
+    again = sync_organization()
+    assert again.changes == 0, again.counts
 
 
 def _present(model):
