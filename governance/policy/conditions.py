@@ -226,6 +226,14 @@ class ConditionClause:
     _resolved: dict[tuple[tuple[str, ...] | None, ...], Predicate] = field(
         default_factory=dict, compare=False, repr=False
     )
+    check: Callable[[Context], bool] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The common shape (plain operator, literal values) gets a closure with everything bound, which
+        # is what evaluation calls; the general method handles Null, set operators and variables.
+        simple = self.predicate is not None and self.set_operator is None and self.base != "Null"
+        check = _plain_check(self.key, self.predicate, self.negated, self.if_exists) if simple else self.evaluate
+        object.__setattr__(self, "check", check)
 
     def resolve(self, context: Context) -> Predicate:
         """The predicate with policy variables substituted (cached by the variables' values)."""
@@ -274,6 +282,21 @@ class ConditionClause:
             return any(predicate(value) is not negated for value in present)
         hit = any(map(predicate, present)) if len(present) > 1 else predicate(present[0])
         return hit is not negated
+
+
+def _plain_check(key: str, predicate: Predicate | None, negated: bool, if_exists: bool) -> Callable[[Context], bool]:
+    assert predicate is not None
+    missing = True if if_exists else negated
+
+    def check(context: Context) -> bool:
+        present = context.get(key)
+        if not present:
+            return missing
+        if len(present) == 1:
+            return predicate(present[0]) is not negated
+        return any(map(predicate, present)) is not negated
+
+    return check
 
 
 def _as_text(value: object, path: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -94,6 +94,7 @@ class Statement:
     _resource_templates: tuple[Template, ...] = field(compare=False, repr=False)
     _any_resource: bool = field(compare=False, repr=False)
     trivial: bool = field(compare=False, repr=False, default=False)  # any resource, no conditions
+    _checks: tuple[Callable[[Context], bool], ...] = field(compare=False, repr=False, default=())
 
     @property
     def label(self) -> str:
@@ -131,8 +132,8 @@ class Statement:
 
     def conditions_hold(self, context: Context) -> bool:
         # A plain loop: all() over a generator costs a frame per call on the hot path.
-        for clause in self.conditions:  # noqa: SIM110
-            if not clause.evaluate(context):
+        for check in self._checks:  # noqa: SIM110
+            if not check(context):
                 return False
         return True
 
@@ -337,6 +338,7 @@ def _parse_statement(raw: object, index: int, path: str, *, variables: bool) -> 
         _resource_templates=tuple(resource_templates),
         _any_resource=any_resource,
         trivial=any_resource and not not_resource and not conditions,
+        _checks=tuple(clause.check for clause in conditions),
     )
 
 
