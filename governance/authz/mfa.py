@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
@@ -92,11 +93,21 @@ def _return_to(request: HttpRequest) -> str:
 
 def step_up_url(request: HttpRequest, next_url: str | None = None) -> str | None:
     """The IdP login URL that forces a new authentication, or None when the session has no IdP."""
-    provider = request.session.get(SESSION_PROVIDER, "")
-    if not provider:
+    provider_id = request.session.get(SESSION_PROVIDER, "")
+    if not provider_id:
+        return None
+    from allauth.socialaccount.adapter import get_adapter
+    from allauth.socialaccount.models import SocialApp
+
+    try:
+        provider = get_adapter().get_provider(request, provider_id)
+    except (SocialApp.DoesNotExist, ImproperlyConfigured):
+        return None
+    # Only OpenID Connect carries `amr` and honours prompt=login / max_age.
+    if provider.id != "openid_connect":
         return None
     try:
-        login_url = reverse("openid_connect_login", kwargs={"provider_id": provider})
+        login_url = reverse("openid_connect_login", kwargs={"provider_id": provider_id})
     except NoReverseMatch:
         return None
     params = {

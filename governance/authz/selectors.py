@@ -144,3 +144,24 @@ def owned_by(queryset, emails: set[str]):
     from django.db.models.functions import Lower
 
     return queryset.alias(owner_lower=Lower("owner")).filter(owner_lower__in=sorted(emails))
+
+
+def my_access_context(user: Any, caps: Capabilities) -> dict[str, Any]:
+    """What the "My access" page shows about the user's AWS identity."""
+    from governance.authz.models import IdentityLink
+    from governance.inventory.models import Principal
+
+    link = IdentityLink.objects.filter(user=user).first()
+    principal = linked_principal(user) if caps.is_linked else None
+    groups = (
+        list(Principal.objects.filter(arn__in=caps.identity_center_group_arns).order_by("name").values("name", "arn"))
+        if caps.identity_center_group_arns
+        else []
+    )
+    return {
+        "link": link,
+        "aws_user": principal,
+        "aws_groups": groups,
+        "owned_accounts": sorted(caps.owned_account_ids),
+        "owned_principal_count": len(caps.owned_principal_ids),
+    }

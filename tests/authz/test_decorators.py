@@ -107,3 +107,11 @@ def test_it_cannot_step_up_a_session_without_an_idp(personas):
     response = client.get("/test/evidence/")
     assert response.status_code == 403
     assert b"multi-factor" in response.content
+
+
+def test_it_cannot_step_up_through_a_provider_that_is_not_configured(persona_client):
+    client = persona_client("auditor", mfa=False)
+    fresh_mfa_session(client, provider="gone-idp", amr=("pwd",))
+    response = client.get("/test/evidence/")
+    assert response.status_code == 403
+    assert b"multi-factor" in response.content
