@@ -95,6 +95,16 @@ class Statement:
     _any_resource: bool = field(compare=False, repr=False)
     trivial: bool = field(compare=False, repr=False, default=False)  # any resource, no conditions
     _checks: tuple[Callable[[Context], bool], ...] = field(compare=False, repr=False, default=())
+    resource_test: Callable[[str, Context], bool] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Specialize the Resource test once; evaluation calls it for every candidate statement.
+        test: Callable[[str, Context], bool] = self.matches_resource
+        if self._any_resource:
+            test = _never_resource if self.not_resource else _any_resource
+        elif len(self._resource_matchers) == 1 and not self._resource_templates and not self.not_resource:
+            test = _single_resource(self._resource_matchers[0])
+        object.__setattr__(self, "resource_test", test)
 
     @property
     def label(self) -> str:
@@ -154,6 +164,21 @@ class Statement:
                 block.setdefault(clause.operator, {})[clause.key] = list(clause.values)
             out["Condition"] = block
         return out
+
+
+def _any_resource(_resource: str, _context: Context) -> bool:
+    return True
+
+
+def _never_resource(_resource: str, _context: Context) -> bool:
+    return False
+
+
+def _single_resource(matcher: Matcher) -> Callable[[str, Context], bool]:
+    def test(resource: str, _context: Context) -> bool:
+        return matcher(resource)
+
+    return test
 
 
 def _principal_json(spec: PrincipalSpec) -> Any:

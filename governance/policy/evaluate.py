@@ -248,7 +248,7 @@ def _first(
         if statement.trivial and not with_principal:
             return candidate
         if (
-            statement.matches_resource(resource, context)
+            statement.resource_test(resource, context)
             and (not with_principal or statement.matches_principal(prepared.identifiers))
             and statement.conditions_hold(context)
         ):
@@ -339,7 +339,7 @@ class PolicySet:
         denials: list[StatementRef] = []
         for (ref, statement), check_principal in plan.denies:
             if (
-                statement.matches_resource(resource, context)
+                statement.resource_test(resource, context)
                 and (not check_principal or statement.matches_principal(prepared.identifiers))
                 and statement.conditions_hold(context)
             ):
