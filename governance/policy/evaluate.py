@@ -62,12 +62,12 @@ class StatementRef(NamedTuple):
         return f"{self.policy_type.value} {self.policy or '(unnamed)'} {label}"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The outcome, the statements that decided it, and a one-line reason for people.
 
     ``statements`` holds every matching Deny for EXPLICIT_DENY, and for ALLOW the allowing statement
     of each gate passed (SCP levels, identity or resource policy, boundary, session policy).
+    Immutable; a named tuple because one is built per evaluation. Truthy only for ALLOW.
     """
 
     outcome: Outcome
