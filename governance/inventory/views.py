@@ -93,8 +93,13 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
 def principal_detail(request: HttpRequest, principal_id: int) -> HttpResponse:
     principal = selectors.principal_for_user(request.user, principal_id)
     include_removed = _flag(request, "removed")
+    caps = capabilities(request.user)
+    account = principal.account
     context = {
         "principal": principal,
+        # An owner may own a role in an account they do not own: name the account, link it only if visible.
+        "account_visible": account is not None
+        and (caps.has(Capability.INVENTORY_VIEW_ALL) or caps.owns_account(account.account_id)),
         "details": selectors.principal_details(principal, include_removed=include_removed),
         "page": selectors.principal_entitlements(
             request.user, principal, include_removed=include_removed, **_cursors(request)
