@@ -92,6 +92,7 @@ def parse_number(value: str) -> float | None:
         return None
 
 
+@lru_cache(maxsize=4096)
 def parse_date(value: str) -> float | None:
     """Seconds since the epoch for an ISO 8601 date/time (naive means UTC) or an epoch number."""
     text = value.strip()

@@ -182,9 +182,13 @@ def prepare(request: Request) -> PreparedRequest:
     principal = request.principal
     entries, identifiers, account = _principal_facts(principal, request.principal_arn, request.username, request.userid)
     context: dict[str, tuple[str, ...]] = dict(entries)
-    for tag, value in request.principal_tags.items():
-        context["aws:principaltag/" + tag.lower()] = (value,)
-    now = request.now or datetime.now(UTC).replace(microsecond=0)
+    tags = request.principal_tags
+    if tags:
+        for tag, value in tags.items():
+            context["aws:principaltag/" + tag.lower()] = (value,)
+    now = request.now
+    if now is None:
+        now = datetime.now(UTC).replace(microsecond=0)
     context["aws:currenttime"], context["aws:epochtime"] = _time_values(now)
     for key, value in request.context.items():
         if type(value) is str:
@@ -193,15 +197,7 @@ def prepare(request: Request) -> PreparedRequest:
             context[key.lower()] = tuple(_text(item) for item in value)
         else:
             context[key.lower()] = (_text(value),)
-    return PreparedRequest(
-        request=request,
-        action=request.action.lower(),
-        resource=request.resource,
-        context=context,
-        identifiers=identifiers,
-        account=account,
-        exact=principal,
-    )
+    return PreparedRequest(request, request.action.lower(), request.resource, context, identifiers, account, principal)
 
 
 Candidate = tuple[StatementRef, Statement]
