@@ -12,6 +12,13 @@ Besides moto's own `/moto-api/` (reset, seed), the server answers `POST /_emulat
 moves the dates AWS would have recorded over time (user and access key creation, last use of an access
 key, a password or a role) into the past. AWS offers no API for that, and without it every credential
 in a freshly seeded organization would look brand new and recently rotated.
+
+Where moto and AWS differ in ways the portal would notice, the emulator follows AWS: every account
+has the everyday AWS managed policies (`AWS_MANAGED_POLICIES`), and assigning a permission set to an
+account provisions it there. What it still cannot do: service last accessed, CloudTrail lookups,
+Access Analyzer and policy simulation are missing; `SourceIdentity` and session tags are accepted by
+AssumeRole but not echoed back; IAM policies and SCPs are not enforced; the management account is
+named "master".
 """
 
 from __future__ import annotations

@@ -141,8 +141,10 @@ class _Builder:
     def __init__(self, *, url: str, seed: int, account_count: int) -> None:
         self.url = url
         self.seed = seed
+        self.specs = layout.account_specs(account_count, random.Random(seed))
+        # Each account draws its clutter from its own generator, so changing one account's contents
+        # leaves the others as they were for the same seed.
         self.rng = random.Random(seed)
-        self.specs = layout.account_specs(account_count, self.rng)
         self.org = session.management_client("organizations")
         self.accounts: dict[str, str] = {}
         self.ous: dict[str, str] = {}
@@ -183,8 +185,10 @@ class _Builder:
         for spec in self.specs[1:]:
             self._create_account(spec, root_id)
         self._attach_scps()
+        # One account after another: moto draws every generated id from one seeded generator, and
+        # calls in parallel would draw in a different order each run.
         for spec in self.specs:
-            self._populate_iam(spec, management_id)
+            self._populate_iam(spec, self._iam_client(self.accounts[spec.name], management_id), management_id)
         emulator.backdate(self.url, self.backdates)
         sso = _IdentityCenter(self)
         sso.run()
@@ -263,9 +267,12 @@ class _Builder:
         )
         return session.client_for("iam", credentials)
 
-    def _populate_iam(self, spec: AccountSpec, management_id: str) -> None:
+    def count(self, what: str) -> None:
+        self.counts[what] += 1
+
+    def _populate_iam(self, spec: AccountSpec, iam: Any, management_id: str) -> None:
+        self.rng = random.Random(f"{self.seed}:{spec.name}")
         account_id = self.accounts[spec.name]
-        iam = self._iam_client(account_id, management_id)
         owner_tags = {"owner": layout.PLATFORM_EMAIL}
         self.role(
             iam,
@@ -288,7 +295,7 @@ class _Builder:
         if account_id != management_id:
             # CreateAccount made this role, trusting the management account; AWS gives it administrator rights.
             iam.attach_role_policy(RoleName=layout.ORG_ACCESS_ROLE, PolicyArn=managed("AdministratorAccess"))
-            self.counts["iam_roles"] += 1
+            self.count("iam_roles")
         fixed = _FIXED_IAM.get(spec.name)
         if fixed is not None:
             fixed(self, iam, account_id)
@@ -336,7 +343,7 @@ class _Builder:
 
     def policy(self, iam: Any, name: str, document: str, description: str = "") -> str:
         arn = iam.create_policy(PolicyName=name, PolicyDocument=document, Description=description)["Policy"]["Arn"]
-        self.counts["customer_managed_policies"] += 1
+        self.count("customer_managed_policies")
         return arn
 
     def role(
@@ -363,12 +370,12 @@ class _Builder:
             iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
         if inline:
             iam.put_role_policy(RoleName=name, PolicyName=f"{name}-inline", PolicyDocument=inline)
-            self.counts["inline_policies"] += 1
+            self.count("inline_policies")
         if last_used_days_ago is not None:
             self.backdates.append(
                 {"account_id": account_id, "role_name": name, "role_last_used_days_ago": last_used_days_ago}
             )
-        self.counts["iam_roles"] += 1
+        self.count("iam_roles")
         return arn
 
     def user(
@@ -393,28 +400,28 @@ class _Builder:
         if tags:
             params["Tags"] = _tags(tags)
         arn = iam.create_user(**params)["User"]["Arn"]
-        self.counts["iam_users"] += 1
+        self.count("iam_users")
         if console:
             password = "".join(self.rng.choices(string.ascii_letters + string.digits, k=20)) + "-1a"
             iam.create_login_profile(UserName=name, Password=password, PasswordResetRequired=False)
-            self.counts["login_profiles"] += 1
+            self.count("login_profiles")
         if mfa:
             serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]["SerialNumber"]
             iam.enable_mfa_device(
                 UserName=name, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
             )
-            self.counts["mfa_devices"] += 1
+            self.count("mfa_devices")
         for policy_arn in policies:
             iam.attach_user_policy(UserName=name, PolicyArn=policy_arn)
         if inline:
             iam.put_user_policy(UserName=name, PolicyName=f"{name}-inline", PolicyDocument=inline)
-            self.counts["inline_policies"] += 1
+            self.count("inline_policies")
         for group in groups:
             iam.add_user_to_group(GroupName=group, UserName=name)
         oldest = 0
         for key in keys:
             key_id = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
-            self.counts["access_keys"] += 1
+            self.count("access_keys")
             if not key.active:
                 iam.update_access_key(UserName=name, AccessKeyId=key_id, Status="Inactive")
             item = {
@@ -439,13 +446,13 @@ class _Builder:
             iam.attach_group_policy(GroupName=name, PolicyArn=policy_arn)
         if inline:
             iam.put_group_policy(GroupName=name, PolicyName=f"{name}-inline", PolicyDocument=inline)
-            self.counts["inline_policies"] += 1
-        self.counts["iam_groups"] += 1
+            self.count("inline_policies")
+        self.count("iam_groups")
         return arn
 
     def password_policy(self, iam: Any, policy: dict[str, Any]) -> None:
         iam.update_account_password_policy(**policy)
-        self.counts["password_policies"] += 1
+        self.count("password_policies")
 
 
 # The named flaws, in fixed accounts, that tests and the demo point at -------------------------------
@@ -482,7 +489,7 @@ def _shared_network(b: _Builder, iam: Any, account_id: str) -> None:
     provider_arn = iam.create_saml_provider(Name=layout.SAML_PROVIDER_NAME, SAMLMetadataDocument=metadata)[
         "SAMLProviderArn"
     ]
-    b.counts["saml_providers"] += 1
+    b.count("saml_providers")
     b.principals["saml_provider"] = provider_arn
     b.principals["saml_role"] = b.role(
         iam,
@@ -572,7 +579,7 @@ def _payments_dev(b: _Builder, iam: Any, account_id: str) -> None:
         ClientIDList=["sts.amazonaws.com"],
         ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"],
     )["OpenIDConnectProviderArn"]
-    b.counts["oidc_providers"] += 1
+    b.count("oidc_providers")
     b.principals["oidc_provider"] = provider_arn
     b.principals["oidc_role"] = b.principals["bounded_role"] = b.role(
         iam,
@@ -695,7 +702,7 @@ class _IdentityCenter:
         self.builder = builder
         self.sso = session.management_client("sso-admin")
         self.store = session.management_client("identitystore")
-        self.layout = layout.sso_layout(builder.specs, builder.rng)
+        self.layout = layout.sso_layout(builder.specs, random.Random(f"{builder.seed}:identity-center"))
         self.users: dict[str, str] = {}
         self.groups: dict[str, str] = {}
         self.permission_sets: dict[str, str] = {}
