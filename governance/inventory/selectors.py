@@ -164,11 +164,20 @@ def account_for_user(user: Any, account_id: str) -> Account:
 
 
 @dataclass
+class EffectiveScp:
+    """An SCP in effect on an account, once, with every node it is attached to on the way down."""
+
+    policy: Any
+    where: list[str] = field(default_factory=list)
+    removed_at: Any = None
+
+
+@dataclass
 class AccountOverview:
     password_policy: PasswordPolicy | None
     last_sync: SyncAccountRun | None
-    kind_counts: dict[str, int]
-    scps: list[ScpAttachment]
+    kind_counts: list[tuple[str, int]]
+    scps: list[EffectiveScp]
     ancestors: list[OrganizationalUnit]
 
 
@@ -179,17 +188,21 @@ def account_overview(account: Account) -> AccountOverview:
     counts = dict(
         Principal.objects.present().filter(account=account).values_list("kind").annotate(n=Count("id")).order_by()
     )
-    scps = list(
+    attachments = (
         ScpAttachment.objects.present()
         .filter(Q(account=account) | Q(unit__ou_id__in=ancestor_ids))
         .select_related("policy", "unit")
         .order_by("policy__name", "id")
     )
+    scps: dict[int, EffectiveScp] = {}
+    for attachment in attachments:
+        scp = scps.setdefault(attachment.policy_id, EffectiveScp(policy=attachment.policy))
+        scp.where.append(attachment.unit.name if attachment.unit_id else "this account")
     return AccountOverview(
         password_policy=PasswordPolicy.objects.filter(account=account).first(),
         last_sync=SyncAccountRun.objects.filter(account=account).select_related("run").order_by("-id").first(),
-        kind_counts={PrincipalKind(k).label: counts[k] for k in PrincipalKind.values if counts.get(k)},
-        scps=scps,
+        kind_counts=[(PrincipalKind(k).label, counts[k]) for k in PrincipalKind.values if counts.get(k)],
+        scps=list(scps.values()),
         ancestors=[ancestors[i] for i in ancestor_ids if i in ancestors],
     )
 

@@ -208,6 +208,14 @@ def test_the_tree_shows_ous_accounts_and_the_scps_at_each_node(persona_client, p
     assert "4 accounts" in page  # the root's subtree
     assert "1 account<" in page  # Production
     assert page.index("Production") < page.index("payments-prod")
+    ScpAttachment.objects.create(
+        policy=deny, target_type=ScpTargetType.ORGANIZATIONAL_UNIT, target_id=prod.ou_id, unit=prod, **synced()
+    )
+    page = text(get(persona_client("auditor"), "inventory:account", account_id=OWNED))
+    # Attached at the root and at Production: in effect once, saying where it comes from.
+    assert page.count("SCP <bdi>DenyLeaveOrg</bdi>") == 1
+    assert "attached to Root, Production" in page
+    assert "SCP <bdi>RegionLock</bdi>" in page and "attached to this account" in page
 
 
 def test_the_tree_has_an_empty_state(persona_client):
