@@ -76,6 +76,12 @@ class CapabilityAdminMixin:
         )
 
 
+def _governed(admin_class: type) -> type:
+    if issubclass(admin_class, CapabilityAdminMixin):
+        return admin_class
+    return type(admin_class.__name__, (CapabilityAdminMixin, admin_class), {"__module__": admin_class.__module__})
+
+
 class GovernanceAdminSite(admin.AdminSite):
     site_header = "IAM governance administration"
     site_title = "IAM governance admin"
@@ -110,7 +116,9 @@ class GovernanceAdminSite(admin.AdminSite):
         return wrapper
 
     def register(self, model_or_iterable, admin_class=None, **options):
-        admin_class = admin_class or admin.ModelAdmin
-        if not issubclass(admin_class, CapabilityAdminMixin):
-            admin_class = type(admin_class.__name__, (CapabilityAdminMixin, admin_class), {})
+        admin_class = _governed(admin_class or admin.ModelAdmin)
+        if admin_class.inlines:
+            admin_class = type(
+                admin_class.__name__, (admin_class,), {"inlines": [_governed(i) for i in admin_class.inlines]}
+            )
         return super().register(model_or_iterable, admin_class, **options)

@@ -73,3 +73,17 @@ def test_it_answers_model_permissions_from_capabilities(personas):
 def test_it_mixes_capabilities_into_every_registered_admin():
     for model_admin in admin.site._registry.values():
         assert isinstance(model_admin, CapabilityAdminMixin), type(model_admin)
+
+
+def test_it_governs_inlines_too():
+    class LinkInline(admin.TabularInline):
+        model = IdentityLink
+
+    class UserAdmin(admin.ModelAdmin):
+        inlines = [LinkInline]
+
+    from governance.authz.models import User
+
+    site = GovernanceAdminSite(name="probe-inlines")
+    site.register(User, UserAdmin)
+    assert all(issubclass(inline, CapabilityAdminMixin) for inline in site._registry[User].inlines)

@@ -181,3 +181,11 @@ def test_it_gives_inactive_and_anonymous_users_nothing(personas):
     forget(auditor)
     assert not capabilities(auditor).capabilities
     assert not capabilities(AnonymousUser()).capabilities
+
+
+def test_it_computes_capabilities_in_a_fixed_number_of_queries(personas, django_assert_max_num_queries):
+    for key in ("manager", "policy_admin", "requester", "outsider"):
+        user = personas[key]
+        forget(user)
+        with django_assert_max_num_queries(7):
+            capabilities(user)
