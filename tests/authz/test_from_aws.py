@@ -24,10 +24,9 @@ def _sync():
     link_all_users()
 
 
-def test_it_derives_every_personas_rights_from_the_synced_demo_org(demo_org):
+def test_it_derives_every_personas_rights_from_the_synced_demo_org(demo_org, synced_personas):
     synced = demo_org
-    _sync()
-    users = {key: make_persona_user(key) for key in demo.BY_KEY}
+    users = synced_personas
     roles = {key: capabilities(user).roles for key, user in users.items()}
     assert roles == {
         "manager": {Role.OWNER},
@@ -43,6 +42,11 @@ def test_it_derives_every_personas_rights_from_the_synced_demo_org(demo_org):
     expected = {synced.account_id(name) for name in synced.accounts_owned_by(demo.BY_KEY["manager"].email)}
     assert expected and manager.owned_account_ids >= expected
     assert users["outsider"].identity_link.status == LinkStatus.MISSING
+
+
+def test_it_shows_the_synced_permission_set_on_my_access(synced_persona_client):
+    page = synced_persona_client("campaign_admin").get("/me/").content.decode()
+    assert "GovernanceAccessAdmin on " in page and "Run access review campaigns" in page
 
 
 def test_it_removes_the_capability_when_the_assignment_is_removed_in_aws_and_synced(fresh_demo_org):
