@@ -209,7 +209,9 @@ class _Builder:
             organization_id=organization["Id"],
             root_id=root_id,
             management_account_id=management_id,
-            governance_account_id=settings.AWS_GOVERNANCE_ACCOUNT_ID or management_id,
+            # The governance permission sets are assigned on the management account, the portal's
+            # governance account while AWS_GOVERNANCE_ACCOUNT_ID is left empty.
+            governance_account_id=management_id,
             accounts={self._aws_name(name): account_id for name, account_id in self.accounts.items()},
             account_owners={self._aws_name(spec.name): spec.owner for spec in self.specs},
             ous=dict(self.ous),
