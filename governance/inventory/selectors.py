@@ -56,8 +56,27 @@ def sees_everything(user: Any) -> bool:
     return capabilities(user).has(Capability.INVENTORY_VIEW_ALL)
 
 
+# The order AWS's console and documentation use; PostgreSQL's jsonb does not keep the synced order.
+_DOCUMENT_KEYS = ("Version", "Id", "Statement")
+_STATEMENT_KEYS = (
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+)
+
+
+def _ordered(mapping: dict, first: tuple[str, ...]) -> dict:
+    return {**{k: mapping[k] for k in first if k in mapping}, **{k: v for k, v in mapping.items() if k not in first}}
+
+
 def pretty_json(document: Any) -> str:
-    """A policy document indented for reading (keys in AWS's order, non-ASCII kept as is)."""
+    """A policy document indented for reading, keys in AWS's order, non-ASCII kept as is."""
     if document is None:
         return ""
     if isinstance(document, str):
@@ -65,6 +84,13 @@ def pretty_json(document: Any) -> str:
             document = json.loads(document)
         except ValueError:
             return document
+    if isinstance(document, dict):
+        document = _ordered(document, _DOCUMENT_KEYS)
+        statements = document.get("Statement")
+        if isinstance(statements, dict):
+            document["Statement"] = _ordered(statements, _STATEMENT_KEYS)
+        elif isinstance(statements, list):
+            document["Statement"] = [_ordered(st, _STATEMENT_KEYS) if isinstance(st, dict) else st for st in statements]
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
