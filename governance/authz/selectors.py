@@ -33,20 +33,43 @@ def governance_account_id() -> str:
     return org or ""
 
 
-def linked_principal(user: Any) -> Any | None:
-    """The Identity Center user (inventory Principal) the portal user is linked to, if present."""
+def linked_principal(user: Any, *, relink: bool = True) -> Any | None:
+    """The Identity Center user (inventory Principal) the portal user is linked to, if present.
+
+    A user without a usable link is re-linked when a sync has finished since the link was last
+    checked, so a new Identity Center user takes effect at the next sync, not the next login.
+    """
     from governance.authz.models import IdentityLink, LinkStatus
     from governance.inventory.models import Principal, PrincipalKind
 
-    link = IdentityLink.objects.filter(user=user, status=LinkStatus.LINKED).only("principal_arn").first()
-    if link is None or not link.principal_arn:
-        return None
-    return (
-        Principal.objects.present()
-        .filter(kind=PrincipalKind.SSO_USER, arn=link.principal_arn)
-        .select_related("account")
+    def lookup(arn: str) -> Any | None:
+        present = Principal.objects.present().filter(kind=PrincipalKind.SSO_USER, arn=arn)
+        return present.select_related("account").first()
+
+    link = IdentityLink.objects.filter(user=user).only("status", "principal_arn", "checked_at").first()
+    principal = None
+    if link is not None and link.status == LinkStatus.LINKED and link.principal_arn:
+        principal = lookup(link.principal_arn)
+    if principal is None and relink and _synced_since(link):
+        from governance.authz.services import link_user
+
+        link = link_user(user=user)
+        if link.status == LinkStatus.LINKED:
+            principal = lookup(link.principal_arn)
+    return principal
+
+
+def _synced_since(link: Any | None) -> bool:
+    from governance.inventory.models import SyncRun, SyncStatus
+
+    last = (
+        SyncRun.objects.filter(finished_at__isnull=False)
+        .exclude(status=SyncStatus.FAILED)
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
         .first()
     )
+    return last is not None and (link is None or link.checked_at < last)
 
 
 def _owner_emails(user: Any, principal: Any | None) -> set[str]:

@@ -41,7 +41,8 @@ def link_user(*, user: User, actor: Any = None) -> IdentityLink:
     """Link `user` to the one Identity Center user that matches them; none or several link nothing.
 
     Audited only when the outcome changes (a new link, a different user, a link lost), so logging
-    in and syncing do not flood the audit log.
+    in and syncing do not flood the audit log. `actor` is the user at login, None (the system)
+    after a sync.
     """
     matches = find_identity_center_users(username=user.username, email=user.email)
     if len(matches) == 1:
@@ -68,7 +69,7 @@ def link_user(*, user: User, actor: Any = None) -> IdentityLink:
         link.save(update_fields=list(values))
     after = {"status": link.status, "principal_arn": link.principal_arn, "candidates": link.candidates}
     if before != after:
-        _audit(actor=actor or user, action="authz.link.changed", obj=link, before=before, after=after)
+        _audit(actor=actor, action="authz.link.changed", obj=link, before=before, after=after)
     return link
 
 

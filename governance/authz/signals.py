@@ -21,5 +21,5 @@ def on_login(sender, request, user, sociallogin=None, **kwargs) -> None:
             subject=str(account.uid),
             claims=mfa.claims_from_sociallogin(sociallogin),
         )
-    link_user(user=user)
+    link_user(user=user, actor=user)
     forget(user)

@@ -189,3 +189,48 @@ def test_it_computes_capabilities_in_a_fixed_number_of_queries(personas, django_
         forget(user)
         with django_assert_max_num_queries(7):
             capabilities(user)
+
+
+def _finished_sync():
+    from governance.inventory.models import SyncRun, SyncStatus
+
+    now = timezone.now()
+    return SyncRun.objects.create(started_at=now, finished_at=now, status=SyncStatus.SUCCEEDED)
+
+
+def test_it_relinks_an_unlinked_user_after_the_next_sync(personas, persona_inventory):
+    from governance.audit.models import AuditEvent
+    from governance.inventory.models import Principal, PrincipalKind
+
+    outsider = personas["outsider"]
+    Principal.objects.create(
+        kind=PrincipalKind.SSO_USER,
+        account=persona_inventory.governance_account,
+        arn="arn:aws:identitystore:::user/u-oscar",
+        name="oscar.outsider",
+        user_name="oscar.outsider",
+        email="oscar.outsider@example.com",
+        key="o" * 32,
+        content_hash="h",
+        first_seen=timezone.now(),
+        last_seen=timezone.now(),
+    )
+    forget(outsider)
+    assert not capabilities(outsider).is_linked, "not before a sync has finished"
+
+    _finished_sync()
+    forget(outsider)
+    assert capabilities(outsider).identity_center_user_name == "oscar.outsider"
+    outsider.identity_link.refresh_from_db()
+    assert outsider.identity_link.status == LinkStatus.LINKED
+    event = AuditEvent.objects.filter(action="authz.link.changed").order_by("-sequence").first()
+    assert event.actor_id is None and event.after["status"] == LinkStatus.LINKED
+
+
+def test_it_does_not_relink_a_user_whose_link_is_newer_than_the_last_sync(personas, django_assert_max_num_queries):
+    _finished_sync()
+    outsider = personas["outsider"]
+    link_user(user=outsider)
+    forget(outsider)
+    with django_assert_max_num_queries(4):
+        capabilities(outsider)
