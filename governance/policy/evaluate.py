@@ -227,6 +227,8 @@ class _Plan:
     identity_allows: tuple[Candidate, ...]
     boundary_allows: tuple[Candidate, ...] | None
     session_allows: tuple[Candidate, ...] | None
+    # When every SCP level's first candidate matches unconditionally (FullAWSAccess), its refs.
+    scp_grants: tuple[StatementRef, ...] | None = None
 
 
 def _candidates(policy_type: PolicyType, policy: Policy, statements: tuple[Statement, ...]) -> list[Candidate]:
@@ -319,6 +321,9 @@ class PolicySet:
             identity_allows=tuple(allows[PolicyType.IDENTITY]),
             boundary_allows=tuple(allows[PolicyType.BOUNDARY]) if self.boundary is not None else None,
             session_allows=tuple(allows[PolicyType.SESSION]) if self.session is not None else None,
+            scp_grants=tuple(level[0][0] for level in levels)
+            if all(level and level[0][1].trivial for level in levels)
+            else None,
         )
         if len(self._plans) >= 4096:
             self._plans.clear()
@@ -343,13 +348,17 @@ class PolicySet:
         if denials:
             return Decision(Outcome.EXPLICIT_DENY, "explicitly denied by", tuple(denials), denials[0])
 
-        granted: list[StatementRef] = []
-        for depth, level in enumerate(plan.scp_levels):
-            found = _first(level, prepared)
-            if found is None:
-                names = plan.scp_names[depth]
-                return Decision(Outcome.IMPLICIT_DENY, f"no SCP at organization level {depth} allows it ({names})")
-            granted.append(found[0])
+        if plan.scp_grants is not None:
+            granted = list(plan.scp_grants)
+        else:
+            granted = []
+            for depth, level in enumerate(plan.scp_levels):
+                found = _first(level, prepared)
+                if found is None:
+                    names = plan.scp_names[depth]
+                    detail = f"no SCP at organization level {depth} allows it ({names})"
+                    return Decision(Outcome.IMPLICIT_DENY, detail, tuple(granted))
+                granted.append(found[0])
 
         resource_grant = _first(plan.resource_allows, prepared, with_principal=True) if plan.resource_allows else None
         resource_account = prepared.request.resource_account
