@@ -70,10 +70,6 @@ class DemoOrg:
         return [account_id for account_id in self.accounts.values() if account_id != self.management_account_id]
 
 
-def is_loopback_url(url: str) -> bool:
-    return emulator.is_loopback_url(url)
-
-
 def require_emulator() -> str:
     """The emulator URL from settings, or DemoOrgError: the demo never touches real AWS."""
     url = settings.AWS_ENDPOINT_URL
@@ -82,7 +78,7 @@ def require_emulator() -> str:
             "AWS_ENDPOINT_URL is not set. demo_org only seeds a local AWS emulator; "
             "set AWS_ENDPOINT_URL to its loopback address (e.g. http://127.0.0.1:5055)."
         )
-    if not is_loopback_url(url):
+    if not emulator.is_loopback_url(url):
         raise DemoOrgError(
             f"AWS_ENDPOINT_URL={url} is not a loopback address. demo_org only seeds a local AWS emulator "
             "and refuses anything that could be real AWS."
