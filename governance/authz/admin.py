@@ -5,6 +5,19 @@ from django.utils.html import format_html, format_html_join
 
 from governance.authz.models import IdentityLink, LinkStatus, User
 
+# The governance admin is not a database editor: Django groups grant nothing here (rights come
+# from AWS), and allauth's rows hold IdP client secrets, tokens and raw claims that no portal
+# administrator needs to browse. Their own apps register them; this site drops them again.
+NOT_ADMINISTERED = (
+    "auth.group",
+    "account.emailaddress",
+    "socialaccount.socialapp",
+    "socialaccount.socialtoken",
+    "socialaccount.socialaccount",
+)
+for _model in [m for m in admin.site._registry if m._meta.label_lower in NOT_ADMINISTERED]:
+    admin.site.unregister(_model)
+
 
 @admin.register(IdentityLink)
 class IdentityLinkAdmin(admin.ModelAdmin):

@@ -87,3 +87,9 @@ def test_it_governs_inlines_too():
     site = GovernanceAdminSite(name="probe-inlines")
     site.register(User, UserAdmin)
     assert all(issubclass(inline, CapabilityAdminMixin) for inline in site._registry[User].inlines)
+
+
+def test_it_does_not_offer_idp_secrets_or_django_groups(persona_client):
+    labels = {model._meta.label_lower for model in admin.site._registry}
+    assert not labels & {"auth.group", "socialaccount.socialapp", "socialaccount.socialtoken"}
+    assert persona_client("policy_admin").get("/admin/socialaccount/socialapp/").status_code == 404

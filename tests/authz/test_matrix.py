@@ -35,12 +35,22 @@ ALLOWLIST = {
     "admin/": "the GovernanceAdminSite checks admin.access itself; ADMIN_CHECKS below and tests/authz/test_admin.py",
 }
 
-# (path, capability that admits) for the admin site, checked like generated routes.
-ADMIN_CHECKS = [
-    ("/admin/", Rule(capabilities=("admin.access",))),
-    ("/admin/authz/identitylink/", Rule(capabilities=("admin.access",))),
-    ("/admin/authz/user/", Rule(capabilities=("admin.access",))),
-]
+
+# The admin site: its index, plus every registered model's changelist (generated from the registry);
+# a model is admitted with admin.access and its admin's view (or change) capability.
+def _admin_checks() -> list[tuple[str, Rule | tuple[str, ...]]]:
+    from django.contrib import admin
+    from django.urls import reverse
+
+    checks: list[tuple[str, Rule | tuple[str, ...]]] = [("/admin/", Rule(capabilities=("admin.access",)))]
+    for model, model_admin in admin.site._registry.items():
+        opts = model._meta
+        wanted = tuple(str(c) for c in (model_admin.view_capability, model_admin.change_capability) if c is not None)
+        checks.append((reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"), wanted))
+    return checks
+
+
+ADMIN_CHECKS = _admin_checks()
 
 
 def _sample_principal(inventory) -> Any:
@@ -154,7 +164,18 @@ def test_the_matrix(route, persona_client, personas, persona_inventory):
 
 @pytest.mark.parametrize(("path", "rule"), ADMIN_CHECKS, ids=[p for p, _ in ADMIN_CHECKS])
 def test_the_admin_matrix(path, rule, persona_client, personas):
-    problems = _problems(rule, path, persona_client, personas)
+    if isinstance(rule, Rule):
+        problems = _problems(rule, path, persona_client, personas)
+    else:
+        problems = []
+        if not _is_login_redirect(Client().get(path)):
+            problems.append("anonymous: expected a login redirect")
+        for key in MATRIX_PERSONAS:
+            caps = capabilities(personas[key])
+            admitted = caps.has("admin.access") and any(caps.has(c) for c in rule)
+            status = persona_client(key).get(path).status_code
+            if status != (200 if admitted else 403):
+                problems.append(f"{key}: expected {200 if admitted else 403}, got {status}")
     assert not problems, f"{path}:\n" + "\n".join(problems)
 
 
