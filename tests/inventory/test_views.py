@@ -460,9 +460,11 @@ def test_hostile_names_are_escaped_everywhere(persona_client, persona_inventory)
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     principal_page = text(pages[3])
     assert html.escape(HOSTILE_PATH) in principal_page
-    # Right-to-left overrides are isolated, so they cannot reorder the text around them.
-    assert f'<bdi class="inv-name">&lt;script&gt;alert(1)&lt;/script&gt;{RTL}</bdi>' in principal_page
-    assert "&lt;b&gt;" + RTL + "&lt;/b&gt;</bdi>" in principal_page
+    # Right-to-left overrides are shown as code points, inside an isolate, so they reorder nothing.
+    revealed = RTL.replace("\u202e", "\u27e6U+202E\u27e7")
+    assert f'<bdi class="inv-name">&lt;script&gt;alert(1)&lt;/script&gt;{revealed}</bdi>' in principal_page
+    assert "&lt;b&gt;" + revealed + "&lt;/b&gt;</bdi>" in principal_page
+    assert RTL not in principal_page.split("<main", 1)[1]
     assert html.escape('"Sid": "<script>alert(1)</script>"', quote=True) in principal_page
 
 

@@ -42,3 +42,11 @@ def test_it_prints_non_dict_documents_and_strings_as_they_are():
         '{"Statement": {"Effect": "Allow", "Sid": "s"}}'
     ).index("Effect")
     assert pretty_json(["a", "\u00e9"]) == '[\n  "a",\n  "\u00e9"\n]'
+
+
+def test_it_reveals_direction_overrides_and_invisible_characters():
+    from governance.inventory.templatetags.inventory import reveal
+
+    assert reveal("evil\u202egnp.exe") == "evil\u27e6U+202E\u27e7gnp.exe"
+    assert reveal("a\u200bb\u2066c\u2069") == "a\u27e6U+200B\u27e7b\u27e6U+2066\u27e7c\u27e6U+2069\u27e7"
+    assert reveal("Zoë 数据 مرحبا") == "Zoë 数据 مرحبا"  # ordinary text, any script, is left alone
