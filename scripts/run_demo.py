@@ -60,6 +60,16 @@ def _wait_http(url: str, what: str, process: subprocess.Popen, timeout: float = 
     sys.exit(f"The {what} did not answer at {url} within {timeout:.0f} s.")
 
 
+def _die_with_parent() -> None:
+    """Runs in each child before exec: if this script is killed outright, the child gets SIGTERM."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class Processes:
     """Children started in their own process groups, stopped together on exit."""
 
@@ -67,7 +77,7 @@ class Processes:
         self.children: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        process = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)
+        process = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True, preexec_fn=_die_with_parent)
         self.children.append((name, process))
         return process
 
@@ -113,7 +123,8 @@ def main() -> None:
     )
     url = f"http://127.0.0.1:{web_port}/"
     processes = Processes()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: sys.exit(0))
     try:
         emulator = processes.start(
             "AWS emulator", [PYTHON, "-m", "governance.aws.emulator", "--port", str(aws_port)], env
@@ -126,7 +137,9 @@ def main() -> None:
         _wait_http(env["DEMO_IDP_URL"] + "/.well-known/openid-configuration", "demo identity provider", idp)
         _manage(env, "sync_aws")
         processes.start("task cluster", [PYTHON, "manage.py", "qcluster"], env)
-        web = processes.start("web server", [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{web_port}"], env)
+        web = processes.start(
+            "web server", [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{web_port}"], env
+        )
         _wait_http(url + "healthz", "web server", web)
         _print_welcome(url, time.monotonic() - started)
         while True:
