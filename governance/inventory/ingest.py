@@ -16,11 +16,12 @@ An unchanged scope costs one SELECT and writes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from hashlib import blake2b as _blake2b
 from typing import Any
 
 from django.db import connection, models
@@ -31,8 +32,40 @@ UPDATE_BATCH = 500
 
 def digest(*parts: Any) -> str:
     """A 32-hex-digit key or hash of `parts` (strings, numbers, JSON, datetimes)."""
-    text = "\x1f".join(_canon(p) for p in parts)
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    text = "\x1f".join([p if type(p) is str else _canon(p) for p in parts])
+    return _blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def fingerprint(values: tuple) -> str:
+    """The content hash of a row's values: a digest of their repr (C-speed, no JSON round trip).
+
+    repr is exact for the types synced values take (str, int, bool, None, datetime, and dicts
+    and lists of JSON). Two reads of unchanged data give the same repr; a value that is equal but
+    spelled differently (dict keys in another order) at worst costs one needless update.
+    """
+    return _blake2b(repr(values).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def insert_plain(model: type[models.Model], objs: list[models.Model]) -> None:
+    """Insert rows that need no ids back (history rows): COPY on PostgreSQL, bulk_create elsewhere."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model._base_manager.bulk_create(objs, batch_size=500)
+        return
+    from psycopg.types.json import Jsonb
+
+    columns = [f for f in model._meta.concrete_fields if not f.primary_key]
+    names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
+    json_columns = {i for i, f in enumerate(columns) if isinstance(f, models.JSONField)}
+    sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for obj in objs:
+            values = [getattr(obj, f.attname) for f in columns]
+            for i in json_columns:
+                if values[i] is not None:
+                    values[i] = Jsonb(values[i])
+            copy.write_row(values)
 
 
 def _canon(value: Any) -> str:
@@ -49,25 +82,32 @@ def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     key: str
     values: tuple
     hash: str
+    scope: str = ""
 
 
 @dataclass
 class Plan:
     model: type[models.Model]
-    scope: str
+    scopes: tuple[str, ...]
     ids: dict[str, int]
     inserts: list[Row] = field(default_factory=list)
     updates: list[tuple[int, Row]] = field(default_factory=list)
-    removals: list[int] = field(default_factory=list)
+    removals: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def changes(self) -> int:
         return len(self.inserts) + len(self.updates) + len(self.removals)
+
+    def changes_by_scope(self) -> Counter[str]:
+        counts: Counter[str] = Counter(r.scope for r in self.inserts)
+        counts.update(r.scope for _, r in self.updates)
+        counts.update(scope for _, scope in self.removals)
+        return counts
 
 
 @dataclass
@@ -86,42 +126,61 @@ class Outcome:
         self.removed += other.removed
 
 
-def existing(model: type[models.Model], scope: str) -> dict[str, tuple[int, str, bool]]:
-    """key -> (id, content_hash, is_removed) for every stored row of `scope`."""
+Stored = dict[str, tuple[int, str, bool, str]]
+
+
+def existing(model: type[models.Model], scopes: str | Sequence[str]) -> Stored:
+    """key -> (id, content_hash, is_removed, scope) for every stored row of `scopes`."""
+    scopes = [scopes] if isinstance(scopes, str) else list(scopes)
+    if not scopes:
+        return {}
     table = connection.ops.quote_name(model._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(scopes))
     with connection.cursor() as cursor:
         cursor.execute(
-            f'SELECT "key", "id", "content_hash", "removed_at" IS NOT NULL FROM {table} WHERE "scope" = %s',  # noqa: S608
-            [scope],
+            f'SELECT "key", "id", "content_hash", "removed_at" IS NOT NULL, "scope" FROM {table} '  # noqa: S608
+            f'WHERE "scope" IN ({placeholders})',
+            scopes,
         )
-        return {key: (pk, content_hash, bool(removed)) for key, pk, content_hash, removed in cursor.fetchall()}
+        return {row[0]: (row[1], row[2], bool(row[3]), row[4]) for row in cursor.fetchall()}
 
 
 def plan(
     model: type[models.Model],
     *,
-    scope: str,
+    scopes: str | Sequence[str],
     rows: Iterable[Row],
     remove_missing: bool = True,
-    stored: dict[str, tuple[int, str, bool]] | None = None,
+    stored: Stored | None = None,
 ) -> Plan:
-    stored = existing(model, scope) if stored is None else stored
-    result = Plan(model=model, scope=scope, ids={})
+    """Compare incoming rows with what `scopes` hold; with one scope, untagged rows get it."""
+    scopes = (scopes,) if isinstance(scopes, str) else tuple(scopes)
+    stored = existing(model, scopes) if stored is None else stored
+    result = Plan(model=model, scopes=scopes, ids={})
     seen: set[str] = set()
+    inserts, updates, ids = result.inserts, result.updates, result.ids
+    only = scopes[0] if len(scopes) == 1 else ""
     for row in rows:
-        if row.key in seen:
+        if not row.scope:
+            if not only:
+                raise ValueError("Rows planned over several scopes must each carry their scope.")
+            row.scope = only
+        key = row.key
+        if key in seen:
             continue
-        seen.add(row.key)
-        current = stored.get(row.key)
+        seen.add(key)
+        current = stored.get(key)
         if current is None:
-            result.inserts.append(row)
+            inserts.append(row)
             continue
-        pk, content_hash, removed = current
-        result.ids[row.key] = pk
+        pk, content_hash, removed, _scope = current
+        ids[key] = pk
         if removed or content_hash != row.hash:
-            result.updates.append((pk, row))
+            updates.append((pk, row))
     if remove_missing:
-        result.removals = [pk for key, (pk, _h, removed) in stored.items() if not removed and key not in seen]
+        result.removals = [
+            (pk, scope) for key, (pk, _h, removed, scope) in stored.items() if not removed and key not in seen
+        ]
     return result
 
 
@@ -129,27 +188,26 @@ def apply(result: Plan, *, fields: Sequence[str], now: datetime) -> Outcome:
     """Write a plan; afterwards `result.ids` maps every incoming key to its row id."""
     model = result.model
     if result.inserts:
-        new_ids = _insert(model, result.scope, fields, result.inserts, now)
+        new_ids = _insert(model, fields, result.inserts, now)
         result.ids.update(zip((r.key for r in result.inserts), new_ids, strict=True))
     for start in range(0, len(result.updates), UPDATE_BATCH):
         _update(model, fields, result.updates[start : start + UPDATE_BATCH], now)
-    for start in range(0, len(result.removals), UPDATE_BATCH):
-        model._base_manager.filter(pk__in=result.removals[start : start + UPDATE_BATCH]).update(
-            removed_at=now, last_seen=now
-        )
+    removals = [pk for pk, _scope in result.removals]
+    for start in range(0, len(removals), UPDATE_BATCH):
+        model._base_manager.filter(pk__in=removals[start : start + UPDATE_BATCH]).update(removed_at=now, last_seen=now)
     return Outcome(inserted=len(result.inserts), updated=len(result.updates), removed=len(result.removals))
 
 
 def reconcile(
     model: type[models.Model],
     *,
-    scope: str,
+    scope: str | Sequence[str],
     fields: Sequence[str],
     rows: Iterable[Row],
     now: datetime,
     remove_missing: bool = True,
 ) -> tuple[Plan, Outcome]:
-    result = plan(model, scope=scope, rows=rows, remove_missing=remove_missing)
+    result = plan(model, scopes=scope, rows=rows, remove_missing=remove_missing)
     return result, apply(result, fields=fields, now=now)
 
 
@@ -158,13 +216,13 @@ def _columns(model: type[models.Model], fields: Sequence[str]) -> list[models.Fi
     return [by_attname[name] for name in fields]
 
 
-def _insert(model: type[models.Model], scope: str, fields: Sequence[str], rows: list[Row], now: datetime) -> list[int]:
+def _insert(model: type[models.Model], fields: Sequence[str], rows: list[Row], now: datetime) -> list[int]:
     if connection.vendor == "postgresql":
-        return _copy_insert(model, scope, fields, rows, now)
+        return _copy_insert(model, fields, rows, now)
     objs = [
         model(
             key=r.key,
-            scope=scope,
+            scope=r.scope,
             content_hash=r.hash,
             first_seen=now,
             last_seen=now,
@@ -176,9 +234,7 @@ def _insert(model: type[models.Model], scope: str, fields: Sequence[str], rows: 
     return [obj.pk for obj in created]
 
 
-def _copy_insert(
-    model: type[models.Model], scope: str, fields: Sequence[str], rows: list[Row], now: datetime
-) -> list[int]:
+def _copy_insert(model: type[models.Model], fields: Sequence[str], rows: list[Row], now: datetime) -> list[int]:
     from psycopg.types.json import Jsonb
 
     table = model._meta.db_table
@@ -205,7 +261,7 @@ def _copy_insert(
                 for i in json_positions:
                     if values[i] is not None:
                         values[i] = Jsonb(values[i])
-                copy.write_row((pk, row.key, scope, row.hash, now, now, *values))
+                copy.write_row((pk, row.key, row.scope, row.hash, now, now, *values))
     return ids
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -162,19 +162,20 @@ def sync_organization(
 
         with ThreadPoolExecutor(max_workers=settings.AWS_SYNC_WORKERS, thread_name_prefix="sync") as pool:
             ic_future = pool.submit(_read_identity_center)
-            futures = [pool.submit(read_account, a.account_id) for a in targets]
-            for future in as_completed(futures):
-                read = future.result()
-                changed, account_counts, error = _ingest_account(
-                    run, read, account_pks.get(read.account_id), now, index
-                )
-                changes += changed
-                if error:
-                    errors.append({"scope": "account", "account": read.account_id, "error": error})
-                else:
-                    counts["accounts"] += 1
-                    for k, v in account_counts.items():
-                        counts[k] = counts.get(k, 0) + v
+            pending = {pool.submit(read_account, a.account_id) for a in targets}
+            while pending:
+                # Ingest every account that has finished reading as one batch (fewer round trips)
+                # while the pool keeps reading the rest.
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                reads = sorted((f.result() for f in done), key=lambda r: r.account_id)
+                for read, (changed, account_counts, error) in _ingest_batch(run, reads, account_pks, now, index):
+                    changes += changed
+                    if error:
+                        errors.append({"scope": "account", "account": read.account_id, "error": error})
+                    else:
+                        counts["accounts"] += 1
+                        for k, v in account_counts.items():
+                            counts[k] = counts.get(k, 0) + v
             ic, ic_error, ic_calls = ic_future.result()
         counts["identity_center_api_calls"] = ic_calls
         if ic_error:
@@ -191,10 +192,39 @@ def sync_organization(
         return _finish(run, started, total, counts, changes, errors, failed=bool(targets) and counts["accounts"] == 0)
 
 
+def _ingest_batch(
+    run: SyncRun, reads: list[AccountRead], account_pks: dict[str, int], now, index: services.PolicyIndex
+) -> list[tuple[AccountRead, tuple[int, dict[str, int], str]]]:
+    """Ingest the accounts that read cleanly together; if that fails, one by one to isolate it."""
+    started = time.perf_counter()
+    good = [r for r in reads if not r.error and r.account_id in account_pks]
+    results: dict[str, services.IngestResult] = {}
+    if len(good) > 1:
+        try:
+            results = services.ingest_accounts_iam(
+                items=[(r.iam, account_pks[r.account_id]) for r in good], now=now, index=index
+            )
+        except Exception:
+            logger.info("sync: batch ingest failed; retrying its %d accounts one by one", len(good))
+            results = {}
+    share = (time.perf_counter() - started) / max(1, len(good))
+    outcomes = []
+    for read in reads:
+        outcomes.append((read, _ingest_account(run, read, account_pks.get(read.account_id), now, index,
+                                               results.get(read.account_id), share)))  # fmt: skip
+    return outcomes
+
+
 def _ingest_account(
-    run: SyncRun, read: AccountRead, account_pk: int | None, now, index: services.PolicyIndex
+    run: SyncRun,
+    read: AccountRead,
+    account_pk: int | None,
+    now,
+    index: services.PolicyIndex,
+    batched: services.IngestResult | None = None,
+    batch_seconds: float = 0.0,
 ) -> tuple[int, dict[str, int], str]:
-    ingest_started = time.perf_counter()
+    ingest_started = time.perf_counter() - batch_seconds
     changed = 0
     counts: dict[str, int] = {}
     error = read.error
@@ -202,7 +232,7 @@ def _ingest_account(
         error = "The account is not in the inventory."
     if not error:
         try:
-            result = services.ingest_account_iam(iam=read.iam, account_pk=account_pk, now=now, index=index)
+            result = batched or services.ingest_account_iam(iam=read.iam, account_pk=account_pk, now=now, index=index)
             changed = result.changes + services.ingest_account_tags(account_pk=account_pk, tags=read.tags, now=now)
             counts = result.counts
         except Exception as exc:

@@ -17,9 +17,11 @@ import csv
 import io
 import time
 from datetime import datetime
+from hashlib import blake2b
 from typing import Any
 
 from botocore.exceptions import ClientError
+from django.conf import settings
 
 from governance.aws.readers.organizations import parse_document
 from governance.aws.readers.types import (
@@ -39,6 +41,7 @@ from governance.aws.session import client_for, member_credentials
 PAGE_SIZE = 1000
 ACCOUNT_FILTER = ["User", "Role", "Group", "LocalManagedPolicy"]
 REPORT_WAITS = (2.0,)
+SNAPSHOT_VERSION = 1  # bump when ingest starts reading something new from the same responses
 NOT_A_DATE = {"", "N/A", "not_supported", "no_information"}
 
 
@@ -46,16 +49,61 @@ def read_account(account_id: str, *, client: Any | None = None, sleep=time.sleep
     """Assume the member role in `account_id` and read its IAM state."""
     iam = client or client_for("iam", member_credentials(account_id))
     details = authorization_details(iam, ACCOUNT_FILTER)
-    report, generated_at = credential_report(iam, sleep=sleep)
+    report_content, generated_at = credential_report_content(iam, sleep=sleep)
+    policy = password_policy(iam)
+    return account_iam_from(
+        account_id,
+        details=details,
+        credential_report=parse_credential_report(report_content),
+        generated_at=generated_at,
+        password_policy=policy,
+        digest=snapshot_digest(details, report_content, policy.raw),
+    )
+
+
+def snapshot_digest(details: dict[str, list], report_content: bytes | str, password_raw: dict) -> str:
+    """A digest of everything read for an account, so an identical read can skip ingest.
+
+    Computed on the worker thread from the responses as parsed by botocore (repr is C-speed).
+    The portal's own read role is left out: assuming it updates its RoleLastUsed every sync.
+    """
+    own = settings.AWS_MEMBER_ROLE_NAME
+    roles = [
+        {k: v for k, v in role.items() if k != "RoleLastUsed"} if role.get("RoleName") == own else role
+        for role in details.get("RoleDetailList", ())
+    ]
+    parts = (
+        SNAPSHOT_VERSION,
+        details.get("UserDetailList"),
+        details.get("GroupDetailList"),
+        roles,
+        details.get("Policies"),
+        report_content,
+        password_raw,
+    )
+    return blake2b(repr(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def account_iam_from(
+    account_id: str,
+    *,
+    details: dict[str, list],
+    credential_report: tuple[CredentialReportEntry, ...],
+    generated_at: datetime | None,
+    password_policy: PasswordPolicyInfo,
+    digest: str = "",
+) -> AccountIam:
+    """Build the account's dataclasses from merged authorization-details pages (or a recording)."""
     return AccountIam(
         account_id=account_id,
-        users=tuple(_user(u) for u in details["UserDetailList"]),
-        groups=tuple(_group(g) for g in details["GroupDetailList"]),
-        roles=tuple(_role(r) for r in details["RoleDetailList"]),
-        policies=tuple(_managed(p) for p in details["Policies"]),
-        credential_report=report,
-        credential_report_generated_at=generated_at,
-        password_policy=password_policy(iam),
+        users=tuple(_user(u) for u in details.get("UserDetailList", ())),
+        groups=tuple(_group(g) for g in details.get("GroupDetailList", ())),
+        roles=tuple(_role(r) for r in details.get("RoleDetailList", ())),
+        policies=tuple(_managed(p) for p in details.get("Policies", ())),
+        credential_report=credential_report,
+        credential_report_generated_at=_when(generated_at),
+        password_policy=password_policy,
+        digest=digest,
     )
 
 
@@ -77,6 +125,12 @@ def authorization_details(client: Any, filters: list[str]) -> dict[str, list]:
 
 
 def credential_report(client: Any, *, sleep=time.sleep) -> tuple[tuple[CredentialReportEntry, ...], datetime | None]:
+    content, generated_at = credential_report_content(client, sleep=sleep)
+    return parse_credential_report(content), generated_at
+
+
+def credential_report_content(client: Any, *, sleep=time.sleep) -> tuple[bytes, datetime | None]:
+    """Generate (or reuse, when under 4 hours old) and fetch the report: its CSV and its time."""
     client.generate_credential_report()
     for wait in (*REPORT_WAITS, None):
         try:
@@ -87,7 +141,7 @@ def credential_report(client: Any, *, sleep=time.sleep) -> tuple[tuple[Credentia
                 sleep(wait)
                 continue
             raise
-        return parse_credential_report(response["Content"]), response.get("GeneratedTime")
+        return response["Content"], response.get("GeneratedTime")
     raise AssertionError("unreachable")
 
 
@@ -162,7 +216,7 @@ def _user(raw: dict) -> IamUser:
             name=raw["UserName"],
             path=raw.get("Path", "/"),
             user_id=raw.get("UserId", ""),
-            created=raw.get("CreateDate"),
+            created=_when(raw.get("CreateDate")),
             groups=tuple(raw.get("GroupList") or ()),
             attached=_attached(raw.get("AttachedManagedPolicies")),
             inline=_inline(raw.get("UserPolicyList"), raw["Arn"]),
@@ -180,7 +234,7 @@ def _group(raw: dict) -> IamGroup:
             name=raw["GroupName"],
             path=raw.get("Path", "/"),
             group_id=raw.get("GroupId", ""),
-            created=raw.get("CreateDate"),
+            created=_when(raw.get("CreateDate")),
             attached=_attached(raw.get("AttachedManagedPolicies")),
             inline=_inline(raw.get("GroupPolicyList"), raw["Arn"]),
         )
@@ -196,13 +250,13 @@ def _role(raw: dict) -> IamRole:
             name=raw["RoleName"],
             path=raw.get("Path", "/"),
             role_id=raw.get("RoleId", ""),
-            created=raw.get("CreateDate"),
+            created=_when(raw.get("CreateDate")),
             trust_policy=parse_document(raw.get("AssumeRolePolicyDocument"), what=f"{raw['Arn']} trust policy"),
             attached=_attached(raw.get("AttachedManagedPolicies")),
             inline=_inline(raw.get("RolePolicyList"), raw["Arn"]),
             boundary_arn=_boundary(raw),
             tags=_tags(raw.get("Tags")),
-            last_used=last_used.get("LastUsedDate"),
+            last_used=_when(last_used.get("LastUsedDate")),
             last_used_region=last_used.get("Region", ""),
         )
     except KeyError as exc:
@@ -226,11 +280,21 @@ def _managed(raw: dict) -> ManagedPolicy:
             document=document,
             attachment_count=raw.get("AttachmentCount"),
             description=raw.get("Description", ""),
-            created=raw.get("CreateDate"),
-            updated=raw.get("UpdateDate"),
+            created=_when(raw.get("CreateDate")),
+            updated=_when(raw.get("UpdateDate")),
         )
     except KeyError as exc:
         raise MalformedData(f"A managed policy in the authorization details lacks {exc}") from None
+
+
+def _when(value: datetime | str | None) -> datetime | None:
+    """boto3 gives datetimes; recorded JSON gives ISO 8601 strings."""
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        raise MalformedData(f"Not an ISO 8601 date: {value!r}") from None
 
 
 def _text(value: str | None) -> str:

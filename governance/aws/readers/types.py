@@ -189,6 +189,7 @@ class AccountIam:
     credential_report_generated_at: datetime | None
     password_policy: PasswordPolicyInfo
     tags: dict[str, str] = field(default_factory=dict)
+    digest: str = ""
 
 
 # IAM Identity Center ----------------------------------------------------------------------------

@@ -33,7 +33,9 @@ class Principal(Synced):
     """
 
     kind = models.CharField(max_length=16, choices=PrincipalKind.choices)
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, null=True, blank=True, related_name="principals")
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="principals", db_index=False
+    )
     arn = models.CharField(max_length=2048, unique=True)
     name = models.CharField(max_length=256)
     path = models.CharField(max_length=512, blank=True)
@@ -75,9 +77,11 @@ class Principal(Synced):
 
 
 class GroupMembership(Synced):
-    group = models.ForeignKey(Principal, on_delete=models.PROTECT, related_name="memberships")
-    member = models.ForeignKey(Principal, on_delete=models.PROTECT, related_name="group_memberships")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    group = models.ForeignKey(Principal, on_delete=models.PROTECT, related_name="memberships", db_index=False)
+    member = models.ForeignKey(Principal, on_delete=models.PROTECT, related_name="group_memberships", db_index=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
 
     class Meta:
         db_table = "inventory_group_membership"
@@ -107,15 +111,29 @@ class Entitlement(Synced):
     (`group`, with `via_group` and `permission_set` set).
     """
 
-    principal = models.ForeignKey(Principal, on_delete=models.PROTECT, related_name="entitlements")
-    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="entitlements")
+    # FKs whose lookups the (fk, id) indexes below already serve carry no index of their own:
+    # this table is the largest, and each index costs every insert.
+    principal = models.ForeignKey(Principal, on_delete=models.PROTECT, related_name="entitlements", db_index=False)
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="entitlements", db_index=False)
     via = models.CharField(max_length=16, choices=EntitlementVia.choices)
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, null=True, blank=True, related_name="entitlements")
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="entitlements", db_index=False
+    )
     via_group = models.ForeignKey(
-        Principal, on_delete=models.PROTECT, null=True, blank=True, related_name="granted_entitlements"
+        Principal,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="granted_entitlements",
+        db_index=False,
     )
     permission_set = models.ForeignKey(
-        "inventory.PermissionSet", on_delete=models.PROTECT, null=True, blank=True, related_name="entitlements"
+        "inventory.PermissionSet",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entitlements",
+        db_index=False,
     )
 
     class Meta:
@@ -145,7 +163,7 @@ class AccessKey(Synced):
     """
 
     principal = models.ForeignKey(Principal, on_delete=models.PROTECT, related_name="access_keys")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="access_keys")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="access_keys", db_index=False)
     slot = models.PositiveSmallIntegerField()
     access_key_id = models.CharField(max_length=128, blank=True)
     status = models.CharField(max_length=16, choices=AccessKeyStatus.choices)
@@ -190,7 +208,7 @@ class PasswordPolicy(Synced):
 class CredentialReportRow(Synced):
     """One line of an account's credential report, the root user's (`<root_account>`) included."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="credential_report")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="credential_report", db_index=False)
     principal = models.ForeignKey(
         Principal, on_delete=models.PROTECT, null=True, blank=True, related_name="credential_report_rows"
     )

@@ -68,6 +68,12 @@ class Account(Synced):
     tags = models.JSONField(default=dict, blank=True)
     owner = models.CharField(max_length=256, blank=True, help_text="From the account's `owner` tag.")
     is_management = models.BooleanField(default=False)
+    iam_digest = models.CharField(
+        max_length=32,
+        blank=True,
+        editable=False,
+        help_text="Digest of the IAM read last ingested; an identical read is skipped without any write.",
+    )
 
     class Meta:
         db_table = "inventory_account"
@@ -109,7 +115,9 @@ class Policy(Synced):
     name = models.CharField(max_length=256)
     path = models.CharField(max_length=512, blank=True)
     description = models.TextField(blank=True)
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, null=True, blank=True, related_name="policies")
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="policies", db_index=False
+    )
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, null=True, blank=True, related_name="policies"
     )

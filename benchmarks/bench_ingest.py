@@ -1,0 +1,187 @@
+"""(b) and (c): ingest recorded IAM data for 1,000 accounts x 200 principals x 5 entitlements.
+
+No emulator: the recorded authorization details (benchmarks/fixtures/authorization_details.py)
+are parsed by the IAM reader's own `account_iam_from` and ingested by
+`services.ingest_accounts_iam`, 25 accounts a batch, as a sync ingests the accounts that have
+finished reading together. Runs on PostgreSQL only,
+in a scratch database (`<name>_bench_ingest`) created and dropped here, so nothing touches the
+configured database's data.
+
+(b) first ingest into empty tables: target 60 s. (c) the same data again: target 15 s, zero rows
+written, checked both by the ingest's own change count and by PostgreSQL's row counters.
+
+BENCH_INGEST_ACCOUNTS / BENCH_INGEST_PRINCIPALS shrink it for a quick look.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.db import connection
+
+from benchmarks.fixtures import authorization_details as recorded
+from governance.aws.readers.iam import account_iam_from, parse_credential_report, snapshot_digest
+from governance.aws.readers.types import OrgAccount, OrgInfo, OrgSnapshot, OrgUnit, PasswordPolicyInfo
+from governance.inventory import services
+from governance.inventory.models import Account
+
+TARGET_FIRST_SECONDS = 60
+TARGET_AGAIN_SECONDS = 15
+# Accounts ingested per transaction, as the sync batches the accounts that finish reading together.
+BATCH = int(os.environ.get("BENCH_INGEST_BATCH", "25"))
+# BENCH_INGEST_FAST_PATH=0 measures the full row-by-row comparison instead of the digest skip.
+FAST_PATH = os.environ.get("BENCH_INGEST_FAST_PATH", "1") != "0"
+
+
+def run() -> dict:
+    if connection.vendor != "postgresql":
+        return {"skipped": "bench_ingest needs PostgreSQL: set DATABASE_URL=postgres://... and run it again."}
+    accounts = int(os.environ.get("BENCH_INGEST_ACCOUNTS", "1000"))
+    principals = int(os.environ.get("BENCH_INGEST_PRINCIPALS", "200"))
+    started = time.perf_counter()
+    data = recorded.ensure(accounts=accounts, principals=principals)
+    generate_seconds = time.perf_counter() - started
+    files = sorted(data.glob("*.json"))[:accounts]
+
+    settings_dict = connection.settings_dict
+    settings_dict.setdefault("TEST", {})["NAME"] = f"{settings_dict['NAME']}_bench_ingest"
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        now = datetime.now(UTC)
+        services.ingest_organization(snapshot=_org(accounts), now=now)
+        account_pks = dict(Account.objects.values_list("account_id", "id"))
+        first = _ingest_all(files, account_pks, now)
+        again = _ingest_all(files, account_pks, datetime.now(UTC))
+        rows = _table_rows()
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    return {
+        "accounts": accounts,
+        "principals_per_account": principals,
+        "principals": first["principals"],
+        "entitlements": first["entitlements"],
+        "first_ingest": {
+            **first,
+            "target_seconds": TARGET_FIRST_SECONDS,
+            "met": first["seconds"] <= TARGET_FIRST_SECONDS,
+        },
+        "unchanged_reingest": {
+            **again,
+            "target_seconds": TARGET_AGAIN_SECONDS,
+            "met": again["seconds"] <= TARGET_AGAIN_SECONDS and again["changes"] == 0 and again["rows_written"] == 0,
+        },
+        "table_rows": rows,
+        "digest_fast_path": FAST_PATH,
+        "fixture_seconds": round(generate_seconds, 2),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _org(accounts: int) -> OrgSnapshot:
+    info = OrgInfo(
+        org_id="o-benchmark0",
+        arn="arn:aws:organizations::100000000000:organization/o-benchmark0",
+        feature_set="ALL",
+        management_account_id="100000000000",
+        management_account_email="management@example.com",
+    )
+    root = OrgUnit(ou_id="r-bench", arn="arn:aws:organizations::100000000000:root/o-benchmark0/r-bench", name="Root",
+                   parent_id=None, is_root=True)  # fmt: skip
+    members = tuple(
+        OrgAccount(
+            account_id=recorded.account_id(i),
+            arn=f"arn:aws:organizations::100000000000:account/o-benchmark0/{recorded.account_id(i)}",
+            name=f"bench-{i}",
+            email=f"bench-{i}@example.com",
+            status="ACTIVE",
+            joined_method="CREATED",
+            joined_at=None,
+            parent_id="r-bench",
+        )
+        for i in range(accounts)
+    )
+    return OrgSnapshot(org=info, units=(root,), accounts=members, scps=())
+
+
+def _written() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables "
+            "WHERE relname LIKE 'inventory\\_%%' AND relname NOT LIKE 'inventory\\_sync%%'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _ingest_all(files, account_pks: dict[str, int], now: datetime) -> dict:
+    index = services.PolicyIndex()
+    before = _written()
+    parse = 0.0
+    changes = principals = entitlements = 0
+    backend = _backend_cpu()
+    cpu = time.process_time()
+    started = time.perf_counter()
+    for start in range(0, len(files), BATCH):
+        t0 = time.perf_counter()
+        items = []
+        for path in files[start : start + BATCH]:
+            record = json.loads(path.read_bytes())
+            iam = account_iam_from(
+                record["account_id"],
+                details=record["details"],
+                credential_report=parse_credential_report(record["credential_report"]),
+                generated_at=record["credential_report_generated"],
+                password_policy=PasswordPolicyInfo(configured=True, raw=record["password_policy"]),
+                digest=snapshot_digest(record["details"], record["credential_report"], record["password_policy"])
+                if FAST_PATH
+                else "",
+            )
+            items.append((iam, account_pks[record["account_id"]]))
+        parse += time.perf_counter() - t0
+        for result in services.ingest_accounts_iam(items=items, now=now, index=index).values():
+            changes += result.changes
+            principals += result.counts["principals"]
+            entitlements += result.counts["entitlements"]
+    seconds = time.perf_counter() - started
+    python_cpu = time.process_time() - cpu
+    postgres_cpu = _backend_cpu() - backend
+    time.sleep(0.5)
+    return {
+        "seconds": round(seconds, 2),
+        # CPU actually spent, which a busy machine does not inflate: the ingest is one connection,
+        # so on an idle machine the wall time is about their sum plus I/O waits.
+        "python_cpu_seconds": round(python_cpu, 2),
+        "postgres_cpu_seconds": round(postgres_cpu, 2),
+        "parse_seconds": round(parse, 2),
+        "batch_accounts": BATCH,
+        "changes": changes,
+        "rows_written": _written() - before,
+        "principals": principals,
+        "entitlements": entitlements,
+    }
+
+
+def _backend_cpu() -> float:
+    """CPU seconds used so far by this connection's PostgreSQL backend (same host only)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _table_rows() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        counts = {}
+        for table in ("inventory_principal", "inventory_entitlement", "inventory_policy", "inventory_policy_version"):
+            cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
+            counts[table] = cursor.fetchone()[0]
+        return counts
