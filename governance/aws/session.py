@@ -42,7 +42,7 @@ def reset() -> None:
 
 def client_config(**overrides: Any) -> Config:
     options: dict[str, Any] = {
-        "retries": {"mode": "standard", "max_attempts": settings.AWS_MAX_ATTEMPTS},
+        "retries": {"mode": "standard", "total_max_attempts": settings.AWS_MAX_ATTEMPTS},
         "max_pool_connections": max(10, settings.AWS_SYNC_WORKERS * 2),
         "connect_timeout": 10,
         "read_timeout": 60,
