@@ -33,7 +33,7 @@ def register(entry: NavEntry) -> None:
 
 
 def items_for(request: HttpRequest) -> list[dict]:
-    current = request.resolver_match.url_name if request.resolver_match else ""
+    current = request.resolver_match.view_name if request.resolver_match else ""
     items = []
     for entry in ENTRIES:
         if not entry.visible(request):
