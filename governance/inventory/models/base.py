@@ -27,8 +27,8 @@ class Synced(models.Model):
     (`SyncAccountRun`), which is how a no-change sync writes nothing.
     """
 
-    key = models.CharField(max_length=32, unique=True, editable=False)
-    scope = models.CharField(max_length=64, db_index=True, editable=False)
+    key = models.CharField(max_length=32, editable=False)
+    scope = models.CharField(max_length=64, editable=False)
     content_hash = models.CharField(max_length=32, editable=False)
     first_seen = models.DateTimeField(editable=False)
     last_seen = models.DateTimeField(editable=False)
@@ -38,6 +38,10 @@ class Synced(models.Model):
 
     class Meta:
         abstract = True
+        # One index answers both "what does this scope hold" (a prefix scan) and "is this key
+        # here"; keyed by scope first, one account's rows sit together in it, so a sync touches
+        # a few index pages rather than random ones across millions of keys.
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="%(app_label)s_%(class)s_scope_key")]
 
     @property
     def is_present(self) -> bool:

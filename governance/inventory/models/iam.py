@@ -60,7 +60,7 @@ class Principal(Synced):
 
     objects = PrincipalQuerySet.as_manager()
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_principal"
         ordering = ["name", "id"]
         indexes = [
@@ -83,7 +83,7 @@ class GroupMembership(Synced):
         Account, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_group_membership"
         indexes = [
             models.Index(fields=["group", "id"], name="inventory_membership_group"),
@@ -136,7 +136,7 @@ class Entitlement(Synced):
         db_index=False,
     )
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_entitlement"
         indexes = [
             models.Index(fields=["principal", "id"], name="inventory_ent_principal"),
@@ -172,7 +172,7 @@ class AccessKey(Synced):
     last_used_service = models.CharField(max_length=128, blank=True)
     last_used_region = models.CharField(max_length=32, blank=True)
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_access_key"
         indexes = [models.Index(fields=["account", "id"], name="inventory_key_account")]
 
@@ -197,7 +197,7 @@ class PasswordPolicy(Synced):
     hard_expiry = models.BooleanField(default=False)
     raw = models.JSONField(default=dict, blank=True)
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_password_policy"
         verbose_name_plural = "password policies"
 
@@ -232,7 +232,7 @@ class CredentialReportRow(Synced):
     cert_1_active = models.BooleanField(default=False)
     cert_2_active = models.BooleanField(default=False)
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_credential_report_row"
         indexes = [models.Index(fields=["account", "user_name"], name="inventory_credrep_account")]
 

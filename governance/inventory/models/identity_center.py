@@ -18,7 +18,7 @@ class PermissionSet(Synced):
     relay_state = models.CharField(max_length=2048, blank=True)
     created = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_permission_set"
         ordering = ["name", "id"]
         indexes = [models.Index(fields=["name", "id"], name="inventory_permset_name")]
@@ -33,7 +33,7 @@ class PermissionSetPolicy(Synced):
     permission_set = models.ForeignKey(PermissionSet, on_delete=models.PROTECT, related_name="policy_links")
     policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="permission_set_links")
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_permission_set_policy"
         verbose_name_plural = "permission set policies"
 
@@ -53,7 +53,7 @@ class AccountAssignment(Synced):
     principal_type = models.CharField(max_length=8)
     principal_aws_id = models.CharField(max_length=64)
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_account_assignment"
         indexes = [
             models.Index(fields=["account", "id"], name="inventory_assign_account"),

@@ -15,7 +15,7 @@ class Organization(Synced):
     management_account_id = models.CharField(max_length=12)
     management_account_email = models.CharField(max_length=320, blank=True)
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_organization"
 
     def __str__(self) -> str:
@@ -38,7 +38,7 @@ class OrganizationalUnit(Synced):
     path = models.CharField(max_length=2048)
     depth = models.PositiveSmallIntegerField(default=0)
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_ou"
         indexes = [models.Index(fields=["path"], name="inventory_ou_path")]
 
@@ -75,7 +75,7 @@ class Account(Synced):
         help_text="Digest of the IAM read last ingested; an identical read is skipped without any write.",
     )
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_account"
         ordering = ["name", "id"]
         indexes = [
@@ -148,7 +148,7 @@ class Policy(Synced):
 
     objects = PolicyQuerySet.as_manager()
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_policy"
         verbose_name_plural = "policies"
         indexes = [
@@ -164,14 +164,15 @@ class Policy(Synced):
 class PolicyVersion(models.Model):
     """One document a policy has had; a new row whenever the synced document changes."""
 
-    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="versions")
+    # The (policy, version) unique index serves lookups by policy.
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="versions", db_index=False)
     version = models.PositiveIntegerField()
     aws_version_id = models.CharField(max_length=16, blank=True)
     document = models.JSONField(null=True, blank=True)
     document_hash = models.CharField(max_length=64, blank=True)
     first_seen = models.DateTimeField()
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_policy_version"
         constraints = [
             models.UniqueConstraint(fields=["policy", "version"], name="inventory_policy_version_unique"),
@@ -201,10 +202,11 @@ class ScpAttachment(Synced):
         Account, on_delete=models.PROTECT, null=True, blank=True, related_name="scp_attachments"
     )
 
-    class Meta:
+    class Meta(Synced.Meta):
         db_table = "inventory_scp_attachment"
         indexes = [models.Index(fields=["target_id"], name="inventory_scp_target")]
         constraints = [
+            *Synced.Meta.constraints,
             models.CheckConstraint(
                 condition=Q(unit__isnull=True) | Q(account__isnull=True), name="inventory_scp_one_target"
             ),
