@@ -56,6 +56,16 @@ def rule_of(view: Any) -> Rule | None:
     return rule
 
 
+def login_redirect(request: HttpRequest) -> HttpResponse:
+    """To the login page and back; htmx requests get HX-Redirect so the whole page navigates."""
+    response = redirect_to_login(request.get_full_path())
+    if getattr(request, "htmx", False):
+        htmx_response = HttpResponse(status=204)
+        htmx_response["HX-Redirect"] = response["Location"]
+        return htmx_response
+    return response
+
+
 def forbidden(request: HttpRequest, missing: tuple[str, ...] = ()) -> HttpResponse:
     labels = [Capability(c).label if c in Capability.values else c for c in missing]
     return render(request, "authz/forbidden.html", {"missing": labels}, status=403)
@@ -75,7 +85,7 @@ def requires(*required: Capability | str) -> Callable:
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             user = request.user
             if not user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
+                return login_redirect(request)
             caps = capabilities(user)
             missing = tuple(c for c in needed if not caps.has(c))
             if missing:
@@ -105,7 +115,7 @@ def requires_mfa(view: Callable) -> Callable:
         from governance.authz import mfa
 
         if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
+            return login_redirect(request)
         if not mfa.is_fresh(request):
             return mfa.step_up_redirect(request)
         return view(request, *args, **kwargs)

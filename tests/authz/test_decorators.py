@@ -115,3 +115,9 @@ def test_it_cannot_step_up_through_a_provider_that_is_not_configured(persona_cli
     response = client.get("/test/evidence/")
     assert response.status_code == 403
     assert b"multi-factor" in response.content
+
+
+def test_it_sends_an_expired_htmx_request_to_the_login_page(client):
+    response = client.get("/test/scp/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+    assert response["HX-Redirect"].startswith("/accounts/login/?next=/test/scp/")
