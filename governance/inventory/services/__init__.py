@@ -1,0 +1,48 @@
+"""Inventory state changes: ingest what the AWS readers returned, one scope at a time.
+
+Each `ingest_*` turns reader dataclasses into rows (natural key digest, values, content hash) and
+reconciles them scope by scope through `governance.inventory.ingest`: inserts, changed rows and
+removals are written in bulk, an unchanged scope writes nothing. Sync runs are bookkeeping, not
+admin actions, so no audit event is recorded per row.
+
+Scopes: "org" (organization, OUs, accounts, SCPs and attachments), "aws" (AWS managed policies,
+global, never marked removed), "sso" (Identity Center), "iam:<account>" (one account's IAM;
+its inline policies live in "iam:<account>:inline").
+"""
+
+from governance.inventory.services.common import (
+    AWS_SCOPE,
+    ORG_SCOPE,
+    PERMISSION_SET_FIELDS,
+    SSO_SCOPE,
+    IngestResult,
+    PolicyIndex,
+    ingest_aws_managed_policies,
+)
+from governance.inventory.services.iam import (
+    iam_scope,
+    ingest_account_iam,
+    ingest_accounts_iam,
+    inline_policy_arn,
+)
+from governance.inventory.services.identity_center import ingest_identity_center, sso_group_arn, sso_user_arn
+from governance.inventory.services.organization import ingest_account_tags, ingest_organization
+
+__all__ = [
+    "AWS_SCOPE",
+    "ORG_SCOPE",
+    "PERMISSION_SET_FIELDS",
+    "SSO_SCOPE",
+    "IngestResult",
+    "PolicyIndex",
+    "iam_scope",
+    "ingest_account_iam",
+    "ingest_account_tags",
+    "ingest_accounts_iam",
+    "ingest_aws_managed_policies",
+    "ingest_identity_center",
+    "ingest_organization",
+    "inline_policy_arn",
+    "sso_group_arn",
+    "sso_user_arn",
+]

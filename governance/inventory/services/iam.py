@@ -1,0 +1,378 @@
+"""Ingest of member accounts' IAM, one scope per account, several accounts per transaction."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+
+from governance.aws.readers.types import (
+    AccountIam,
+    AttachedPolicy,
+)
+from governance.inventory import ingest
+from governance.inventory.ingest import Outcome, Row, digest
+from governance.inventory.models import (
+    AccessKey,
+    AccessKeyStatus,
+    Account,
+    CredentialReportRow,
+    Entitlement,
+    EntitlementVia,
+    GroupMembership,
+    PasswordPolicy,
+    PolicyKind,
+    Principal,
+    PrincipalKind,
+)
+from governance.inventory.services.common import (
+    ACCESS_KEY_FIELDS,
+    CREDENTIAL_REPORT_FIELDS,
+    ENTITLEMENT_FIELDS,
+    MEMBERSHIP_FIELDS,
+    PASSWORD_POLICY_FIELDS,
+    PRINCIPAL_FIELDS,
+    IngestResult,
+    PolicyIndex,
+    _entitlement,
+    _link,
+    _policy_row,
+    _principal_values,
+    _reconcile_policies,
+    _row,
+)
+
+
+def iam_scope(account_id: str) -> str:
+    return f"iam:{account_id}"
+
+
+def inline_policy_arn(owner_arn: str, name: str) -> str:
+    return f"{owner_arn}#inline/{name}"
+
+
+def ingest_account_iam(*, iam: AccountIam, account_pk: int, now: datetime, index: PolicyIndex) -> IngestResult:
+    """One account's IAM: policies, principals, memberships, entitlements, keys and IAM facts."""
+    return ingest_accounts_iam(items=[(iam, account_pk)], now=now, index=index)[iam.account_id]
+
+
+def ingest_accounts_iam(
+    *, items: Sequence[tuple[AccountIam, int]], now: datetime, index: PolicyIndex
+) -> dict[str, IngestResult]:
+    """Several accounts' IAM at once, one transaction, each account its own scope.
+
+    Batching turns per-account round trips (a SELECT, a COPY or UPDATE per table) into per-batch
+    ones; the sync ingests whatever accounts have finished reading together. One transaction:
+    malformed data anywhere leaves every account of the batch as it was (the sync then retries
+    the accounts one by one, so one bad account does not hold back the others).
+    """
+    if not items:
+        return {}
+    results = {iam.account_id: IngestResult(counts=_iam_counts(iam)) for iam, _pk in items}
+    stored_digests = dict(Account.objects.filter(pk__in=[pk for _, pk in items]).values_list("pk", "iam_digest"))
+    # An account whose read is identical to the last one ingested is already stored as it is.
+    items = [(iam, pk) for iam, pk in items if not iam.digest or stored_digests.get(pk) != iam.digest]
+    if not items:
+        return results
+    plans: list[ingest.Plan] = []
+    with transaction.atomic():
+        policy_rows: list[Row] = []
+        for iam, account_pk in items:
+            scope = iam_scope(iam.account_id)
+            for p in iam.policies:
+                if p.aws_managed:
+                    continue
+                row = _policy_row(
+                    kind=PolicyKind.CUSTOMER_MANAGED,
+                    arn=p.arn,
+                    name=p.name,
+                    path=p.path,
+                    description=p.description,
+                    document=p.document,
+                    account_id=account_pk,
+                    aws_policy_id=p.policy_id,
+                    aws_version_id=p.default_version_id,
+                    attachment_count=p.attachment_count,
+                    aws_created=p.created,
+                    aws_updated=p.updated,
+                )
+                row.scope = scope
+                policy_rows.append(row)
+        policies, _ = _reconcile_policies(
+            scope=[iam_scope(iam.account_id) for iam, _ in items], rows=policy_rows, now=now
+        )
+        plans.append(policies)
+        policy_pk = {row.values[1]: policies.ids[row.key] for row in policy_rows}
+        aws_attached = [
+            a
+            for iam, _ in items
+            for principal in (*iam.users, *iam.groups, *iam.roles)
+            for a in principal.attached
+            if a.arn not in policy_pk
+        ]
+        aws_attached += [
+            AttachedPolicy(arn=b, name="")
+            for iam, _ in items
+            for b in {u.boundary_arn for u in iam.users} | {r.boundary_arn for r in iam.roles}
+            if b and b not in policy_pk
+        ]
+        policy_pk.update(index.resolve(aws_attached, now))
+
+        principal_rows: list[Row] = []
+        for iam, account_pk in items:
+            principal_rows += _iam_principal_rows(iam, account_pk, policy_pk)
+        principals, _ = ingest.reconcile(
+            Principal, scope=[iam_scope(iam.account_id) for iam, _ in items], fields=PRINCIPAL_FIELDS,
+            rows=principal_rows, now=now,
+        )  # fmt: skip
+        plans.append(principals)
+        principal_pk = {row.values[2]: principals.ids[row.key] for row in principal_rows}
+
+        inline_rows = []
+        for iam, account_pk in items:
+            scope = f"{iam_scope(iam.account_id)}:inline"
+            for p in (*iam.users, *iam.groups, *iam.roles):
+                for doc in p.inline:
+                    row = _policy_row(
+                        kind=PolicyKind.INLINE,
+                        arn=inline_policy_arn(p.arn, doc.name),
+                        name=doc.name,
+                        document=doc.document,
+                        account_id=account_pk,
+                        principal_id=principal_pk[p.arn],
+                    )
+                    row.scope = scope
+                    inline_rows.append(row)
+        inline, _ = _reconcile_policies(
+            scope=[f"{iam_scope(iam.account_id)}:inline" for iam, _ in items], rows=inline_rows, now=now
+        )
+        plans.append(inline)
+        policy_pk.update({row.values[1]: inline.ids[row.key] for row in inline_rows})
+
+        per_model: dict[type, list[Row]] = defaultdict(list)
+        for iam, account_pk in items:
+            built = _iam_account_rows(iam, account_pk, principal_pk, policy_pk)
+            for model, rows in built.items():
+                per_model[model].extend(rows)
+        account_scopes = [iam_scope(iam.account_id) for iam, _ in items]
+        for model, fields in (
+            (GroupMembership, MEMBERSHIP_FIELDS),
+            (Entitlement, ENTITLEMENT_FIELDS),
+            (AccessKey, ACCESS_KEY_FIELDS),
+            (CredentialReportRow, CREDENTIAL_REPORT_FIELDS),
+            (PasswordPolicy, PASSWORD_POLICY_FIELDS),
+        ):
+            result, _ = ingest.reconcile(model, scope=account_scopes, fields=fields, rows=per_model[model], now=now)
+            plans.append(result)
+        for iam, pk in items:
+            if iam.digest and stored_digests.get(pk) != iam.digest:
+                Account.objects.filter(pk=pk).update(iam_digest=iam.digest)
+    changes: Counter[str] = Counter()
+    for result in plans:
+        changes.update(result.changes_by_scope())
+    for iam, _pk in items:
+        scope = iam_scope(iam.account_id)
+        results[iam.account_id].outcome = Outcome(updated=changes[scope] + changes[f"{scope}:inline"])
+    return results
+
+
+def _iam_counts(iam: AccountIam) -> dict[str, int]:
+    everyone = (*iam.users, *iam.groups, *iam.roles)
+    group_policies = {g.name: len(g.attached) + len(g.inline) for g in iam.groups}
+    return {
+        "principals": len(everyone),
+        "users": len(iam.users),
+        "groups": len(iam.groups),
+        "roles": len(iam.roles),
+        "policies": sum(1 for p in iam.policies if not p.aws_managed) + sum(len(p.inline) for p in everyone),
+        "entitlements": sum(len(p.attached) + len(p.inline) for p in everyone)
+        + sum(group_policies.get(name, 0) for u in iam.users for name in u.groups),
+        "access_keys": sum(
+            (e.access_key_1_last_rotated is not None) + (e.access_key_2_last_rotated is not None)
+            for e in iam.credential_report
+            if not e.is_root
+        ),
+    }
+
+
+def _iam_principal_rows(iam: AccountIam, account_pk: int, policy_pk: dict[str, int]) -> list[Row]:
+    scope = iam_scope(iam.account_id)
+    report = {entry.arn: entry for entry in iam.credential_report}
+    rows = []
+    for u in iam.users:
+        entry = report.get(u.arn)
+        last_used = None
+        if entry is not None:
+            dates = [
+                d
+                for d in (
+                    entry.password_last_used,
+                    entry.access_key_1_last_used_date,
+                    entry.access_key_2_last_used_date,
+                )
+                if d is not None
+            ]
+            last_used = max(dates) if dates else None
+        rows.append(
+            _principal_values(
+                kind=PrincipalKind.IAM_USER,
+                account_id=account_pk,
+                arn=u.arn,
+                name=u.name,
+                path=u.path,
+                aws_id=u.user_id,
+                created=u.created,
+                last_used=last_used,
+                mfa_enabled=entry.mfa_active if entry else None,
+                password_enabled=entry.password_enabled if entry else None,
+                password_last_used=entry.password_last_used if entry else None,
+                permissions_boundary_id=policy_pk.get(u.boundary_arn) if u.boundary_arn else None,
+                tags=u.tags,
+            )
+        )
+    for g in iam.groups:
+        rows.append(
+            _principal_values(
+                kind=PrincipalKind.IAM_GROUP, account_id=account_pk, arn=g.arn, name=g.name, path=g.path,
+                aws_id=g.group_id, created=g.created,
+            )
+        )  # fmt: skip
+    for r in iam.roles:
+        rows.append(
+            _principal_values(
+                kind=PrincipalKind.IAM_ROLE,
+                account_id=account_pk,
+                arn=r.arn,
+                name=r.name,
+                path=r.path,
+                aws_id=r.role_id,
+                created=r.created,
+                last_used=r.last_used,
+                last_used_region=r.last_used_region,
+                permissions_boundary_id=policy_pk.get(r.boundary_arn) if r.boundary_arn else None,
+                trust_policy=r.trust_policy,
+                tags=r.tags,
+                own_footprint=r.name == settings.AWS_MEMBER_ROLE_NAME,
+            )
+        )
+    for row in rows:
+        row.scope = scope
+    return rows
+
+
+def _iam_account_rows(
+    iam: AccountIam, account_pk: int, principal_pk: dict[str, int], policy_pk: dict[str, int]
+) -> dict[type, list[Row]]:
+    """Memberships, entitlements, access keys, credential report and password policy rows."""
+    scope = iam_scope(iam.account_id)
+    account_id = iam.account_id
+    group_by_name = {g.name: g for g in iam.groups}
+    membership_rows = [
+        _link(
+            digest("membership", group_by_name[name].arn, u.arn),
+            (principal_pk[group_by_name[name].arn], principal_pk[u.arn], account_pk),
+        )
+        for u in iam.users
+        for name in u.groups
+        if name in group_by_name
+    ]
+
+    def held(p) -> list[tuple[str, str]]:
+        return [(a.arn, EntitlementVia.DIRECT) for a in p.attached] + [
+            (inline_policy_arn(p.arn, doc.name), EntitlementVia.INLINE) for doc in p.inline
+        ]
+
+    group_held = {g.name: held(g) for g in iam.groups}
+    entitlement_rows = []
+    for p in (*iam.users, *iam.groups, *iam.roles):
+        p_pk = principal_pk[p.arn]
+        for policy_arn, via in held(p):
+            entitlement_rows.append(
+                _entitlement(
+                    p.arn, policy_arn, via, account_id, (p_pk, policy_pk[policy_arn], via, account_pk, None, None)
+                )
+            )
+    for u in iam.users:
+        u_pk = principal_pk[u.arn]
+        for name in u.groups:
+            group = group_by_name.get(name)
+            if group is None:
+                continue
+            g_pk = principal_pk[group.arn]
+            for policy_arn, _via in group_held[name]:
+                entitlement_rows.append(
+                    _entitlement(
+                        u.arn, policy_arn, EntitlementVia.GROUP, account_id,
+                        (u_pk, policy_pk[policy_arn], EntitlementVia.GROUP, account_pk, g_pk, None),
+                        via_group_arn=group.arn,
+                    )
+                )  # fmt: skip
+
+    key_rows = []
+    report_rows = []
+    for entry in iam.credential_report:
+        user_pk = principal_pk.get(entry.arn)
+        report_rows.append(
+            _row(
+                digest("credential-report", entry.arn),
+                (account_pk, user_pk, entry.user, entry.arn, entry.is_root, entry.user_creation_time,
+                 entry.password_enabled, entry.password_last_used, entry.password_last_changed,
+                 entry.password_next_rotation, entry.mfa_active, entry.access_key_1_active,
+                 entry.access_key_1_last_rotated, entry.access_key_1_last_used_date,
+                 entry.access_key_1_last_used_service, entry.access_key_2_active, entry.access_key_2_last_rotated,
+                 entry.access_key_2_last_used_date, entry.access_key_2_last_used_service, entry.cert_1_active,
+                 entry.cert_2_active),
+            )
+        )  # fmt: skip
+        if user_pk is None:
+            continue
+        slots = (
+            (1, entry.access_key_1_active, entry.access_key_1_last_rotated, entry.access_key_1_last_used_date,
+             entry.access_key_1_last_used_service, entry.access_key_1_last_used_region),
+            (2, entry.access_key_2_active, entry.access_key_2_last_rotated, entry.access_key_2_last_used_date,
+             entry.access_key_2_last_used_service, entry.access_key_2_last_used_region),
+        )  # fmt: skip
+        for slot, active, rotated, used, service, region in slots:
+            if rotated is None:
+                continue
+            status = AccessKeyStatus.ACTIVE if active else AccessKeyStatus.INACTIVE
+            key_rows.append(
+                _row(
+                    digest("access-key", entry.arn, slot),
+                    (user_pk, account_pk, slot, "", status, rotated, used, service, region),
+                )
+            )
+
+    raw = iam.password_policy.raw
+    password_row = _row(
+        digest("password-policy", account_id),
+        (
+            account_pk,
+            iam.password_policy.configured,
+            raw.get("MinimumPasswordLength"),
+            bool(raw.get("RequireSymbols")),
+            bool(raw.get("RequireNumbers")),
+            bool(raw.get("RequireUppercaseCharacters")),
+            bool(raw.get("RequireLowercaseCharacters")),
+            bool(raw.get("AllowUsersToChangePassword")),
+            bool(raw.get("ExpirePasswords")),
+            raw.get("MaxPasswordAge"),
+            raw.get("PasswordReusePrevention"),
+            bool(raw.get("HardExpiry")),
+            raw,
+        ),
+    )
+    built = {
+        GroupMembership: membership_rows,
+        Entitlement: entitlement_rows,
+        AccessKey: key_rows,
+        CredentialReportRow: report_rows,
+        PasswordPolicy: [password_row],
+    }
+    for rows in built.values():
+        for row in rows:
+            row.scope = scope
+    return built

@@ -1,0 +1,220 @@
+"""Ingest of IAM Identity Center: users, groups, memberships, permission sets, assignments."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from django.db import transaction
+
+from governance.aws.readers.types import (
+    IdentityCenterSnapshot,
+)
+from governance.inventory import ingest
+from governance.inventory.ingest import Outcome, digest
+from governance.inventory.models import (
+    Account,
+    AccountAssignment,
+    Entitlement,
+    EntitlementVia,
+    GroupMembership,
+    PermissionSet,
+    PermissionSetPolicy,
+    PolicyKind,
+    Principal,
+    PrincipalKind,
+)
+from governance.inventory.services.common import (
+    ASSIGNMENT_FIELDS,
+    ENTITLEMENT_FIELDS,
+    MEMBERSHIP_FIELDS,
+    PERMISSION_SET_FIELDS,
+    PERMISSION_SET_POLICY_FIELDS,
+    PRINCIPAL_FIELDS,
+    SSO_SCOPE,
+    IngestResult,
+    PolicyIndex,
+    _entitlement,
+    _link,
+    _policy_row,
+    _principal_values,
+    _reconcile_policies,
+    _row,
+)
+
+
+def sso_user_arn(user_id: str) -> str:
+    return f"arn:aws:identitystore:::user/{user_id}"
+
+
+def sso_group_arn(group_id: str) -> str:
+    return f"arn:aws:identitystore:::group/{group_id}"
+
+
+def ingest_identity_center(*, snapshot: IdentityCenterSnapshot, now: datetime, index: PolicyIndex) -> IngestResult:
+    """Identity Center users, groups, memberships, permission sets, assignments and entitlements."""
+    out = Outcome()
+    instance = snapshot.instance
+    account_pks = dict(Account.objects.values_list("account_id", "id"))
+    owner_pk = account_pks.get(instance.owner_account_id) if instance else None
+    store_id = instance.identity_store_id if instance else ""
+    with transaction.atomic():
+        principal_rows = [
+            _principal_values(
+                kind=PrincipalKind.SSO_USER,
+                account_id=owner_pk,
+                arn=sso_user_arn(u.user_id),
+                name=u.user_name or u.display_name,
+                aws_id=u.user_id,
+                identity_store_id=store_id,
+                identity_store_principal_id=u.user_id,
+                user_name=u.user_name,
+                display_name=u.display_name,
+                email=u.email,
+            )
+            for u in snapshot.users
+        ] + [
+            _principal_values(
+                kind=PrincipalKind.SSO_GROUP,
+                account_id=owner_pk,
+                arn=sso_group_arn(g.group_id),
+                name=g.display_name,
+                aws_id=g.group_id,
+                identity_store_id=store_id,
+                identity_store_principal_id=g.group_id,
+                display_name=g.display_name,
+            )
+            for g in snapshot.groups
+        ]
+        principals, outcome = ingest.reconcile(
+            Principal, scope=SSO_SCOPE, fields=PRINCIPAL_FIELDS, rows=principal_rows, now=now
+        )
+        out.add(outcome)
+        user_pk = {u.user_id: principals.ids[digest("principal", sso_user_arn(u.user_id))] for u in snapshot.users}
+        group_pk = {g.group_id: principals.ids[digest("principal", sso_group_arn(g.group_id))] for g in snapshot.groups}
+
+        members: dict[str, list[str]] = defaultdict(list)
+        membership_rows = []
+        for m in snapshot.memberships:
+            if m.group_id in group_pk and m.user_id in user_pk:
+                members[m.group_id].append(m.user_id)
+                membership_rows.append(
+                    _link(
+                        digest("membership", sso_group_arn(m.group_id), sso_user_arn(m.user_id)),
+                        (group_pk[m.group_id], user_pk[m.user_id], owner_pk),
+                    )
+                )
+        _, outcome = ingest.reconcile(
+            GroupMembership, scope=SSO_SCOPE, fields=MEMBERSHIP_FIELDS, rows=membership_rows, now=now
+        )
+        out.add(outcome)
+
+        ps_rows = [
+            _row(
+                digest("permission-set", ps.arn),
+                (
+                    instance.instance_arn if instance else "",
+                    ps.arn,
+                    ps.name,
+                    ps.description,
+                    ps.session_duration,
+                    ps.relay_state,
+                    ps.created,
+                ),
+            )
+            for ps in snapshot.permission_sets
+        ]
+        permission_sets, outcome = ingest.reconcile(
+            PermissionSet, scope=SSO_SCOPE, fields=PERMISSION_SET_FIELDS, rows=ps_rows, now=now
+        )
+        out.add(outcome)
+        ps_pk = {ps.arn: permission_sets.ids[digest("permission-set", ps.arn)] for ps in snapshot.permission_sets}
+
+        inline_rows = [
+            _policy_row(
+                kind=PolicyKind.PERMISSION_SET_INLINE,
+                arn=f"{ps.arn}#inline",
+                name=f"{ps.name} (inline)",
+                document=ps.inline_policy,
+                permission_set_id=ps_pk[ps.arn],
+            )
+            for ps in snapshot.permission_sets
+            if ps.inline_policy is not None
+        ]
+        inline, outcome = _reconcile_policies(scope=SSO_SCOPE, rows=inline_rows, now=now)
+        out.add(outcome)
+
+        managed_ids = index.resolve([p for ps in snapshot.permission_sets for p in ps.managed_policies], now)
+        ps_policies: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        link_rows = []
+        for ps in snapshot.permission_sets:
+            for p in ps.managed_policies:
+                ps_policies[ps.arn].append((p.arn, managed_ids[p.arn]))
+                link_rows.append(_link(digest("ps-policy", ps.arn, p.arn), (ps_pk[ps.arn], managed_ids[p.arn])))
+            if ps.inline_policy is not None:
+                arn = f"{ps.arn}#inline"
+                ps_policies[ps.arn].append((arn, inline.ids[digest("policy", arn)]))
+        _, outcome = ingest.reconcile(
+            PermissionSetPolicy, scope=SSO_SCOPE, fields=PERMISSION_SET_POLICY_FIELDS, rows=link_rows, now=now
+        )
+        out.add(outcome)
+
+        assignment_rows = []
+        entitlement_rows = []
+        for a in snapshot.assignments:
+            if a.permission_set_arn not in ps_pk:
+                continue
+            is_group = a.principal_type == "GROUP"
+            arn = sso_group_arn(a.principal_id) if is_group else sso_user_arn(a.principal_id)
+            principal_pk = (group_pk if is_group else user_pk).get(a.principal_id)
+            account_pk = account_pks.get(a.account_id)
+            pset = ps_pk[a.permission_set_arn]
+            assignment_rows.append(
+                _link(
+                    digest("assignment", a.permission_set_arn, a.account_id, a.principal_type, a.principal_id),
+                    (pset, account_pk, a.account_id, principal_pk, a.principal_type, a.principal_id),
+                )
+            )
+            if principal_pk is None:
+                continue
+            for policy_arn, policy_pk in ps_policies[a.permission_set_arn]:
+                entitlement_rows.append(
+                    _entitlement(
+                        arn,
+                        policy_arn,
+                        EntitlementVia.PERMISSION_SET,
+                        a.account_id,
+                        (principal_pk, policy_pk, EntitlementVia.PERMISSION_SET, account_pk, None, pset),
+                        permission_set_arn=a.permission_set_arn,
+                    )
+                )
+                if is_group:
+                    for user_id in members[a.principal_id]:
+                        entitlement_rows.append(
+                            _entitlement(
+                                sso_user_arn(user_id),
+                                policy_arn,
+                                EntitlementVia.GROUP,
+                                a.account_id,
+                                (user_pk[user_id], policy_pk, EntitlementVia.GROUP, account_pk, principal_pk, pset),
+                                via_group_arn=arn,
+                                permission_set_arn=a.permission_set_arn,
+                            )
+                        )
+        _, outcome = ingest.reconcile(
+            AccountAssignment, scope=SSO_SCOPE, fields=ASSIGNMENT_FIELDS, rows=assignment_rows, now=now
+        )
+        out.add(outcome)
+        _, outcome = ingest.reconcile(
+            Entitlement, scope=SSO_SCOPE, fields=ENTITLEMENT_FIELDS, rows=entitlement_rows, now=now
+        )
+        out.add(outcome)
+    counts = {
+        "sso_users": len(snapshot.users),
+        "sso_groups": len(snapshot.groups),
+        "permission_sets": len(snapshot.permission_sets),
+        "account_assignments": len(assignment_rows),
+        "principals": len(principal_rows),
+        "entitlements": len({r.key for r in entitlement_rows}),
+    }
+    return IngestResult(outcome=out, counts=counts)
