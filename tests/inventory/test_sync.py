@@ -395,9 +395,9 @@ def test_throttling_that_outlasts_the_retries_fails_only_that_account(emulator, 
     settings.AWS_MAX_ATTEMPTS = 2
     session.reset()
     build_small_org(n_accounts=2)
-    # botocore's retries.max_attempts counts retries, so a request is tried max_attempts + 1 times;
-    # with one worker those throttles all land on the first account read.
-    handler, state = _throttle(settings.AWS_MAX_ATTEMPTS + 1)
+    # AWS_MAX_ATTEMPTS is the total number of attempts (first try included); with one worker,
+    # that many throttles all land on the first account read.
+    handler, state = _throttle(settings.AWS_MAX_ATTEMPTS)
     session.shared_session().events.register("before-send.iam", handler)
     settings.AWS_SYNC_WORKERS = 1
     try:
