@@ -13,12 +13,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
-from django_q.tasks import async_task
 
 from governance.authz.capabilities import Capability, capabilities
 from governance.authz.decorators import requires
 from governance.inventory import selectors
-from governance.inventory.models import PrincipalKind, SyncTrigger
+from governance.inventory.models import PrincipalKind
+from governance.inventory.services.sync_requests import SyncAlreadyRequested, request_sync
 
 ACCOUNT_TABS = {"principals": "Principals", "entitlements": "Entitlements", "keys": "Access keys"}
 # A sync requested from the page is waited for this long before the panel stops polling.
@@ -138,11 +138,12 @@ def sync_progress(request: HttpRequest) -> HttpResponse:
 @require_POST
 @requires(Capability.SYNC_RUN)
 def sync_now(request: HttpRequest) -> HttpResponse:
-    if selectors.running_sync() is not None:
+    requested = int(time.time())
+    try:
+        request_sync(actor=request.user, request=request)
+    except SyncAlreadyRequested:
         messages.info(request, "A sync is already running; its progress is shown below.")
         return redirect("inventory:sync")
-    requested = int(time.time())
-    async_task("governance.inventory.tasks.sync_org", trigger=SyncTrigger.PORTAL)
     messages.success(request, "Sync requested. It starts as soon as a task worker picks it up.")
     return redirect(f"{reverse('inventory:sync')}?since={requested}")
 

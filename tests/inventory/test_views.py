@@ -737,13 +737,18 @@ def test_a_requested_sync_waits_for_its_run_and_then_follows_it(persona_client):
     assert get(client, "inventory:sync_progress", query="run=abc").status_code == 200
 
 
-def test_sync_now_queues_the_sync_task(persona_client):
+def test_sync_now_queues_the_sync_task(persona_client, personas, django_capture_on_commit_callbacks):
     from django_q.models import OrmQ
     from django_q.signing import SignedPackage
 
+    from governance.audit.models import AuditEvent
+
     client = persona_client("policy_admin")
-    response = client.post(reverse("inventory:sync_now"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("inventory:sync_now"))
     assert response.status_code == 302
+    (event,) = AuditEvent.objects.filter(action="inventory.sync_requested")
+    assert event.actor == personas["policy_admin"]
     assert response["Location"].startswith(reverse("inventory:sync") + "?since=")
     (queued,) = OrmQ.objects.all()
     task = SignedPackage.loads(queued.payload)
@@ -756,8 +761,11 @@ def test_sync_now_queues_the_sync_task(persona_client):
 def test_sync_now_does_not_queue_a_second_sync_while_one_runs(persona_client):
     from django_q.models import OrmQ
 
+    from governance.audit.models import AuditEvent
+
     SyncRun.objects.create(started_at=timezone.now(), status=SyncStatus.RUNNING)
     response = persona_client("campaign_admin").post(reverse("inventory:sync_now"), follow=True)
+    assert not AuditEvent.objects.filter(action="inventory.sync_requested").exists()
     assert "A sync is already running" in text(response)
     assert not OrmQ.objects.exists()
 
