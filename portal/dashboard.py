@@ -55,7 +55,7 @@ def org_summary(user: Any, caps: Capabilities) -> OrgSummary:
     runs = SyncRun.objects.order_by("-started_at", "-id")
     return OrgSummary(
         accounts=accounts,
-        organizational_units=OrganizationalUnit.objects.present().count() if sees_all else None,
+        organizational_units=OrganizationalUnit.objects.present().filter(is_root=False).count() if sees_all else None,
         principals=Principal.objects.present().count() if sees_all else None,
         scope="organization" if sees_all else "owned",
         last_run=runs.first(),
