@@ -7,7 +7,6 @@ to the emulator or the demo IdP). README.md lists every variable.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,6 +14,8 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+# The emulator module imports only the standard library at import time, so settings may use its check.
+from governance.aws.emulator import is_loopback_url
 from portal.env import env_bool, env_choice, env_int, env_json, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -29,16 +30,6 @@ SECRET_KEY = env_str("SECRET_KEY", "" if PRODUCTION else DEV_SECRET_KEY)
 DEBUG = env_bool("DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-
-
-def _is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 if PRODUCTION:
@@ -301,7 +292,7 @@ STORAGES = {
 # AWS --------------------------------------------------------------------------------------------
 
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL", "")
-if PRODUCTION and AWS_ENDPOINT_URL and _is_loopback_url(AWS_ENDPOINT_URL):
+if PRODUCTION and AWS_ENDPOINT_URL and is_loopback_url(AWS_ENDPOINT_URL):
     raise ImproperlyConfigured("AWS_ENDPOINT_URL points at a local emulator; production never uses it.")
 AWS_REGION = env_str("AWS_REGION", "us-east-1")
 AWS_MEMBER_ROLE_NAME = env_str("AWS_MEMBER_ROLE_NAME", "GovernancePortalReadRole")

@@ -369,6 +369,7 @@ def backdate(url: str, items: list[dict[str, Any]]) -> int:
 
 
 def is_loopback_url(url: str) -> bool:
+    """Whether `url` names this machine. portal/settings.py imports it: keep this module's imports stdlib-only."""
     host = urlsplit(url).hostname or ""
     if host == "localhost":
         return True
