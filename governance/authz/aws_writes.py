@@ -20,7 +20,6 @@ user and action; the write is audited with the AWS request id. Refusals are audi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +27,6 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 
 from governance.policy import Decision, Outcome, Policy, PolicyError, Request, evaluate, parse_policy
-
-_TAG_VALUE_UNSAFE = re.compile(r"[^\w\s.:/=+\-@]")
 
 
 class WriteRefusedError(PermissionDenied):
@@ -161,18 +158,6 @@ def _refusal(action: str, resource: str, decisions: list[tuple[str, Decision]]) 
     return f"AWS would not allow {action} on {resource}: " + "; ".join(parts)
 
 
-def _tag_value(value: str) -> str:
-    return _TAG_VALUE_UNSAFE.sub("_", value)[:256]
-
-
-def writer_clients(*, account_id: str, source_identity: str, tags: dict[str, str]) -> Callable[[str], Any]:
-    """A client factory acting as the writer role in `account_id`, naming the person, for one write."""
-    from governance.aws import session, writer
-
-    credentials = writer.writer_credentials(account_id=account_id, actor_user_name=source_identity, tags=tags)
-    return lambda service: session.client_for(service, credentials)
-
-
 def perform_write(
     *,
     actor: Any,
@@ -204,8 +189,10 @@ def perform_write(
             request=request,
         )
         raise WriteRefusedError(check.reason, check.decisions)
-    tags = {"portal-user": _tag_value(getattr(actor, "email", "") or str(actor)), "portal-action": _tag_value(action)}
-    clients = writer_clients(account_id=account_id, source_identity=check.aws_user_name, tags=tags)
+    tags = {
+        "portal-user": writer.tag_value(getattr(actor, "email", "") or str(actor)),
+        "portal-action": writer.tag_value(action),
+    }
     outcome: dict[str, Any] = {
         "aws_action": action,
         "account_id": account_id,
@@ -214,6 +201,8 @@ def perform_write(
         "after": after,
     }
     try:
+        # Assuming the writer role is part of the write: its refusal is audited like the call's.
+        clients = writer.writer_clients(account_id=account_id, actor_user_name=check.aws_user_name, tags=tags)
         response = call(clients)
     except Exception as exc:
         outcome["error"] = str(exc)[:1000]

@@ -22,6 +22,7 @@ from governance.aws import session
 _IDENTITY = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _TAG_KEY = re.compile(r"[\w.:/=+@-]{1,128}")
 _TAG_VALUE = re.compile(r"[\w\s.:/=+@-]{0,256}")
+_TAG_VALUE_UNSAFE = re.compile(r"[^\w\s.:/=+@-]")
 MAX_SESSION_TAGS = 50
 
 
@@ -42,6 +43,11 @@ def _check(actor_user_name: str, tags: dict[str, str]) -> None:
             raise WriterError(f"Session tag key {key!r} is not allowed by AWS.")
         if not _TAG_VALUE.fullmatch(value):
             raise WriterError(f"Session tag {key!r} has a value AWS does not accept: {value!r}.")
+
+
+def tag_value(value: str) -> str:
+    """`value` made acceptable as a session tag value: characters AWS refuses become `_`, cut to 256."""
+    return _TAG_VALUE_UNSAFE.sub("_", value)[:256]
 
 
 def writer_credentials(
@@ -67,8 +73,13 @@ def writer_client(
     Each call assumes the role afresh, so a session never carries one person's identity into
     another's write.
     """
+    return writer_clients(account_id=account_id, actor_user_name=actor_user_name, tags=tags)(service, **config)
+
+
+def writer_clients(*, account_id: str, actor_user_name: str, tags: dict[str, str] | None = None) -> Any:
+    """A client factory (`clients("iam")`) for one write: the writer role assumed once, naming the person."""
     credentials = writer_credentials(account_id=account_id, actor_user_name=actor_user_name, tags=tags)
-    return session.client_for(service, credentials, **config)
+    return lambda service, **config: session.client_for(service, credentials, **config)
 
 
 def request_id(response: dict[str, Any] | ClientError) -> str:

@@ -235,3 +235,23 @@ def test_it_audits_a_write_that_aws_rejects_with_its_request_id(personas, polici
     event = AuditEvent.objects.get(action="aws.write.failed")
     assert event.after["aws_request_id"]
     assert "NoSuchEntity" in event.after["error"]
+
+
+def test_it_audits_a_write_whose_writer_session_cannot_be_opened(personas, policies):
+    from governance.authz.selectors import linked_principal
+    from governance.aws.writer import WriterError
+    from governance.inventory.models import Principal
+
+    principal = linked_principal(personas["policy_admin"])
+    Principal.objects.filter(pk=principal.pk).update(user_name="x")  # too short to be a SourceIdentity
+    with calls.counting() as log, pytest.raises(WriterError):
+        perform_write(
+            actor=personas["policy_admin"],
+            action="organizations:UpdatePolicy",
+            resource=SCP_ARN,
+            account_id=GOVERNANCE_ACCOUNT_ID,
+            call=lambda clients: clients("organizations").describe_organization(),
+        )
+    assert log.total == 0
+    event = AuditEvent.objects.get(action="aws.write.failed")
+    assert "source identity" in event.after["error"]
