@@ -32,7 +32,10 @@ UPDATE_BATCH = 500
 
 def digest(*parts: Any) -> str:
     """A 32-hex-digit key or hash of `parts` (strings, numbers, JSON, datetimes)."""
-    text = "\x1f".join([p if type(p) is str else _canon(p) for p in parts])
+    try:
+        text = "\x1f".join(parts)  # the usual case: every part is already a string
+    except TypeError:
+        text = "\x1f".join([p if type(p) is str else _canon(p) for p in parts])
     return _blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 

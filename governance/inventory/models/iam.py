@@ -142,7 +142,12 @@ class Entitlement(Synced):
             models.Index(fields=["principal", "id"], name="inventory_ent_principal"),
             models.Index(fields=["account", "id"], name="inventory_ent_account"),
             models.Index(fields=["policy", "id"], name="inventory_ent_policy"),
-            models.Index(fields=["permission_set", "account"], name="inventory_ent_permset"),
+            # Only Identity Center rows have a permission set: IAM rows (most of the table) stay out.
+            models.Index(
+                fields=["permission_set", "account"],
+                name="inventory_ent_permset",
+                condition=models.Q(permission_set__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

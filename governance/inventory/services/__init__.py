@@ -24,6 +24,7 @@ from governance.inventory.services.iam import (
     ingest_account_iam,
     ingest_accounts_iam,
     inline_policy_arn,
+    stored_iam_digests,
 )
 from governance.inventory.services.identity_center import ingest_identity_center, sso_group_arn, sso_user_arn
 from governance.inventory.services.organization import ingest_account_tags, ingest_organization
@@ -45,4 +46,5 @@ __all__ = [
     "inline_policy_arn",
     "sso_group_arn",
     "sso_user_arn",
+    "stored_iam_digests",
 ]
