@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils.functional import cached_property
 
 from governance.audit.models import AuditEvent
+from governance.authz.admin_site import ReadOnlyAdmin
 
 
 class EstimatedCountPaginator(Paginator):
@@ -28,7 +29,7 @@ class EstimatedCountPaginator(Paginator):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("sequence", "created_at", "actor_name", "action", "object_type", "object_id", "object_repr")
     list_filter = ("action", "object_type", "created_at")
     search_fields = ("request_id", "object_id", "actor_name")
@@ -54,15 +55,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         "hash",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         # Exact matches use the indexes; a substring search would scan millions of rows.

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from governance.authz.admin_site import ReadOnlyAdmin
 from governance.authz.models import IdentityLink, LinkStatus, User
 
 # The governance admin is not a database editor: Django groups grant nothing here (rights come
@@ -20,7 +21,7 @@ for _model in [m for m in admin.site._registry if m._meta.label_lower in NOT_ADM
 
 
 @admin.register(IdentityLink)
-class IdentityLinkAdmin(admin.ModelAdmin):
+class IdentityLinkAdmin(ReadOnlyAdmin):
     """Who is linked to which Identity Center user, and who is not (to be fixed in AWS)."""
 
     list_display = ["user", "status_badge", "aws_user_name", "aws_email", "candidate_list", "checked_at"]
@@ -39,18 +40,9 @@ class IdentityLinkAdmin(admin.ModelAdmin):
     def candidate_list(self, obj: IdentityLink) -> str:
         return format_html_join(", ", "{}", ((arn,) for arn in obj.candidates)) or "—"
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
+class UserAdmin(ReadOnlyAdmin):
     """Portal users as the IdP created them; rights are not edited here but in AWS."""
 
     list_display = ["username", "email", "link_status", "last_login", "is_active", "break_glass_until"]
@@ -64,12 +56,3 @@ class UserAdmin(admin.ModelAdmin):
     def link_status(self, obj: User) -> str:
         link = getattr(obj, "identity_link", None)
         return link.get_status_display() if link else "not checked yet"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

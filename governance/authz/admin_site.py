@@ -76,6 +76,19 @@ class CapabilityAdminMixin:
         )
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For rows nobody edits by hand (synced from AWS, audit, identity links): browse only."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def _governed(admin_class: type) -> type:
     if issubclass(admin_class, CapabilityAdminMixin):
         return admin_class

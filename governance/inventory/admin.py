@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
+from governance.authz import admin_site
 from governance.inventory.models import (
     AccessKey,
     Account,
@@ -30,21 +31,12 @@ from governance.inventory.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin_site.ReadOnlyAdmin):
     show_full_result_count = False
     list_per_page = 50
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request, *args) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class PresentFilter(admin.SimpleListFilter):
