@@ -8,13 +8,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from governance.audit.services import record
 from governance.authz.models import IdentityLink, LinkStatus, User
-
-
-def _audit(**kwargs: Any) -> None:
-    from governance.audit.services import record
-
-    record(**kwargs)
 
 
 def find_identity_center_users(*, username: str, email: str) -> list[Any]:
@@ -69,7 +64,7 @@ def link_user(*, user: User, actor: Any = None) -> IdentityLink:
         link.save(update_fields=list(values))
     after = {"status": link.status, "principal_arn": link.principal_arn, "candidates": link.candidates}
     if before != after:
-        _audit(actor=actor, action="authz.link.changed", obj=link, before=before, after=after)
+        record(actor=actor, action="authz.link.changed", obj=link, before=before, after=after)
     return link
 
 
