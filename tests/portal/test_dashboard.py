@@ -24,12 +24,18 @@ def test_it_shows_an_empty_state_until_the_first_sync(persona_client):
 
 
 def test_it_shows_counts_and_the_last_sync_once_synced(persona_client):
-    SyncRun.objects.create(status=SyncStatus.SUCCEEDED, started_at=timezone.now(), finished_at=timezone.now())
+    SyncRun.objects.create(
+        status=SyncStatus.SUCCEEDED,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        counts={"accounts": 4, "principals": 4321, "entitlements": 99},
+    )
 
     body = persona_client("auditor").get("/").content.decode()
 
     assert "No inventory yet" not in body
     assert "organizational units" in body
+    assert "4321" in body
     assert "Succeeded" in body
 
 
