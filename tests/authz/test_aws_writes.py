@@ -199,7 +199,8 @@ def test_it_writes_as_the_writer_role_naming_the_person_and_audits_the_request_i
     def capture(params, **kwargs):
         seen.update(params)
 
-    events = session.shared_session()._session.get_component("event_emitter")
+    # Clients copy the Session's handlers when they are made, so register on the (cached) STS client itself.
+    events = session.management_client("sts").meta.events
     events.register("provide-client-params.sts.AssumeRole", capture, unique_id="test-capture-assume-role")
     try:
         response = perform_write(
