@@ -62,7 +62,8 @@ def insert_plain(model: type[models.Model], objs: list[models.Model]) -> None:
     names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
     json_columns = {i for i, f in enumerate(columns) if isinstance(f, models.JSONField)}
     sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    # The raw psycopg COPY bypasses Django's cursor: wrap it so a violation is an IntegrityError.
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for obj in objs:
             values = [getattr(obj, f.attname) for f in columns]
             for i in json_columns:
@@ -257,8 +258,8 @@ def _copy_insert(model: type[models.Model], fields: Sequence[str], rows: list[Ro
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(rows)]
         )
         ids = [pk for (pk,) in cursor.fetchall()]
-        raw = cursor.cursor
-        with raw.copy(f"COPY {connection.ops.quote_name(table)} ({names}) FROM STDIN") as copy:
+        sql = f"COPY {connection.ops.quote_name(table)} ({names}) FROM STDIN"
+        with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
             for pk, row in zip(ids, rows, strict=True):
                 values = [*row.values, *defaults]
                 for i in json_positions:

@@ -5,6 +5,18 @@ from __future__ import annotations
 from django.db import models
 
 
+def bulk_reference(to, **kwargs) -> models.ForeignKey:
+    """A foreign key on a table the sync fills in bulk (per-account IAM, policy versions).
+
+    It has no per-row constraint trigger: migration 0005 installs statement-level checks
+    (`governance.inventory.references`) that verify every reference a statement writes in one
+    indexed anti-join, and refuse to delete a row that is still referenced. A first sync of a
+    large organization writes millions of such references; a trigger per row and column was
+    about a third of its database time.
+    """
+    return models.ForeignKey(to, on_delete=models.PROTECT, db_constraint=False, **kwargs)
+
+
 class SyncedQuerySet(models.QuerySet):
     def present(self):
         return self.filter(removed_at__isnull=True)

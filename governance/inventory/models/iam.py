@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from governance.inventory.models.base import Synced, SyncedQuerySet
+from governance.inventory.models.base import Synced, SyncedQuerySet, bulk_reference
 from governance.inventory.models.org import Account, Policy
 
 
@@ -33,9 +33,7 @@ class Principal(Synced):
     """
 
     kind = models.CharField(max_length=16, choices=PrincipalKind.choices)
-    account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="principals", db_index=False
-    )
+    account = bulk_reference(Account, null=True, blank=True, related_name="principals", db_index=False)
     arn = models.CharField(max_length=2048, unique=True)
     name = models.CharField(max_length=256)
     path = models.CharField(max_length=512, blank=True)
@@ -46,9 +44,7 @@ class Principal(Synced):
     mfa_enabled = models.BooleanField(null=True, blank=True)
     password_enabled = models.BooleanField(null=True, blank=True)
     password_last_used = models.DateTimeField(null=True, blank=True)
-    permissions_boundary = models.ForeignKey(
-        Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="bounded_principals"
-    )
+    permissions_boundary = bulk_reference(Policy, null=True, blank=True, related_name="bounded_principals")
     trust_policy = models.JSONField(null=True, blank=True)
     tags = models.JSONField(default=dict, blank=True)
     owner = models.CharField(max_length=256, blank=True, help_text="From the `owner` tag.")
@@ -77,11 +73,9 @@ class Principal(Synced):
 
 
 class GroupMembership(Synced):
-    group = models.ForeignKey(Principal, on_delete=models.PROTECT, related_name="memberships", db_index=False)
-    member = models.ForeignKey(Principal, on_delete=models.PROTECT, related_name="group_memberships", db_index=False)
-    account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
-    )
+    group = bulk_reference(Principal, related_name="memberships", db_index=False)
+    member = bulk_reference(Principal, related_name="group_memberships", db_index=False)
+    account = bulk_reference(Account, null=True, blank=True, related_name="+", db_index=False)
 
     class Meta(Synced.Meta):
         db_table = "inventory_group_membership"
@@ -113,23 +107,19 @@ class Entitlement(Synced):
 
     # FKs whose lookups the (fk, id) indexes below already serve carry no index of their own:
     # this table is the largest, and each index costs every insert.
-    principal = models.ForeignKey(Principal, on_delete=models.PROTECT, related_name="entitlements", db_index=False)
-    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="entitlements", db_index=False)
+    principal = bulk_reference(Principal, related_name="entitlements", db_index=False)
+    policy = bulk_reference(Policy, related_name="entitlements", db_index=False)
     via = models.CharField(max_length=16, choices=EntitlementVia.choices)
-    account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="entitlements", db_index=False
-    )
-    via_group = models.ForeignKey(
+    account = bulk_reference(Account, null=True, blank=True, related_name="entitlements", db_index=False)
+    via_group = bulk_reference(
         Principal,
-        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="granted_entitlements",
         db_index=False,
     )
-    permission_set = models.ForeignKey(
+    permission_set = bulk_reference(
         "inventory.PermissionSet",
-        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="entitlements",
@@ -167,8 +157,8 @@ class AccessKey(Synced):
     `last_rotated`, which is the key's creation time.
     """
 
-    principal = models.ForeignKey(Principal, on_delete=models.PROTECT, related_name="access_keys")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="access_keys", db_index=False)
+    principal = bulk_reference(Principal, related_name="access_keys")
+    account = bulk_reference(Account, related_name="access_keys", db_index=False)
     slot = models.PositiveSmallIntegerField()
     access_key_id = models.CharField(max_length=128, blank=True)
     status = models.CharField(max_length=16, choices=AccessKeyStatus.choices)
@@ -213,10 +203,8 @@ class PasswordPolicy(Synced):
 class CredentialReportRow(Synced):
     """One line of an account's credential report, the root user's (`<root_account>`) included."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="credential_report", db_index=False)
-    principal = models.ForeignKey(
-        Principal, on_delete=models.PROTECT, null=True, blank=True, related_name="credential_report_rows"
-    )
+    account = bulk_reference(Account, related_name="credential_report", db_index=False)
+    principal = bulk_reference(Principal, null=True, blank=True, related_name="credential_report_rows")
     user_name = models.CharField(max_length=256)
     arn = models.CharField(max_length=2048)
     is_root = models.BooleanField(default=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from governance.inventory.models.base import Synced, SyncedQuerySet
+from governance.inventory.models.base import Synced, SyncedQuerySet, bulk_reference
 
 
 class Organization(Synced):
@@ -115,23 +115,17 @@ class Policy(Synced):
     name = models.CharField(max_length=256)
     path = models.CharField(max_length=512, blank=True)
     description = models.TextField(blank=True)
-    account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="policies", db_index=False
-    )
-    organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, null=True, blank=True, related_name="policies"
-    )
-    principal = models.ForeignKey(
+    account = bulk_reference(Account, null=True, blank=True, related_name="policies", db_index=False)
+    organization = bulk_reference(Organization, null=True, blank=True, related_name="policies")
+    principal = bulk_reference(
         "inventory.Principal",
-        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="inline_policies",
         help_text="The owner of an inline policy.",
     )
-    permission_set = models.ForeignKey(
+    permission_set = bulk_reference(
         "inventory.PermissionSet",
-        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="inline_policies",
@@ -165,7 +159,7 @@ class PolicyVersion(models.Model):
     """One document a policy has had; a new row whenever the synced document changes."""
 
     # The (policy, version) unique index serves lookups by policy.
-    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="versions", db_index=False)
+    policy = bulk_reference(Policy, related_name="versions", db_index=False)
     version = models.PositiveIntegerField()
     aws_version_id = models.CharField(max_length=16, blank=True)
     document = models.JSONField(null=True, blank=True)
