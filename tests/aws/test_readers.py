@@ -151,3 +151,98 @@ def test_identity_center_assignments_are_read_per_provisioned_account(aws):
     # instead of accounts x sets.
     assert log.count("sso-admin", "ListAccountsForProvisionedPermissionSet") == 4
     assert log.count("sso-admin", "ListAccountAssignments") == 2
+
+
+def test_identity_center_reads_customer_managed_references_and_marks_boundaries_unknown(aws):
+    sso = session.management_client("sso-admin")
+    arn = sso.list_instances()["Instances"][0]["InstanceArn"]
+    sets = [
+        sso.create_permission_set(InstanceArn=arn, Name=f"ps{i}")["PermissionSet"]["PermissionSetArn"] for i in range(3)
+    ]
+    for name, path in (("Workload", "/sso/"), ("Base", None)):
+        reference = {"Name": name, **({"Path": path} if path else {})}
+        sso.attach_customer_managed_policy_reference_to_permission_set(
+            InstanceArn=arn, PermissionSetArn=sets[0], CustomerManagedPolicyReference=reference
+        )
+    with calls.counting() as log:
+        snapshot = identity_center.read_identity_center()
+    by_arn = {ps.arn: ps for ps in snapshot.permission_sets}
+    assert {(r.name, r.path) for r in by_arn[sets[0]].customer_managed_references} == {
+        ("Workload", "/sso/"),
+        ("Base", "/"),
+    }
+    assert by_arn[sets[1]].customer_managed_references == ()
+    # The emulator has no GetPermissionsBoundaryForPermissionSet: asked once, not retried, then not
+    # asked again; every set's boundary is unknown rather than absent.
+    assert "not available from this endpoint" in snapshot.boundary_error
+    assert all(not ps.boundary.read for ps in snapshot.permission_sets)
+    assert log.count("sso-admin", "GetPermissionsBoundaryForPermissionSet") == 1
+    assert log.count("sso-admin", "ListCustomerManagedPolicyReferencesInPermissionSet") == 3
+
+
+def _stubbed_permission_set(stub: Stubber, arn: str, boundary: dict | None) -> None:
+    params = {"InstanceArn": "arn:aws:sso:::instance/ssoins-1", "PermissionSetArn": arn}
+    stub.add_response("describe_permission_set", {"PermissionSet": {"PermissionSetArn": arn, "Name": "ps"}}, params)
+    stub.add_response("list_managed_policies_in_permission_set", {"AttachedManagedPolicies": []}, params)
+    stub.add_response("get_inline_policy_for_permission_set", {}, params)
+    stub.add_response(
+        "list_customer_managed_policy_references_in_permission_set",
+        {"CustomerManagedPolicyReferences": [{"Name": "Workload", "Path": "/sso/"}]},
+        params,
+    )
+    if boundary is None:
+        stub.add_client_error(
+            "get_permissions_boundary_for_permission_set",
+            service_error_code="ResourceNotFoundException",
+            http_status_code=404,
+            expected_params=params,
+        )
+    else:
+        stub.add_response("get_permissions_boundary_for_permission_set", {"PermissionsBoundary": boundary}, params)
+    stub.add_response("list_accounts_for_provisioned_permission_set", {"AccountIds": []}, params)
+
+
+def test_identity_center_reads_each_kind_of_permission_set_boundary():
+    sso = session.shared_session().client("sso-admin", region_name="us-east-1")
+    store = session.shared_session().client("identitystore", region_name="us-east-1")
+    instance = {"InstanceArn": "arn:aws:sso:::instance/ssoins-1", "IdentityStoreId": "d-1"}
+    sets = [f"arn:aws:sso:::permissionSet/ssoins-1/ps-{i}" for i in range(3)]
+    with Stubber(sso) as sso_stub, Stubber(store) as store_stub:
+        sso_stub.add_response("list_instances", {"Instances": [instance]})
+        store_stub.add_response("list_users", {"Users": []})
+        store_stub.add_response("list_groups", {"Groups": []})
+        sso_stub.add_response("list_permission_sets", {"PermissionSets": sets})
+        _stubbed_permission_set(sso_stub, sets[0], {"CustomerManagedPolicyReference": {"Name": "Ceiling"}})
+        _stubbed_permission_set(sso_stub, sets[1], {"ManagedPolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
+        _stubbed_permission_set(sso_stub, sets[2], None)
+        snapshot = identity_center.read_identity_center(sso=sso, store=store)
+        sso_stub.assert_no_pending_responses()
+    first, second, third = (ps.boundary for ps in snapshot.permission_sets)
+    assert first.read and (first.reference.name, first.reference.path) == ("Ceiling", "/")
+    assert second.read and second.managed_policy_arn == "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    assert third.read and third.reference is None and not third.managed_policy_arn
+    assert snapshot.boundary_error == ""
+    assert snapshot.permission_sets[0].customer_managed_references[0].path == "/sso/"
+
+
+def test_identity_center_boundaries_denied_are_unknown_and_asked_once():
+    sso = session.shared_session().client("sso-admin", region_name="us-east-1")
+    boundaries = identity_center._Boundaries(sso)
+    instance, first, second = (
+        "arn:aws:sso:::instance/ssoins-1",
+        "arn:aws:sso:::permissionSet/1",
+        "arn:aws:sso:::permissionSet/2",
+    )
+    params = {"InstanceArn": instance, "PermissionSetArn": first}
+    with Stubber(sso) as stub:
+        stub.add_client_error(
+            "get_permissions_boundary_for_permission_set",
+            service_error_code="AccessDeniedException",
+            service_message="not allowed",
+            http_status_code=403,
+            expected_params=params,
+        )
+        assert not boundaries.read(instance, first).read
+        assert not boundaries.read(instance, second).read
+        stub.assert_no_pending_responses()
+    assert boundaries.error == "GetPermissionsBoundaryForPermissionSet: AccessDeniedException: not allowed"

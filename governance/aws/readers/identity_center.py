@@ -6,28 +6,50 @@ set). That costs P + (provisioned pairs) calls, and a permission set is provisio
 is assigned. The alternative, ListAccountAssignments for every account x every permission set,
 costs A x P calls whether or not anything is assigned (100 accounts x 10 sets: 1,000 calls,
 against about 10 + the pairs actually in use).
+
+Each permission set itself costs five calls: DescribePermissionSet, ListManagedPolicies,
+GetInlinePolicy, ListCustomerManagedPolicyReferences (pages of 100; one in practice) and
+GetPermissionsBoundary. So a read is about 5 P + P + (provisioned pairs), plus the identity store.
+GetPermissionsBoundary answers ResourceNotFoundException for a set without one. An endpoint that
+lacks the API (the emulator answers HTTP 500) or denies it is asked once per read, without
+retries, and then not again: the remaining sets' boundaries are recorded as unknown, with the
+reason in `IdentityCenterSnapshot.boundary_error`, rather than as absent.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
 from governance.aws.readers.organizations import parse_document
 from governance.aws.readers.types import (
     Assignment,
     AttachedPolicy,
+    CustomerManagedReference,
     IcGroup,
     IcInstance,
     IcMembership,
     IcUser,
     IdentityCenterSnapshot,
+    PermissionSetBoundary,
     PermissionSetInfo,
 )
-from governance.aws.session import management_client, paginate
+from governance.aws.session import management_client, paginate, shared_session
+
+# What AWS answers when a permission set has no permissions boundary.
+NO_BOUNDARY = "ResourceNotFoundException"
+THROTTLED = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"})
 
 
 def read_identity_center(*, sso: Any | None = None, store: Any | None = None) -> IdentityCenterSnapshot:
-    sso = sso or management_client("sso-admin")
+    """Everything in the first Identity Center instance (there is one per organization)."""
+    if sso is None:
+        sso = management_client("sso-admin")
+        boundaries = _Boundaries(sso, single_attempt=_single_attempt_client(sso))
+    else:
+        boundaries = _Boundaries(sso)
     store = store or management_client("identitystore")
     instances = list(paginate(sso, "list_instances", "Instances"))
     if not instances:
@@ -55,7 +77,7 @@ def read_identity_center(*, sso: Any | None = None, store: Any | None = None) ->
     permission_sets = []
     assignments = []
     for ps_arn in paginate(sso, "list_permission_sets", "PermissionSets", InstanceArn=instance.instance_arn):
-        permission_sets.append(_permission_set(sso, instance.instance_arn, ps_arn))
+        permission_sets.append(_permission_set(sso, instance.instance_arn, ps_arn, boundaries))
         accounts = paginate(
             sso,
             "list_accounts_for_provisioned_permission_set",
@@ -87,6 +109,7 @@ def read_identity_center(*, sso: Any | None = None, store: Any | None = None) ->
         memberships=memberships,
         permission_sets=tuple(permission_sets),
         assignments=tuple(dict.fromkeys(assignments)),
+        boundary_error=boundaries.error,
     )
 
 
@@ -101,7 +124,7 @@ def _user(raw: dict) -> IcUser:
     )
 
 
-def _permission_set(sso: Any, instance_arn: str, arn: str) -> PermissionSetInfo:
+def _permission_set(sso: Any, instance_arn: str, arn: str, boundaries: _Boundaries) -> PermissionSetInfo:
     described = sso.describe_permission_set(InstanceArn=instance_arn, PermissionSetArn=arn)["PermissionSet"]
     managed = tuple(
         AttachedPolicy(arn=p["Arn"], name=p.get("Name", ""))
@@ -116,6 +139,16 @@ def _permission_set(sso: Any, instance_arn: str, arn: str) -> PermissionSetInfo:
     inline = sso.get_inline_policy_for_permission_set(InstanceArn=instance_arn, PermissionSetArn=arn).get(
         "InlinePolicy", ""
     )
+    references = tuple(
+        _reference(r)
+        for r in paginate(
+            sso,
+            "list_customer_managed_policy_references_in_permission_set",
+            "CustomerManagedPolicyReferences",
+            InstanceArn=instance_arn,
+            PermissionSetArn=arn,
+        )
+    )
     return PermissionSetInfo(
         arn=arn,
         name=described.get("Name", ""),
@@ -125,4 +158,65 @@ def _permission_set(sso: Any, instance_arn: str, arn: str) -> PermissionSetInfo:
         created=described.get("CreatedDate"),
         managed_policies=managed,
         inline_policy=parse_document(inline, what=f"{arn} inline policy"),
+        customer_managed_references=tuple(dict.fromkeys(references)),
+        boundary=boundaries.read(instance_arn, arn),
     )
+
+
+def _reference(raw: dict) -> CustomerManagedReference:
+    return CustomerManagedReference(name=raw["Name"], path=raw.get("Path") or "/")
+
+
+def _single_attempt_client(sso: Any) -> Any:
+    """A client like `sso` that does not retry: the boundary probe must not back off five times
+    against an endpoint that will never implement the call."""
+    return shared_session().client(
+        "sso-admin",
+        endpoint_url=sso.meta.endpoint_url,
+        region_name=sso.meta.region_name,
+        config=sso.meta.config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1})),
+    )
+
+
+class _Boundaries:
+    """GetPermissionsBoundaryForPermissionSet for each set, until the endpoint shows it cannot answer."""
+
+    def __init__(self, sso: Any, *, single_attempt: Any | None = None) -> None:
+        self._sso = sso
+        self._single_attempt = single_attempt or sso
+        self.error = ""
+
+    def read(self, instance_arn: str, arn: str) -> PermissionSetBoundary:
+        if self.error:
+            return PermissionSetBoundary(read=False)
+        params = {"InstanceArn": instance_arn, "PermissionSetArn": arn}
+        try:
+            try:
+                raw = self._single_attempt.get_permissions_boundary_for_permission_set(**params)
+            except ClientError as exc:
+                if _code(exc) not in THROTTLED:
+                    raise
+                raw = self._sso.get_permissions_boundary_for_permission_set(**params)
+        except ClientError as exc:
+            if _code(exc) == NO_BOUNDARY:
+                return PermissionSetBoundary()
+            self.error = _unavailable(exc)
+            return PermissionSetBoundary(read=False)
+        boundary = raw.get("PermissionsBoundary") or {}
+        reference = boundary.get("CustomerManagedPolicyReference")
+        return PermissionSetBoundary(
+            reference=_reference(reference) if reference else None,
+            managed_policy_arn=boundary.get("ManagedPolicyArn", ""),
+        )
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _unavailable(exc: ClientError) -> str:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    if status >= 500:
+        return f"GetPermissionsBoundaryForPermissionSet: not available from this endpoint (HTTP {status})."
+    message = exc.response.get("Error", {}).get("Message", "")
+    return f"GetPermissionsBoundaryForPermissionSet: {_code(exc)}: {message}".strip()

@@ -224,6 +224,27 @@ class IcMembership:
 
 
 @dataclass(frozen=True)
+class CustomerManagedReference:
+    """A customer managed policy a permission set names; AWS resolves it in each assigned account."""
+
+    name: str
+    path: str = "/"
+
+
+@dataclass(frozen=True)
+class PermissionSetBoundary:
+    """A permission set's permissions boundary: a customer managed reference or a managed policy ARN.
+
+    `read` is False when the endpoint could not say (the API is missing or denied), which is not
+    the same as having no boundary.
+    """
+
+    read: bool = True
+    reference: CustomerManagedReference | None = None
+    managed_policy_arn: str = ""
+
+
+@dataclass(frozen=True)
 class PermissionSetInfo:
     arn: str
     name: str
@@ -233,6 +254,8 @@ class PermissionSetInfo:
     created: datetime | None
     managed_policies: tuple[AttachedPolicy, ...]
     inline_policy: Any
+    customer_managed_references: tuple[CustomerManagedReference, ...] = ()
+    boundary: PermissionSetBoundary = field(default_factory=PermissionSetBoundary)
 
 
 @dataclass(frozen=True)
@@ -251,3 +274,5 @@ class IdentityCenterSnapshot:
     memberships: tuple[IcMembership, ...] = ()
     permission_sets: tuple[PermissionSetInfo, ...] = ()
     assignments: tuple[Assignment, ...] = ()
+    # Why permission-set boundaries could not be read ("" when they were).
+    boundary_error: str = ""
