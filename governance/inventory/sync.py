@@ -6,6 +6,11 @@ Session, while this thread ingests each result as it arrives. Worker threads nev
 database, so SQLite (one writer) and PostgreSQL behave the same, and a page polling the
 `SyncRun` sees accounts done / total grow as accounts finish.
 
+Most accounts are unchanged from one sync to the next. This thread looks up the stored snapshot
+digests once and hands each read its account's; a worker whose raw read digests the same skips
+building the dataclasses, and the account is recorded (counts from the raw read, tags ingested)
+without an IAM ingest. `SyncRun.counts["accounts_unchanged"]` says how many were.
+
 An account that refuses AssumeRole, stays throttled past the retries, or returns data the readers
 or ingest cannot use is recorded on its `SyncAccountRun`; its stored inventory is left as it was
 (nothing is marked removed on a failed read), the other accounts complete, and the run is
@@ -18,7 +23,7 @@ import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,6 +34,7 @@ from django.utils import timezone
 from governance.aws import calls
 from governance.aws.readers import iam as iam_reader
 from governance.aws.readers import identity_center, organizations
+from governance.aws.readers.iam import UnchangedIam
 from governance.aws.readers.types import AccountIam, IdentityCenterSnapshot, MalformedData
 from governance.aws.session import management_client
 from governance.inventory import services
@@ -55,6 +61,7 @@ class SyncAlreadyRunning(RuntimeError):
 class AccountRead:
     account_id: str
     iam: AccountIam | None = None
+    unchanged: UnchangedIam | None = None
     tags: dict[str, str] = field(default_factory=dict)
     error: str = ""
     api_calls: int = 0
@@ -74,17 +81,25 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def read_account(account_id: str) -> AccountRead:
-    """Worker-thread half of an account's sync: AWS reads only, calls counted on this thread."""
+def read_account(account_id: str, stored_digest: str = "") -> AccountRead:
+    """Worker-thread half of an account's sync: AWS reads only, calls counted on this thread.
+
+    `stored_digest` (looked up by the caller: workers never touch the database) lets an
+    unchanged account come back as `unchanged`, not parsed.
+    """
     started = time.perf_counter()
     result = AccountRead(account_id=account_id)
     with calls.counting(this_thread_only=True) as log:
         try:
             result.tags = organizations.account_tags(account_id)
-            result.iam = iam_reader.read_account(account_id)
+            read = iam_reader.read_account_unless_unchanged(account_id, stored_digest=stored_digest)
+            if isinstance(read, UnchangedIam):
+                result.unchanged = read
+            else:
+                result.iam = read
         except Exception as exc:  # one account's failure, whatever it is, must not stop the others
             result.error = describe_error(exc)
-            result.iam = None
+            result.iam = result.unchanged = None
     result.api_calls = log.total
     result.seconds = time.perf_counter() - started
     return result
@@ -117,7 +132,7 @@ def sync_organization(
     started = time.perf_counter()
     now = run.started_at
     errors: list[dict[str, str]] = []
-    counts: dict[str, int] = {"accounts": 0, "principals": 0, "entitlements": 0}
+    counts: dict[str, int] = {"accounts": 0, "principals": 0, "entitlements": 0, "accounts_unchanged": 0}
     changes = 0
     with calls.counting() as total:
         try:
@@ -155,6 +170,8 @@ def sync_organization(
             ]
         )
         SyncRun.objects.filter(pk=run.pk).update(accounts_total=len(targets))
+        stored = services.stored_iam_digests(account_pks.values())
+        digests = {account_id: stored.get(pk, "") for account_id, pk in account_pks.items()}
         if only_account_id and not targets:
             errors.append(
                 {"scope": "account", "account": only_account_id, "error": "Not an active account of the organization."}
@@ -162,7 +179,7 @@ def sync_organization(
 
         with ThreadPoolExecutor(max_workers=settings.AWS_SYNC_WORKERS, thread_name_prefix="sync") as pool:
             ic_future = pool.submit(_read_identity_center)
-            pending = {pool.submit(read_account, a.account_id) for a in targets}
+            pending = {pool.submit(read_account, a.account_id, digests.get(a.account_id, "")) for a in targets}
             while pending:
                 # Ingest every account that has finished reading as one batch (fewer round trips)
                 # while the pool keeps reading the rest.
@@ -174,6 +191,8 @@ def sync_organization(
                         errors.append({"scope": "account", "account": read.account_id, "error": error})
                     else:
                         counts["accounts"] += 1
+                        if read.unchanged is not None:
+                            counts["accounts_unchanged"] += 1
                         for k, v in account_counts.items():
                             counts[k] = counts.get(k, 0) + v
             ic, ic_error, ic_calls = ic_future.result()
@@ -195,9 +214,9 @@ def sync_organization(
 def _ingest_batch(
     run: SyncRun, reads: list[AccountRead], account_pks: dict[str, int], now, index: services.PolicyIndex
 ) -> list[tuple[AccountRead, tuple[int, dict[str, int], str]]]:
-    """Ingest the accounts that read cleanly together; if that fails, one by one to isolate it."""
+    """Ingest the changed accounts that read cleanly together; if that fails, one by one to isolate it."""
     started = time.perf_counter()
-    good = [r for r in reads if not r.error and r.account_id in account_pks]
+    good = [r for r in reads if not r.error and r.iam is not None and r.account_id in account_pks]
     results: dict[str, services.IngestResult] = {}
     if len(good) > 1:
         try:
@@ -208,10 +227,12 @@ def _ingest_batch(
             logger.info("sync: batch ingest failed; retrying its %d accounts one by one", len(good))
             results = {}
     share = (time.perf_counter() - started) / max(1, len(good))
+    batched_ids = {r.account_id for r in good}
     outcomes = []
     for read in reads:
+        batch_seconds = share if read.account_id in batched_ids else 0.0  # an unchanged account had none
         outcomes.append((read, _ingest_account(run, read, account_pks.get(read.account_id), now, index,
-                                               results.get(read.account_id), share)))  # fmt: skip
+                                               results.get(read.account_id), batch_seconds)))  # fmt: skip
     return outcomes
 
 
@@ -232,13 +253,19 @@ def _ingest_account(
         error = "The account is not in the inventory."
     if not error:
         try:
-            result = batched or services.ingest_account_iam(iam=read.iam, account_pk=account_pk, now=now, index=index)
-            changed = result.changes + services.ingest_account_tags(account_pk=account_pk, tags=read.tags, now=now)
-            counts = result.counts
+            if read.unchanged is not None:
+                counts = read.unchanged.counts
+            else:
+                assert read.iam is not None
+                result = batched or services.ingest_account_iam(
+                    iam=read.iam, account_pk=account_pk, now=now, index=index
+                )
+                changed, counts = result.changes, result.counts
+            changed += services.ingest_account_tags(account_pk=account_pk, tags=read.tags, now=now)
         except Exception as exc:
             logger.exception("sync: ingest of account %s", read.account_id)
             error = describe_error(exc)
-            changed = 0
+            changed, counts = 0, {}
     SyncAccountRun.objects.filter(run=run, aws_account_id=read.account_id).update(
         status=AccountSyncStatus.FAILED if error else AccountSyncStatus.SUCCEEDED,
         error=error,
@@ -246,13 +273,18 @@ def _ingest_account(
         seconds=round(read.seconds + time.perf_counter() - ingest_started, 3),
         counts=counts,
         changes=changed,
-        credential_report_generated_at=read.iam.credential_report_generated_at if read.iam and not error else None,
+        credential_report_generated_at=_report_time(read) if not error else None,
         finished_at=timezone.now(),
     )
     SyncRun.objects.filter(pk=run.pk).update(
         accounts_done=F("accounts_done") + 1, accounts_failed=F("accounts_failed") + (1 if error else 0)
     )
     return changed, counts, error
+
+
+def _report_time(read: AccountRead) -> datetime | None:
+    source = read.iam or read.unchanged
+    return source.credential_report_generated_at if source is not None else None
 
 
 def _finish(

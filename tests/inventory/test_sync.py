@@ -255,6 +255,9 @@ def test_a_second_sync_with_no_change_writes_nothing(emulator, django_assert_max
     assert second.changes == 0
     assert _state() == snapshot
     assert all(r.changes == 0 for r in second.account_runs.all())
+    # Nothing was parsed or ingested again: every account's read matched its stored digest.
+    assert first.counts["accounts_unchanged"] == 0
+    assert second.counts["accounts_unchanged"] == second.accounts_total == first.accounts_total
 
 
 def _state():
@@ -450,6 +453,11 @@ def test_call_economy(emulator):
     assert log.count("sts", "AssumeRole") == n_accounts
     member_iam = log.count("iam") - 1  # minus the AWS managed read with the portal's own credentials
     assert member_iam <= 5 * n_accounts
+    # An unchanged re-sync (nothing parsed) reads AWS exactly as the first one did.
+    with calls.counting() as again:
+        second = sync_organization()
+    assert second.counts["accounts_unchanged"] == n_accounts
+    assert again.calls == log.calls
 
 
 def test_hostile_names_are_stored_intact(emulator):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from hashlib import blake2b
 from typing import Any
@@ -45,19 +46,55 @@ SNAPSHOT_VERSION = 1  # bump when ingest starts reading something new from the s
 NOT_A_DATE = {"", "N/A", "not_supported", "no_information"}
 
 
+@dataclass(frozen=True)
+class UnchangedIam:
+    """A member account read whose snapshot digest equals the stored one: counted, never parsed.
+
+    Its inventory is already stored exactly as this read would store it, so the sync records the
+    account with these counts (the figures `services.iam` gives for the parsed account) and skips
+    building and ingesting the dataclasses.
+    """
+
+    account_id: str
+    digest: str
+    counts: dict[str, int]
+    credential_report_generated_at: datetime | None
+
+
 def read_account(account_id: str, *, client: Any | None = None, sleep=time.sleep) -> AccountIam:
     """Assume the member role in `account_id` and read its IAM state."""
+    read = read_account_unless_unchanged(account_id, stored_digest="", client=client, sleep=sleep)
+    assert isinstance(read, AccountIam)
+    return read
+
+
+def read_account_unless_unchanged(
+    account_id: str, *, stored_digest: str, client: Any | None = None, sleep=time.sleep
+) -> AccountIam | UnchangedIam:
+    """Read `account_id`'s IAM; when its digest equals `stored_digest`, do not parse it.
+
+    The caller looks `stored_digest` up (the account's `iam_digest`; "" parses always): this runs
+    on sync worker threads, which never touch the database.
+    """
     iam = client or client_for("iam", member_credentials(account_id))
     details = authorization_details(iam, ACCOUNT_FILTER)
     report_content, generated_at = credential_report_content(iam, sleep=sleep)
     policy = password_policy(iam)
+    digest = snapshot_digest(details, report_content, policy.raw)
+    if stored_digest and digest == stored_digest:
+        return UnchangedIam(
+            account_id=account_id,
+            digest=digest,
+            counts=raw_iam_counts(details, report_content),
+            credential_report_generated_at=_when(generated_at),
+        )
     return account_iam_from(
         account_id,
         details=details,
         credential_report=parse_credential_report(report_content),
         generated_at=generated_at,
         password_policy=policy,
-        digest=snapshot_digest(details, report_content, policy.raw),
+        digest=digest,
     )
 
 
