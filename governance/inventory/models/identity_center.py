@@ -9,7 +9,21 @@ from governance.inventory.models.iam import Principal
 from governance.inventory.models.org import Account, Policy
 
 
+class BoundaryType(models.TextChoices):
+    NONE = "none", "None"
+    CUSTOMER_MANAGED = "customer_managed", "Customer managed policy reference"
+    MANAGED_POLICY = "managed_policy", "Managed policy"
+    UNKNOWN = "unknown", "Unknown (not available from this endpoint)"
+
+
 class PermissionSet(Synced):
+    """A permission set and what it grants wherever it is assigned.
+
+    Customer managed policies are named, not attached: AWS looks each reference up by name and
+    path in every account the set is provisioned to. Where one names no policy AWS cannot provision
+    the set; the sync lists those in `unresolved_references` instead of granting anything.
+    """
+
     instance_arn = models.CharField(max_length=2048)
     arn = models.CharField(max_length=2048, unique=True)
     name = models.CharField(max_length=64)
@@ -17,6 +31,18 @@ class PermissionSet(Synced):
     session_duration = models.CharField(max_length=32, blank=True)
     relay_state = models.CharField(max_length=2048, blank=True)
     created = models.DateTimeField(null=True, blank=True)
+    customer_managed_references = models.JSONField(
+        default=list, blank=True, help_text='ListCustomerManagedPolicyReferences: [{"name", "path"}].'
+    )
+    unresolved_references = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='References naming no policy in an assigned account: [{"name", "path", "account_id"}].',
+    )
+    boundary_type = models.CharField(max_length=16, choices=BoundaryType.choices, default=BoundaryType.UNKNOWN)
+    boundary_name = models.CharField(max_length=128, blank=True, help_text="A customer managed boundary's name.")
+    boundary_path = models.CharField(max_length=512, blank=True)
+    boundary_policy_arn = models.CharField(max_length=2048, blank=True, help_text="A managed policy boundary.")
 
     class Meta(Synced.Meta):
         db_table = "inventory_permission_set"
@@ -25,6 +51,15 @@ class PermissionSet(Synced):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def boundary_label(self) -> str:
+        """The boundary as a page shows it: `/path/name`, an ARN, or what kind it is."""
+        if self.boundary_type == BoundaryType.CUSTOMER_MANAGED:
+            return f"{self.boundary_path or '/'}{self.boundary_name}"
+        if self.boundary_type == BoundaryType.MANAGED_POLICY:
+            return self.boundary_policy_arn
+        return self.get_boundary_type_display()
 
 
 class PermissionSetPolicy(Synced):

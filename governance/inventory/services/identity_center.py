@@ -1,4 +1,10 @@
-"""Ingest of IAM Identity Center: users, groups, memberships, permission sets, assignments."""
+"""Ingest of IAM Identity Center: users, groups, memberships, permission sets, assignments.
+
+A permission set grants its AWS managed policies, its inline policy and, in each account it is
+assigned on, the customer managed policies it references by name and path. Those resolve against
+the `Policy` rows the per-account IAM sync wrote earlier in the same run (sync.py ingests every
+account before Identity Center).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,10 @@ from datetime import datetime
 from django.db import transaction
 
 from governance.aws.readers.types import (
+    Assignment,
+    CustomerManagedReference,
     IdentityCenterSnapshot,
+    PermissionSetInfo,
 )
 from governance.inventory import ingest
 from governance.inventory.ingest import Outcome, digest
@@ -20,10 +29,12 @@ from governance.inventory.models import (
     GroupMembership,
     PermissionSet,
     PermissionSetPolicy,
+    Policy,
     PolicyKind,
     Principal,
     PrincipalKind,
 )
+from governance.inventory.models.identity_center import BoundaryType
 from governance.inventory.services.common import (
     ASSIGNMENT_FIELDS,
     ENTITLEMENT_FIELDS,
@@ -41,6 +52,20 @@ from governance.inventory.services.common import (
     _reconcile_policies,
     _row,
 )
+
+# The permission set columns that services/common.py lists, plus what the set references.
+PERMISSION_SET_ROW_FIELDS = (
+    *PERMISSION_SET_FIELDS,
+    "customer_managed_references",
+    "unresolved_references",
+    "boundary_type",
+    "boundary_name",
+    "boundary_path",
+    "boundary_policy_arn",
+)
+
+# (account pk, policy name, path) -> (policy arn, policy pk)
+CustomerPolicies = dict[tuple[int, str, str], tuple[int, str]]
 
 
 def sso_user_arn(user_id: str) -> str:
@@ -109,6 +134,9 @@ def ingest_identity_center(*, snapshot: IdentityCenterSnapshot, now: datetime, i
         )
         out.add(outcome)
 
+        references = {ps.arn: _sorted_references(ps) for ps in snapshot.permission_sets}
+        customer = _customer_managed_policies(snapshot, references, account_pks)
+        unresolved = _unresolved(snapshot.assignments, references, account_pks, customer)
         ps_rows = [
             _row(
                 digest("permission-set", ps.arn),
@@ -120,12 +148,15 @@ def ingest_identity_center(*, snapshot: IdentityCenterSnapshot, now: datetime, i
                     ps.session_duration,
                     ps.relay_state,
                     ps.created,
+                    [{"name": r.name, "path": r.path} for r in references[ps.arn]],
+                    unresolved.get(ps.arn, []),
+                    *_boundary_values(ps),
                 ),
             )
             for ps in snapshot.permission_sets
         ]
         permission_sets, outcome = ingest.reconcile(
-            PermissionSet, scope=SSO_SCOPE, fields=PERMISSION_SET_FIELDS, rows=ps_rows, now=now
+            PermissionSet, scope=SSO_SCOPE, fields=PERMISSION_SET_ROW_FIELDS, rows=ps_rows, now=now
         )
         out.add(outcome)
         ps_pk = {ps.arn: permission_sets.ids[digest("permission-set", ps.arn)] for ps in snapshot.permission_sets}
@@ -177,7 +208,12 @@ def ingest_identity_center(*, snapshot: IdentityCenterSnapshot, now: datetime, i
             )
             if principal_pk is None:
                 continue
-            for policy_arn, policy_pk in ps_policies[a.permission_set_arn]:
+            grants = list(ps_policies[a.permission_set_arn])
+            if account_pk is not None:
+                for r in references[a.permission_set_arn]:
+                    if (found := customer.get((account_pk, r.name, r.path))) is not None:
+                        grants.append(found)
+            for policy_arn, policy_pk in grants:
                 entitlement_rows.append(
                     _entitlement(
                         arn,
@@ -216,5 +252,72 @@ def ingest_identity_center(*, snapshot: IdentityCenterSnapshot, now: datetime, i
         "account_assignments": len(assignment_rows),
         "principals": len(principal_rows),
         "entitlements": len({r.key for r in entitlement_rows}),
+        "customer_managed_references": sum(len(refs) for refs in references.values()),
+        "unresolved_references": sum(len(missing) for missing in unresolved.values()),
+        "permission_set_boundaries_unknown": sum(1 for ps in snapshot.permission_sets if not ps.boundary.read),
     }
     return IngestResult(outcome=out, counts=counts)
+
+
+def _sorted_references(ps: PermissionSetInfo) -> list[CustomerManagedReference]:
+    # AWS promises no order; a stable one keeps an unchanged set from looking changed.
+    return sorted(set(ps.customer_managed_references), key=lambda r: (r.path, r.name))
+
+
+def _customer_managed_policies(
+    snapshot: IdentityCenterSnapshot,
+    references: dict[str, list[CustomerManagedReference]],
+    account_pks: dict[str, int],
+) -> CustomerPolicies:
+    """The present customer managed policies the references could name, in the accounts assigned."""
+    accounts = {
+        account_pks[a.account_id]
+        for a in snapshot.assignments
+        if references.get(a.permission_set_arn) and a.account_id in account_pks
+    }
+    if not accounts:
+        return {}
+    names = {r.name for refs in references.values() for r in refs}
+    rows = (
+        Policy.objects.present()
+        .filter(kind=PolicyKind.CUSTOMER_MANAGED, account_id__in=accounts, name__in=names)
+        .values_list("account_id", "name", "path", "id", "arn")
+    )
+    return {(account, name, path or "/"): (arn, pk) for account, name, path, pk, arn in rows}
+
+
+def _unresolved(
+    assignments: tuple[Assignment, ...],
+    references: dict[str, list[CustomerManagedReference]],
+    account_pks: dict[str, int],
+    customer: CustomerPolicies,
+) -> dict[str, list[dict[str, str]]]:
+    """Permission set arn -> the references that name no policy in an account it is assigned on.
+
+    AWS would refuse to provision the set there; nothing is granted for them, and pages list them.
+    An account outside the organization has no synced IAM to check against, so it is left out.
+    """
+    missing: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+    for a in assignments:
+        account_pk = account_pks.get(a.account_id)
+        if account_pk is None:
+            continue
+        for r in references.get(a.permission_set_arn, ()):
+            if (account_pk, r.name, r.path) not in customer:
+                missing[a.permission_set_arn].add((a.account_id, r.path, r.name))
+    return {
+        arn: [{"name": name, "path": path, "account_id": account} for account, path, name in sorted(found)]
+        for arn, found in missing.items()
+    }
+
+
+def _boundary_values(ps: PermissionSetInfo) -> tuple[str, str, str, str]:
+    """(boundary_type, boundary_name, boundary_path, boundary_policy_arn) for the row."""
+    boundary = ps.boundary
+    if not boundary.read:
+        return BoundaryType.UNKNOWN.value, "", "", ""
+    if boundary.reference is not None:
+        return BoundaryType.CUSTOMER_MANAGED.value, boundary.reference.name, boundary.reference.path, ""
+    if boundary.managed_policy_arn:
+        return BoundaryType.MANAGED_POLICY.value, "", "", boundary.managed_policy_arn
+    return BoundaryType.NONE.value, "", "", ""
