@@ -264,6 +264,26 @@ def test_other_assignments_reach_member_accounts_through_users_and_groups(demo_o
     assert set(provisioned) == set(demo_org.accounts.values())
 
 
+def test_developer_access_references_a_customer_managed_policy_present_where_it_is_assigned(demo_org):
+    sso = session.management_client("sso-admin")
+    instance, developer = demo_org.sso_instance_arn, demo_org.permission_sets["DeveloperAccess"]
+    references = sso.list_customer_managed_policy_references_in_permission_set(
+        InstanceArn=instance, PermissionSetArn=developer
+    )["CustomerManagedPolicyReferences"]
+    assert references == [{"Name": "DeveloperWorkloadAccess", "Path": "/identity-center/"}]
+    assigned = set(
+        sso.list_accounts_for_provisioned_permission_set(InstanceArn=instance, PermissionSetArn=developer)["AccountIds"]
+    )
+    assert demo_org.accounts["payments-dev"] in assigned and demo_org.accounts["payments-prod"] not in assigned
+    for account_id in demo_org.accounts.values():
+        names = {
+            (p["PolicyName"], p["Path"])
+            for p in _member("iam", account_id).list_policies(Scope="Local", PathPrefix="/identity-center/")["Policies"]
+        }
+        expected = {("DeveloperWorkloadAccess", "/identity-center/")} if account_id in assigned else set()
+        assert names == expected, account_id
+
+
 def test_assume_role_gives_a_client_acting_in_the_member_account(demo_org, settings):
     account_id = demo_org.accounts["data-dev"]
     with calls.counting() as log:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 import pytest
+from django.db import models
 
 from governance.aws import calls, session
 from governance.inventory.models import (
@@ -24,6 +25,28 @@ pytestmark = pytest.mark.django_db(transaction=False)
 DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
 REFERENCE = {"Name": "WorkloadAccess", "Path": "/sso/"}
 MISSING = {"Name": "NowhereToBeFound"}
+
+
+def test_the_demo_grants_developer_workload_access_where_developer_access_is_assigned(demo_org):
+    run = sync_organization()
+    assert run.status == SyncStatus.SUCCEEDED, run.errors
+    developer = PermissionSet.objects.get(arn=demo_org.permission_sets["DeveloperAccess"])
+    assert developer.customer_managed_references == [{"name": "DeveloperWorkloadAccess", "path": "/identity-center/"}]
+    assert developer.unresolved_references == []
+    assert run.counts["unresolved_references"] == 0
+    granted = Entitlement.objects.present().filter(policy__name="DeveloperWorkloadAccess", permission_set=developer)
+    payments_dev = demo_org.accounts["payments-dev"]
+    assert granted.filter(
+        via=EntitlementVia.PERMISSION_SET,
+        principal__aws_id=demo_org.sso_groups["developers"],
+        account__account_id=payments_dev,
+    ).exists()
+    assert granted.filter(
+        via=EntitlementVia.GROUP, principal__aws_id=demo_org.sso_users["jamie.dev"], account__account_id=payments_dev
+    ).exists()
+    assert not granted.filter(account__account_id=demo_org.accounts["payments-prod"]).exists()
+    # Each is the policy of the account it is granted in.
+    assert not granted.exclude(policy__account_id=models.F("account_id")).exists()
 
 
 @dataclass

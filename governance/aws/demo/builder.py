@@ -138,6 +138,10 @@ class _Builder:
         self.url = url
         self.seed = seed
         self.specs = layout.account_specs(account_count, random.Random(seed))
+        # Decided before IAM is populated: the policies permission sets reference must exist in the
+        # accounts those sets are assigned on.
+        self.sso_layout = layout.sso_layout(self.specs, random.Random(f"{seed}:identity-center"))
+        self.referenced = layout.accounts_referencing(self.sso_layout.assignments)
         # Each account draws its clutter from its own generator, so changing one account's contents
         # leaves the others as they were for the same seed.
         self.rng = random.Random(seed)
@@ -298,6 +302,9 @@ class _Builder:
         if fixed is not None:
             fixed(self, iam, account_id)
         self._generated_iam(iam, spec, account_id)
+        for name, path in self.referenced.get(spec.name, ()):
+            description, content = layout.CUSTOMER_MANAGED_FOR_PERMISSION_SETS[name]
+            self.policy(iam, name, content, description, path=path)
 
     def _generated_iam(self, iam: Any, spec: AccountSpec, account_id: str) -> None:
         """Ordinary clutter, different in every account: an application role, perhaps a service user."""
@@ -339,8 +346,10 @@ class _Builder:
         if rng.random() < 0.3:
             self.password_policy(iam, layout.MEDIUM_PASSWORD_POLICY)
 
-    def policy(self, iam: Any, name: str, document: str, description: str = "") -> str:
-        arn = iam.create_policy(PolicyName=name, PolicyDocument=document, Description=description)["Policy"]["Arn"]
+    def policy(self, iam: Any, name: str, document: str, description: str = "", *, path: str = "/") -> str:
+        arn = iam.create_policy(PolicyName=name, Path=path, PolicyDocument=document, Description=description)["Policy"][
+            "Arn"
+        ]
         self.count("customer_managed_policies")
         return arn
 
@@ -700,7 +709,7 @@ class _IdentityCenter:
         self.builder = builder
         self.sso = session.management_client("sso-admin")
         self.store = session.management_client("identitystore")
-        self.layout = layout.sso_layout(builder.specs, random.Random(f"{builder.seed}:identity-center"))
+        self.layout = builder.sso_layout
         self.users: dict[str, str] = {}
         self.groups: dict[str, str] = {}
         self.permission_sets: dict[str, str] = {}
@@ -741,6 +750,12 @@ class _IdentityCenter:
             self.sso.attach_managed_policy_to_permission_set(
                 InstanceArn=self.instance_arn, PermissionSetArn=arn, ManagedPolicyArn=policy_arn
             )
+            for reference_name, path in layout.PERMISSION_SET_CUSTOMER_MANAGED.get(name, ()):
+                self.sso.attach_customer_managed_policy_reference_to_permission_set(
+                    InstanceArn=self.instance_arn,
+                    PermissionSetArn=arn,
+                    CustomerManagedPolicyReference={"Name": reference_name, "Path": path},
+                )
         accounts = self.builder.accounts
         for assignment in self.layout.assignments:
             principal_id = (

@@ -457,6 +457,18 @@ ORDINARY_PERMISSION_SETS = {
     "SecurityAudit": ("Security review", managed("SecurityAudit")),
 }
 
+# Customer managed policies a permission set references by name and path. Identity Center looks each
+# one up in every account the set is assigned on, so the builder creates it in those accounts.
+PERMISSION_SET_CUSTOMER_MANAGED: dict[str, tuple[tuple[str, str], ...]] = {
+    "DeveloperAccess": (("DeveloperWorkloadAccess", "/identity-center/"),),
+}
+CUSTOMER_MANAGED_FOR_PERMISSION_SETS = {
+    "DeveloperWorkloadAccess": (
+        "Workload data stores for developers; referenced by the DeveloperAccess permission set",
+        document(allow(["dynamodb:*", "sqs:*", "sns:*", "secretsmanager:GetSecretValue"])),
+    ),
+}
+
 
 @dataclass
 class Assignment:
@@ -499,3 +511,14 @@ def sso_layout(specs: list[AccountSpec], rng: random.Random) -> SsoLayout:
     add(Assignment("SecurityAudit", "security-tooling", "USER", "sam.security"))
     add(Assignment("SecurityAudit", "log-archive", "USER", "sam.security"))
     return layout
+
+
+def accounts_referencing(assignments: list[Assignment]) -> dict[str, list[tuple[str, str]]]:
+    """Account name -> the (name, path) references of the permission sets assigned there."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for assignment in assignments:
+        for reference in PERMISSION_SET_CUSTOMER_MANAGED.get(assignment.permission_set, ()):
+            wanted = found.setdefault(assignment.account, [])
+            if reference not in wanted:
+                wanted.append(reference)
+    return found
