@@ -4,8 +4,8 @@ No emulator: the recorded authorization details (benchmarks/fixtures/authorizati
 are read in worker processes one batch ahead of the ingest (as the sync reads accounts on worker
 threads while it ingests): the snapshot digest of the raw JSON first, and only when it differs
 from the account's stored `iam_digest` the IAM reader's own `account_iam_from`. They are ingested
-by `services.ingest_accounts_iam`, 25 accounts a batch, as a sync ingests the accounts that have
-finished reading together. Runs on PostgreSQL only,
+as the sync does, 25 accounts a batch: `services.plan_accounts_iam` here, the write on
+`services.WriteBehind`'s thread while the next batch is planned. Runs on PostgreSQL only,
 in a scratch database (`<name>_bench_ingest`) created and dropped here, so nothing touches the
 configured database's data.
 
@@ -159,9 +159,14 @@ def _ingest_all(files, account_pks: dict[str, int], now: datetime) -> dict:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     batches = [files[start : start + BATCH] for start in range(0, len(files), BATCH)]
+    written = []
     # Reading (JSON, digest, dataclasses) runs in worker processes one batch ahead of the ingest,
-    # as the sync reads accounts on worker threads while it ingests the ones already read.
-    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("fork")) as pool:
+    # as the sync reads accounts on worker threads while it ingests the ones already read; each
+    # batch is planned here and written by the sync's write-behind thread while the next is planned.
+    with (
+        ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("fork")) as pool,
+        services.WriteBehind() as writer,
+    ):
 
         def submit(batch):
             stored = services.stored_iam_digests(account_pks[p.stem] for p in batch)
@@ -173,24 +178,30 @@ def _ingest_all(files, account_pks: dict[str, int], now: datetime) -> dict:
             t0 = time.perf_counter()
             reads = [future.result() for future in current]
             parse_wait += time.perf_counter() - t0
-            results = [services.IngestResult(counts=counts) for _id, iam, counts in reads if iam is None]
-            skipped += len(results)
+            unchanged = [services.IngestResult(counts=counts) for _id, iam, counts in reads if iam is None]
+            skipped += len(unchanged)
+            written.append(unchanged)
             items = [(iam, account_pks[account_id]) for account_id, iam, _counts in reads if iam is not None]
-            results += services.ingest_accounts_iam(items=items, now=now, index=index).values()
-            for result in results:
-                changes += result.changes
-                principals += result.counts["principals"]
-                entitlements += result.counts["entitlements"]
+            written.append(writer.submit(services.plan_accounts_iam(items=items, now=now, index=index)))
+        writer.drain()
+        # The writer's own connection does most of the database work; its backend is new, so
+        # everything it used was this ingest's.
+        writer_backend = writer.call(_backend_cpu) if writer.background else 0.0
+    for outcome in written:
+        for result in outcome if isinstance(outcome, list) else outcome.result().values():
+            changes += result.changes
+            principals += result.counts["principals"]
+            entitlements += result.counts["entitlements"]
     seconds = time.perf_counter() - started
     python_cpu = time.process_time() - cpu
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     worker_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
-    postgres_cpu = _backend_cpu() - backend
+    postgres_cpu = _backend_cpu() - backend + writer_backend
     time.sleep(0.5)
     return {
         "seconds": round(seconds, 2),
-        # CPU actually spent, which a busy machine does not inflate: the ingest is one connection,
-        # so on an idle machine the wall time is about their sum plus I/O waits.
+        # CPU actually spent, which a busy machine does not inflate (the process's threads, the
+        # reader processes, both database connections' backends).
         "python_cpu_seconds": round(python_cpu, 2),
         "reader_workers_cpu_seconds": round(worker_cpu, 2),
         "postgres_cpu_seconds": round(postgres_cpu, 2),

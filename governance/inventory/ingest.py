@@ -4,8 +4,10 @@ A sync hands over every row of one scope (say, one account's principals) as (key
 `plan()` compares them with what is stored, in one SELECT of (key, id, hash, removed) for the
 scope, and `apply()` writes only the difference:
 
-- new keys: inserted in bulk. On PostgreSQL ids come from one `nextval` over `generate_series`
-  and rows go in with COPY; elsewhere `bulk_create` (which returns ids).
+- new keys: inserted in bulk with ids reserved beforehand (`reserve_ids`: one `nextval` over
+  `generate_series` on PostgreSQL, the AUTOINCREMENT counter on SQLite), so a caller can build
+  the rows that refer to them before anything is written. COPY on PostgreSQL, `bulk_create`
+  elsewhere.
 - changed hash, or a removed row that is back: one `UPDATE .. FROM (VALUES ..)` per batch (a
   CTE, so the same statement runs on SQLite). `bulk_update` builds a CASE per column per row and
   is not used on this hot path.
@@ -49,27 +51,54 @@ def fingerprint(values: tuple) -> str:
     return _blake2b(repr(values).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def insert_plain(model: type[models.Model], objs: list[models.Model]) -> None:
-    """Insert rows that need no ids back (history rows): COPY on PostgreSQL, bulk_create elsewhere."""
+def insert_plain(
+    model: type[models.Model], objs: list[models.Model], *, encoded: Sequence[dict[str, str]] | None = None
+) -> None:
+    """Insert rows that need no ids back (history rows): COPY on PostgreSQL, bulk_create elsewhere.
+
+    `encoded`, parallel to `objs`, may give JSON fields already encoded (attname -> JSON text).
+    """
     if not objs:
         return
     if connection.vendor != "postgresql":
         model._base_manager.bulk_create(objs, batch_size=500)
         return
-    from psycopg.types.json import Jsonb
-
     columns = [f for f in model._meta.concrete_fields if not f.primary_key]
+    copy_format = _CopyFormat(columns)
     names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
-    json_columns = {i for i, f in enumerate(columns) if isinstance(f, models.JSONField)}
     sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
     # The raw psycopg COPY bypasses Django's cursor: wrap it so a violation is an IntegrityError.
     with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for obj in objs:
+        for n, obj in enumerate(objs):
             values = [getattr(obj, f.attname) for f in columns]
-            for i in json_columns:
-                if values[i] is not None:
-                    values[i] = Jsonb(values[i])
-            copy.write_row(values)
+            copy.write_row(copy_format.values(values, encoded[n] if encoded else None))
+
+
+class _CopyFormat:
+    """Turns a row's values into what COPY takes fastest: datetimes and JSON as text.
+
+    psycopg formats a datetime several times slower than it copies a string, and a JSON value is
+    encoded either way; a value the caller already encoded (`Row.encoded`) is not encoded again.
+    """
+
+    def __init__(self, columns: Sequence[models.Field]) -> None:
+        self.times = [i for i, f in enumerate(columns) if isinstance(f, models.DateTimeField)]
+        self.json = [(i, f.attname) for i, f in enumerate(columns) if isinstance(f, models.JSONField)]
+
+    def values(self, values: list[Any], encoded: dict[str, str] | None) -> list[Any]:
+        for i in self.times:
+            value = values[i]
+            if isinstance(value, datetime):
+                values[i] = value.isoformat()
+        for i, attname in self.json:
+            value = values[i]
+            if value is not None:
+                values[i] = encoded[attname] if encoded and attname in encoded else _json(value)
+        return values
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)
 
 
 def _canon(value: Any) -> str:
@@ -83,6 +112,12 @@ def _canon(value: Any) -> str:
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value.astimezone(UTC).isoformat()
+    return canonical_json(value)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: what `digest` hashes for a dict or list part, so
+    `digest(canonical_json(doc)) == digest(doc)`, and what COPY can take for a JSON column."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -92,6 +127,9 @@ class Row:
     values: tuple
     hash: str
     scope: str = ""
+    # JSON fields already encoded by whoever built the row (attname -> JSON text), so a policy
+    # document is encoded once for its hash, its row and its version rather than three times.
+    encoded: dict[str, str] | None = None
 
 
 @dataclass
@@ -102,6 +140,8 @@ class Plan:
     inserts: list[Row] = field(default_factory=list)
     updates: list[tuple[int, Row]] = field(default_factory=list)
     removals: list[tuple[int, str]] = field(default_factory=list)
+    # Ids reserved for `inserts` (same order) by `reserve_ids`, before anything is written.
+    new_ids: list[int] | None = None
 
     @property
     def changes(self) -> int:
@@ -188,12 +228,26 @@ def plan(
     return result
 
 
-def apply(result: Plan, *, fields: Sequence[str], now: datetime) -> Outcome:
-    """Write a plan; afterwards `result.ids` maps every incoming key to its row id."""
+def reserve_ids(result: Plan) -> dict[str, int]:
+    """Reserve ids for a plan's new rows now, so rows that refer to them can be built before any
+    of them is written; afterwards `result.ids` maps every incoming key to its row id."""
+    if result.new_ids is None:
+        result.new_ids = _reserve(result.model, len(result.inserts))
+        result.ids.update(zip((r.key for r in result.inserts), result.new_ids, strict=True))
+    return result.ids
+
+
+def apply(result: Plan, *, fields: Sequence[str], now: datetime, ids: bool = True) -> Outcome:
+    """Write a plan; afterwards `result.ids` maps every incoming key to its row id.
+
+    `ids=False` is for rows nothing refers to (memberships, entitlements, keys): new rows then
+    take their ids from the column default, and `result.ids` holds only the stored rows' ids.
+    """
     model = result.model
     if result.inserts:
-        new_ids = _insert(model, fields, result.inserts, now)
-        result.ids.update(zip((r.key for r in result.inserts), new_ids, strict=True))
+        if ids:
+            reserve_ids(result)
+        _insert(model, fields, result.inserts, now, result.new_ids)
     for start in range(0, len(result.updates), UPDATE_BATCH):
         _update(model, fields, result.updates[start : start + UPDATE_BATCH], now)
     removals = [pk for pk, _scope in result.removals]
@@ -210,9 +264,10 @@ def reconcile(
     rows: Iterable[Row],
     now: datetime,
     remove_missing: bool = True,
+    ids: bool = True,
 ) -> tuple[Plan, Outcome]:
     result = plan(model, scopes=scope, rows=rows, remove_missing=remove_missing)
-    return result, apply(result, fields=fields, now=now)
+    return result, apply(result, fields=fields, now=now, ids=ids)
 
 
 def _columns(model: type[models.Model], fields: Sequence[str]) -> list[models.Field]:
@@ -220,9 +275,37 @@ def _columns(model: type[models.Model], fields: Sequence[str]) -> list[models.Fi
     return [by_attname[name] for name in fields]
 
 
-def _insert(model: type[models.Model], fields: Sequence[str], rows: list[Row], now: datetime) -> list[int]:
+def _reserve(model: type[models.Model], count: int) -> list[int]:
+    """`count` fresh ids for `model`, taken from its sequence and never handed out again.
+
+    PostgreSQL: `nextval` (outside any transaction's rollback). SQLite: the AUTOINCREMENT
+    counter in `sqlite_sequence`, which explicit ids below it never move backwards.
+    """
+    if not count:
+        return []
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+            )
+            return [pk for (pk,) in cursor.fetchall()]
+        cursor.execute(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT %s, 0 WHERE NOT EXISTS "
+            "(SELECT 1 FROM sqlite_sequence WHERE name = %s)",
+            [table, table],
+        )
+        cursor.execute("UPDATE sqlite_sequence SET seq = seq + %s WHERE name = %s RETURNING seq", [count, table])
+        last = cursor.fetchone()[0]
+        return list(range(last - count + 1, last + 1))
+
+
+def _insert(
+    model: type[models.Model], fields: Sequence[str], rows: list[Row], now: datetime, ids: list[int] | None
+) -> None:
     if connection.vendor == "postgresql":
-        return _copy_insert(model, fields, rows, now)
+        _copy_insert(model, fields, rows, now, ids)
+        return
     objs = [
         model(
             key=r.key,
@@ -234,39 +317,41 @@ def _insert(model: type[models.Model], fields: Sequence[str], rows: list[Row], n
         )
         for r in rows
     ]
-    created = model._base_manager.bulk_create(objs, batch_size=500)
-    return [obj.pk for obj in created]
+    if ids is not None:
+        for obj, pk in zip(objs, ids, strict=True):
+            obj.pk = pk
+    model._base_manager.bulk_create(objs, batch_size=500)
 
 
-def _copy_insert(model: type[models.Model], fields: Sequence[str], rows: list[Row], now: datetime) -> list[int]:
-    from psycopg.types.json import Jsonb
-
+def _copy_insert(
+    model: type[models.Model], fields: Sequence[str], rows: list[Row], now: datetime, ids: list[int] | None
+) -> None:
     table = model._meta.db_table
     columns = _columns(model, fields)
     # Django defaults are not database defaults: columns the caller does not set get theirs here.
     known = {"id", "key", "scope", "content_hash", "first_seen", "last_seen", "removed_at", *fields}
     extra = [f for f in model._meta.concrete_fields if f.attname not in known]
-    defaults = [f.get_default() for f in extra]
-    every = [*columns, *extra]
-    json_positions = [i for i, f in enumerate(every) if isinstance(f, models.JSONField)]
+    copy_format = _CopyFormat(columns)
+    defaults = _CopyFormat(extra).values([f.get_default() for f in extra], None)
     names = ", ".join(
         connection.ops.quote_name(c)
-        for c in ["id", "key", "scope", "content_hash", "first_seen", "last_seen", *(f.column for f in every)]
+        for c in [
+            *(["id"] if ids is not None else []),
+            *("key", "scope", "content_hash", "first_seen", "last_seen"),
+            *(f.column for f in (*columns, *extra)),
+        ]
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(rows)]
-        )
-        ids = [pk for (pk,) in cursor.fetchall()]
-        sql = f"COPY {connection.ops.quote_name(table)} ({names}) FROM STDIN"
-        with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+    stamp = now.isoformat()
+    sql = f"COPY {connection.ops.quote_name(table)} ({names}) FROM STDIN"
+    # The raw psycopg COPY bypasses Django's cursor: wrap it so a violation is an IntegrityError.
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        write, values = copy.write_row, copy_format.values
+        if ids is not None:
             for pk, row in zip(ids, rows, strict=True):
-                values = [*row.values, *defaults]
-                for i in json_positions:
-                    if values[i] is not None:
-                        values[i] = Jsonb(values[i])
-                copy.write_row((pk, row.key, row.scope, row.hash, now, now, *values))
-    return ids
+                write((pk, row.key, row.scope, row.hash, stamp, stamp, *values([*row.values], row.encoded), *defaults))
+        else:
+            for row in rows:
+                write((row.key, row.scope, row.hash, stamp, stamp, *values([*row.values], row.encoded), *defaults))
 
 
 def _update(model: type[models.Model], fields: Sequence[str], batch: list[tuple[int, Row]], now: datetime) -> None:

@@ -24,10 +24,12 @@ from governance.inventory.services.iam import (
     ingest_account_iam,
     ingest_accounts_iam,
     inline_policy_arn,
+    plan_accounts_iam,
     stored_iam_digests,
 )
 from governance.inventory.services.identity_center import ingest_identity_center, sso_group_arn, sso_user_arn
 from governance.inventory.services.organization import ingest_account_tags, ingest_organization
+from governance.inventory.services.write_behind import WriteBehind
 
 __all__ = [
     "AWS_SCOPE",
@@ -36,6 +38,7 @@ __all__ = [
     "SSO_SCOPE",
     "IngestResult",
     "PolicyIndex",
+    "WriteBehind",
     "iam_scope",
     "ingest_account_iam",
     "ingest_account_tags",
@@ -44,6 +47,7 @@ __all__ = [
     "ingest_identity_center",
     "ingest_organization",
     "inline_policy_arn",
+    "plan_accounts_iam",
     "sso_group_arn",
     "sso_user_arn",
     "stored_iam_digests",

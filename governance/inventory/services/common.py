@@ -189,7 +189,9 @@ def _policy_row(
     aws_created: datetime | None = None,
     aws_updated: datetime | None = None,
 ) -> Row:
-    document_hash = digest(document) if document is not None else ""
+    # Encoded once: the same text gives the hash and is copied into the policy and version rows.
+    encoded = ingest.canonical_json(document) if document is not None else None
+    document_hash = digest(encoded) if encoded is not None else ""
     values = (
         kind,
         arn,
@@ -225,13 +227,45 @@ def _policy_row(
         aws_version_id,
         document_hash,
     )
-    return _row(digest("policy", arn), values, hashed=hashed)
+    row = _row(digest("policy", arn), values, hashed=hashed)
+    if encoded is not None:
+        row.encoded = {"document": encoded}
+    return row
 
 
-def _reconcile_policies(
-    *, scope: str | Sequence[str], rows: list[Row], now: datetime, remove_missing: bool = True
-) -> tuple[ingest.Plan, Outcome]:
-    """Reconcile policies; a changed document bumps `version` and adds a `PolicyVersion`."""
+@dataclass
+class PolicyPlan:
+    """Policies to write, and the `PolicyVersion` each changed or new document adds."""
+
+    plan: ingest.Plan
+    versions: list[tuple[str, Row, int]]
+
+    def write(self, now: datetime) -> Outcome:
+        outcome = ingest.apply(self.plan, fields=POLICY_FIELDS, now=now)
+        if self.versions:
+            doc_at = POLICY_FIELDS.index("document")
+            hash_at = POLICY_FIELDS.index("document_hash")
+            aws_version_at = POLICY_FIELDS.index("aws_version_id")
+            ingest.insert_plain(
+                PolicyVersion,
+                [
+                    PolicyVersion(
+                        policy_id=self.plan.ids[key],
+                        version=version,
+                        aws_version_id=row.values[aws_version_at],
+                        document=row.values[doc_at],
+                        document_hash=row.values[hash_at],
+                        first_seen=now,
+                    )
+                    for key, row, version in self.versions
+                ],
+                encoded=[row.encoded or {} for _key, row, _version in self.versions],
+            )
+        return outcome
+
+
+def plan_policies(*, scope: str | Sequence[str], rows: list[Row], remove_missing: bool = True) -> PolicyPlan:
+    """Compare policies with what is stored; a changed document bumps `version` and gets a version row."""
     result = ingest.plan(Policy, scopes=scope, rows=rows, remove_missing=remove_missing)
     version_at = POLICY_FIELDS.index("version")
     hash_at = POLICY_FIELDS.index("document_hash")
@@ -251,27 +285,17 @@ def _reconcile_policies(
                 version = old_version + 1
                 new_versions.append((row.key, row, version))
             values = (*row.values[:version_at], version, *row.values[version_at + 1 :])
-            updates.append((pk, Row(key=row.key, values=values, hash=row.hash, scope=row.scope)))
+            updates.append((pk, Row(key=row.key, values=values, hash=row.hash, scope=row.scope, encoded=row.encoded)))
         result.updates = updates
-    outcome = ingest.apply(result, fields=POLICY_FIELDS, now=now)
-    if new_versions:
-        doc_at = POLICY_FIELDS.index("document")
-        aws_version_at = POLICY_FIELDS.index("aws_version_id")
-        ingest.insert_plain(
-            PolicyVersion,
-            [
-                PolicyVersion(
-                    policy_id=result.ids[key],
-                    version=version,
-                    aws_version_id=row.values[aws_version_at],
-                    document=row.values[doc_at],
-                    document_hash=row.values[hash_at],
-                    first_seen=now,
-                )
-                for key, row, version in new_versions
-            ],
-        )
-    return result, outcome
+    return PolicyPlan(plan=result, versions=new_versions)
+
+
+def _reconcile_policies(
+    *, scope: str | Sequence[str], rows: list[Row], now: datetime, remove_missing: bool = True
+) -> tuple[ingest.Plan, Outcome]:
+    """Reconcile policies now (plan and write); see `plan_policies`."""
+    planned = plan_policies(scope=scope, rows=rows, remove_missing=remove_missing)
+    return planned.plan, planned.write(now)
 
 
 class PolicyIndex:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
@@ -37,12 +38,13 @@ from governance.inventory.services.common import (
     PRINCIPAL_FIELDS,
     IngestResult,
     PolicyIndex,
+    PolicyPlan,
     _entitlement,
     _link,
     _policy_row,
     _principal_values,
-    _reconcile_policies,
     _row,
+    plan_policies,
 )
 
 
@@ -79,122 +81,149 @@ def ingest_accounts_iam(
     malformed data anywhere leaves every account of the batch as it was (the sync then retries
     the accounts one by one, so one bad account does not hold back the others).
     """
-    if not items:
-        return {}
-    results = {iam.account_id: IngestResult(counts=_iam_counts(iam)) for iam, _pk in items}
+    batch = plan_accounts_iam(items=items, now=now, index=index)
+    batch.write()
+    return batch.results
+
+
+@dataclass
+class IamBatch:
+    """One batch of accounts' IAM, planned and ready to write in one transaction.
+
+    Planning reads (what each scope holds) and reserves ids but writes no inventory row, so the
+    next batch can be planned while this one is written (`services.write_behind`). Whatever the
+    planning had to add first, AWS managed policies an account attaches that were not known yet,
+    is committed on its own: it is global, and right whether or not this batch succeeds.
+    """
+
+    now: datetime
+    results: dict[str, IngestResult]
+    policies: list[PolicyPlan] = field(default_factory=list)
+    rows: list[tuple[ingest.Plan, tuple[str, ...], bool]] = field(default_factory=list)
+    digests: list[tuple[int, str]] = field(default_factory=list)
+
+    def write(self) -> None:
+        if not self.policies and not self.rows:
+            return
+        outermost = not connection.in_atomic_block
+        with transaction.atomic():
+            if outermost and connection.vendor == "postgresql":
+                # A bulk ingest need not wait for its WAL flush at commit. A crash can lose the
+                # last few hundred milliseconds of committed batches, never corrupt them; the
+                # account's digest is written in the same transaction, so a lost batch is simply
+                # ingested again by the next sync. Only this transaction is affected (LOCAL).
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+            customer_managed, principals, inline = self.policies[0], self.rows[0], self.policies[1]
+            customer_managed.write(self.now)
+            ingest.apply(principals[0], fields=principals[1], now=self.now)
+            inline.write(self.now)
+            for plan, fields, ids in self.rows[1:]:
+                ingest.apply(plan, fields=fields, now=self.now, ids=ids)
+            for pk, snapshot_digest in self.digests:
+                Account.objects.filter(pk=pk).update(iam_digest=snapshot_digest)
+
+
+def plan_accounts_iam(*, items: Sequence[tuple[AccountIam, int]], now: datetime, index: PolicyIndex) -> IamBatch:
+    """Build every row of `items` and compare it with what is stored; see `IamBatch`."""
+    batch = IamBatch(now=now, results={iam.account_id: IngestResult(counts=_iam_counts(iam)) for iam, _pk in items})
     stored_digests = stored_iam_digests(pk for _, pk in items)
     # An account whose read is identical to the last one ingested is already stored as it is.
     items = [(iam, pk) for iam, pk in items if not iam.digest or stored_digests.get(pk) != iam.digest]
     if not items:
-        return results
-    plans: list[ingest.Plan] = []
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            # A bulk ingest need not wait for its WAL flush at commit. A crash can lose the last
-            # few hundred milliseconds of committed batches, never corrupt them; the account's
-            # digest is written in the same transaction, so a lost batch is simply ingested again
-            # by the next sync. Only this transaction is affected (LOCAL), not the caller's.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
-        policy_rows: list[Row] = []
-        for iam, account_pk in items:
-            scope = iam_scope(iam.account_id)
-            for p in iam.policies:
-                if p.aws_managed:
-                    continue
+        return batch
+    scopes = [iam_scope(iam.account_id) for iam, _ in items]
+    policy_rows: list[Row] = []
+    for iam, account_pk in items:
+        scope = iam_scope(iam.account_id)
+        for p in iam.policies:
+            if p.aws_managed:
+                continue
+            row = _policy_row(
+                kind=PolicyKind.CUSTOMER_MANAGED,
+                arn=p.arn,
+                name=p.name,
+                path=p.path,
+                description=p.description,
+                document=p.document,
+                account_id=account_pk,
+                aws_policy_id=p.policy_id,
+                aws_version_id=p.default_version_id,
+                attachment_count=p.attachment_count,
+                aws_created=p.created,
+                aws_updated=p.updated,
+            )
+            row.scope = scope
+            policy_rows.append(row)
+    policies = plan_policies(scope=scopes, rows=policy_rows)
+    ingest.reserve_ids(policies.plan)
+    policy_pk = {row.values[1]: policies.plan.ids[row.key] for row in policy_rows}
+    aws_attached = [
+        a
+        for iam, _ in items
+        for principal in (*iam.users, *iam.groups, *iam.roles)
+        for a in principal.attached
+        if a.arn not in policy_pk
+    ]
+    aws_attached += [
+        AttachedPolicy(arn=b, name="")
+        for iam, _ in items
+        for b in {u.boundary_arn for u in iam.users} | {r.boundary_arn for r in iam.roles}
+        if b and b not in policy_pk
+    ]
+    policy_pk.update(index.resolve(aws_attached, now))
+
+    principal_rows: list[Row] = []
+    for iam, account_pk in items:
+        principal_rows += _iam_principal_rows(iam, account_pk, policy_pk)
+    principals = ingest.plan(Principal, scopes=scopes, rows=principal_rows)
+    principal_ids = ingest.reserve_ids(principals)
+    principal_pk = {row.values[2]: principal_ids[row.key] for row in principal_rows}
+
+    inline_rows = []
+    for iam, account_pk in items:
+        scope = f"{iam_scope(iam.account_id)}:inline"
+        for p in (*iam.users, *iam.groups, *iam.roles):
+            for doc in p.inline:
                 row = _policy_row(
-                    kind=PolicyKind.CUSTOMER_MANAGED,
-                    arn=p.arn,
-                    name=p.name,
-                    path=p.path,
-                    description=p.description,
-                    document=p.document,
+                    kind=PolicyKind.INLINE,
+                    arn=inline_policy_arn(p.arn, doc.name),
+                    name=doc.name,
+                    document=doc.document,
                     account_id=account_pk,
-                    aws_policy_id=p.policy_id,
-                    aws_version_id=p.default_version_id,
-                    attachment_count=p.attachment_count,
-                    aws_created=p.created,
-                    aws_updated=p.updated,
+                    principal_id=principal_pk[p.arn],
                 )
                 row.scope = scope
-                policy_rows.append(row)
-        policies, _ = _reconcile_policies(
-            scope=[iam_scope(iam.account_id) for iam, _ in items], rows=policy_rows, now=now
-        )
-        plans.append(policies)
-        policy_pk = {row.values[1]: policies.ids[row.key] for row in policy_rows}
-        aws_attached = [
-            a
-            for iam, _ in items
-            for principal in (*iam.users, *iam.groups, *iam.roles)
-            for a in principal.attached
-            if a.arn not in policy_pk
-        ]
-        aws_attached += [
-            AttachedPolicy(arn=b, name="")
-            for iam, _ in items
-            for b in {u.boundary_arn for u in iam.users} | {r.boundary_arn for r in iam.roles}
-            if b and b not in policy_pk
-        ]
-        policy_pk.update(index.resolve(aws_attached, now))
+                inline_rows.append(row)
+    inline = plan_policies(scope=[f"{scope}:inline" for scope in scopes], rows=inline_rows)
+    ingest.reserve_ids(inline.plan)
+    policy_pk.update({row.values[1]: inline.plan.ids[row.key] for row in inline_rows})
 
-        principal_rows: list[Row] = []
-        for iam, account_pk in items:
-            principal_rows += _iam_principal_rows(iam, account_pk, policy_pk)
-        principals, _ = ingest.reconcile(
-            Principal, scope=[iam_scope(iam.account_id) for iam, _ in items], fields=PRINCIPAL_FIELDS,
-            rows=principal_rows, now=now,
-        )  # fmt: skip
-        plans.append(principals)
-        principal_pk = {row.values[2]: principals.ids[row.key] for row in principal_rows}
+    per_model: dict[type, list[Row]] = defaultdict(list)
+    for iam, account_pk in items:
+        built = _iam_account_rows(iam, account_pk, principal_pk, policy_pk)
+        for model, rows in built.items():
+            per_model[model].extend(rows)
+    batch.policies = [policies, inline]
+    batch.rows = [(principals, PRINCIPAL_FIELDS, True)]
+    for model, fields in (
+        (GroupMembership, MEMBERSHIP_FIELDS),
+        (Entitlement, ENTITLEMENT_FIELDS),
+        (AccessKey, ACCESS_KEY_FIELDS),
+        (CredentialReportRow, CREDENTIAL_REPORT_FIELDS),
+        (PasswordPolicy, PASSWORD_POLICY_FIELDS),
+    ):
+        # Nothing refers to these rows, so new ones need no ids reserved.
+        batch.rows.append((ingest.plan(model, scopes=scopes, rows=per_model[model]), fields, False))
+    batch.digests = [(pk, iam.digest) for iam, pk in items if iam.digest]
 
-        inline_rows = []
-        for iam, account_pk in items:
-            scope = f"{iam_scope(iam.account_id)}:inline"
-            for p in (*iam.users, *iam.groups, *iam.roles):
-                for doc in p.inline:
-                    row = _policy_row(
-                        kind=PolicyKind.INLINE,
-                        arn=inline_policy_arn(p.arn, doc.name),
-                        name=doc.name,
-                        document=doc.document,
-                        account_id=account_pk,
-                        principal_id=principal_pk[p.arn],
-                    )
-                    row.scope = scope
-                    inline_rows.append(row)
-        inline, _ = _reconcile_policies(
-            scope=[f"{iam_scope(iam.account_id)}:inline" for iam, _ in items], rows=inline_rows, now=now
-        )
-        plans.append(inline)
-        policy_pk.update({row.values[1]: inline.ids[row.key] for row in inline_rows})
-
-        per_model: dict[type, list[Row]] = defaultdict(list)
-        for iam, account_pk in items:
-            built = _iam_account_rows(iam, account_pk, principal_pk, policy_pk)
-            for model, rows in built.items():
-                per_model[model].extend(rows)
-        account_scopes = [iam_scope(iam.account_id) for iam, _ in items]
-        for model, fields in (
-            (GroupMembership, MEMBERSHIP_FIELDS),
-            (Entitlement, ENTITLEMENT_FIELDS),
-            (AccessKey, ACCESS_KEY_FIELDS),
-            (CredentialReportRow, CREDENTIAL_REPORT_FIELDS),
-            (PasswordPolicy, PASSWORD_POLICY_FIELDS),
-        ):
-            result, _ = ingest.reconcile(model, scope=account_scopes, fields=fields, rows=per_model[model], now=now)
-            plans.append(result)
-        for iam, pk in items:
-            if iam.digest and stored_digests.get(pk) != iam.digest:
-                Account.objects.filter(pk=pk).update(iam_digest=iam.digest)
     changes: Counter[str] = Counter()
-    for result in plans:
+    for result in (policies.plan, inline.plan, *(plan for plan, _f, _i in batch.rows)):
         changes.update(result.changes_by_scope())
     for iam, _pk in items:
         scope = iam_scope(iam.account_id)
-        results[iam.account_id].outcome = Outcome(updated=changes[scope] + changes[f"{scope}:inline"])
-    return results
+        batch.results[iam.account_id].outcome = Outcome(updated=changes[scope] + changes[f"{scope}:inline"])
+    return batch
 
 
 def _iam_counts(iam: AccountIam) -> dict[str, int]:
