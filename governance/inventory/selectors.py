@@ -326,6 +326,8 @@ def principal_details(principal: Principal, *, include_removed: bool = False) ->
         .select_related("permission_set", "account")
         .order_by("aws_account_id", "permission_set__name", "id")
     )
+    for assignment in assignments:
+        assignment.references = assignment_references(assignment)
     boundary = principal.permissions_boundary
     return PrincipalDetails(
         access_keys=keys,
@@ -336,6 +338,25 @@ def principal_details(principal: Principal, *, include_removed: bool = False) ->
         trust_policy_text=pretty_json(principal.trust_policy),
         boundary_text=pretty_json(boundary.document) if boundary is not None else "",
     )
+
+
+def assignment_references(assignment: AccountAssignment) -> list[dict[str, Any]]:
+    """The customer managed policies the assignment's permission set names, each marked `resolved`
+    unless the sync found no such policy in the assignment's account (AWS cannot provision there)."""
+    ps = assignment.permission_set
+    missing = {
+        (r.get("name"), r.get("path"))
+        for r in ps.unresolved_references
+        if r.get("account_id") == assignment.aws_account_id
+    }
+    return [
+        {
+            "name": r.get("name", ""),
+            "path": r.get("path", "/"),
+            "resolved": (r.get("name"), r.get("path")) not in missing,
+        }
+        for r in ps.customer_managed_references
+    ]
 
 
 # Search -----------------------------------------------------------------------------------------

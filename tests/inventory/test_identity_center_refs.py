@@ -6,7 +6,9 @@ import json
 from dataclasses import dataclass
 
 import pytest
-from django.db import models
+from django.db import connection, models
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from governance.aws import calls, session
 from governance.inventory.models import (
@@ -232,3 +234,42 @@ def test_deleting_the_policy_in_iam_removes_the_grant_and_records_the_reference(
     assert {"name": REFERENCE["Name"], "path": REFERENCE["Path"], "account_id": ic_org.with_policy} in (
         ps.unresolved_references
     )
+
+
+def _principal_page(client, principal) -> tuple[str, int]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("inventory:principal", args=[principal.pk]))
+    assert response.status_code == 200
+    return response.content.decode(), len(queries)
+
+
+def test_the_principal_page_shows_references_and_boundaries_of_assigned_sets(persona_client, persona_inventory):
+    user = persona_inventory.sso_users["auditor"]
+    client = persona_client("auditor")
+    _principal_page(client, user)  # the first request of a session costs a few queries of its own
+    _, plain_queries = _principal_page(client, user)
+    pset = persona_inventory.permission_sets["GovernanceAuditor"]
+    account_id = persona_inventory.governance_account.account_id
+    pset.customer_managed_references = [{"name": "AuditExtras", "path": "/sso/"}, {"name": "Gone\u202e", "path": "/"}]
+    pset.unresolved_references = [{"name": "Gone\u202e", "path": "/", "account_id": account_id}]
+    pset.boundary_type, pset.boundary_name, pset.boundary_path = BoundaryType.CUSTOMER_MANAGED, "Ceiling", "/b/"
+    pset.save(
+        update_fields=[
+            "customer_managed_references",
+            "unresolved_references",
+            "boundary_type",
+            "boundary_name",
+            "boundary_path",
+        ]
+    )
+    page, queries = _principal_page(client, user)
+    assert '<code class="inv-path">/sso/</code><bdi>AuditExtras</bdi><br>' in page
+    assert "<bdi>Gone\u27e6U+202E\u27e7</bdi> <span" in page and "not in this account</span>" in page
+    assert page.count("not in this account</span>") == 1
+    assert '<code class="inv-path">/b/</code><bdi>Ceiling</bdi> <span class="muted">customer managed</span>' in page
+    assert queries == plain_queries
+
+    pset.boundary_type = BoundaryType.UNKNOWN
+    pset.save(update_fields=["boundary_type"])
+    page, _ = _principal_page(client, user)
+    assert "Unknown (not available from this endpoint)" in page
