@@ -5,6 +5,13 @@ with the demo personas as its users and a sign-in page where one picks a persona
 whether they used MFA. The answer becomes the `amr` claim (`["pwd", "mfa"]` or `["pwd"]`) of
 that login's ID token and userinfo, so the portal's step-up rules can be exercised end to end.
 
+Like a real IdP it keeps a sign-in session (a cookie of its own): the next authorization request
+offers "continue without signing in again" next to the personas, and a login continued that way
+carries the original `auth_time`. When the client sends `prompt=login`, or a `max_age` the
+session is older than (the portal's MFA step-up sends both), the session is not offered and
+someone must choose again; that new sign-in is the ID token's `auth_time`. (oidc-provider-mock
+itself keeps no session and would stamp `auth_time` with the token's issue time.)
+
 The portal's client is registered up front and its secret is checked at the token endpoint,
 so wrong client credentials fail here the way they fail at a real IdP.
 
@@ -20,8 +27,11 @@ import os
 import signal
 import socket
 import sys
+import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import flask
 import jinja2
@@ -41,6 +51,8 @@ DEFAULT_CLIENT_ID = "governance-portal-demo"
 DEFAULT_CLIENT_SECRET = "demo-only-not-a-secret"  # noqa: S105 - a published demo value, refused in production
 AMR_WITH_MFA = ["pwd", "mfa"]
 AMR_WITHOUT_MFA = ["pwd"]
+SESSION_LOGIN = "demo_idp_login"
+SESSION_COOKIE = "demo_idp_session"  # not Flask's "session": cookies are shared across loopback ports
 
 _AUTHORIZE_PAGE = """<!doctype html>
 <html lang="en">
@@ -60,6 +72,8 @@ _AUTHORIZE_PAGE = """<!doctype html>
  .other input[type=text] { flex: 1; padding: .4rem; font: inherit; }
  .deny { background: none; border: none; color: #a3261b; text-decoration: underline; cursor: pointer; padding: 0; }
  .error { color: #a3261b; }
+ .again { border: 1px solid #b8c3d6; border-radius: 4px; background: #f8f9fc; padding: .5rem .8rem; }
+ .again p { margin: 0 0 .4rem; }
 </style>
 </head>
 <body>
@@ -67,6 +81,18 @@ _AUTHORIZE_PAGE = """<!doctype html>
   <h1>Demo identity provider</h1>
   <p class="muted">Signing in to <code>{{ client_id }}</code>. This IdP exists for the demo and the tests;
   it asks for no password. The portal decides what you may do from AWS, not from anything said here.</p>
+  {% if session_login %}
+  <form method="post" class="again" id="continue-session">
+    <input type="hidden" name="sub" value="{{ session_login.sub }}">
+    <input type="hidden" name="reuse" value="1">
+    <p>You are signed in here as <strong>{{ session_login.sub }}</strong> since {{ session_login.since }}
+      ({{ "with" if session_login.mfa else "without" }} MFA).</p>
+    <button type="submit">Continue without signing in again</button>
+  </form>
+  {% elif reauthenticate %}
+  <p class="again" id="sign-in-again"><code>{{ client_id }}</code> asks you to sign in again: choose who you are,
+    even if it is the same person as before.</p>
+  {% endif %}
   <form method="post">
     <label><input type="checkbox" name="mfa" value="1" checked> Signed in with MFA
       <span class="muted">(sets the <code>amr</code> claim)</span></label>
@@ -111,15 +137,44 @@ def persona_claims(persona: Persona) -> dict[str, object]:
     }
 
 
+def must_sign_in_again(args: Mapping[str, str], auth_time: int, now: float) -> bool:
+    """Whether an authorization request refuses a sign-in made at `auth_time` (OIDC Core 3.1.2.1).
+
+    `prompt=login` always does; so does a `max_age` the sign-in is older than. `max_age=0` (what
+    the portal's step-up sends) or one that is not a whole number asks for a new sign-in.
+    """
+    if "login" in (args.get("prompt") or "").split():
+        return True
+    max_age = args.get("max_age")
+    if max_age is None or max_age == "":
+        return False
+    try:
+        seconds = int(max_age)
+    except ValueError:
+        return True
+    return seconds <= 0 or now - auth_time > seconds
+
+
+def _session_login() -> dict[str, Any] | None:
+    login = flask.session.get(SESSION_LOGIN)
+    if not isinstance(login, dict) or not isinstance(login.get("sub"), str) or not login["sub"]:
+        return None
+    if not isinstance(login.get("auth_time"), int) or not isinstance(login.get("amr"), list):
+        return None
+    return login
+
+
 def create_app(
     *,
     clients: Mapping[str, str] | None = None,
     personas: Iterable[Persona] = PERSONAS,
+    clock: Callable[[], float] = time.time,
 ) -> flask.Flask:
     """The demo IdP as a WSGI app.
 
     `clients` maps client ids to secrets; only those clients may sign in, and the token endpoint
-    checks their secrets. Without it, every client id and secret is accepted.
+    checks their secrets. Without it, every client id and secret is accepted. `clock` is when a
+    sign-in happens (its `auth_time`); tests move it to make a sign-in old.
     """
     # authlib refuses plain http unless told otherwise; the demo IdP only listens on loopback.
     os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
@@ -136,24 +191,56 @@ def create_app(
     app.jinja_loader = jinja2.ChoiceLoader(
         [jinja2.DictLoader({"authorization_form.html": _AUTHORIZE_PAGE}), app.jinja_loader]
     )
+    app.config.update(SESSION_COOKIE_NAME=SESSION_COOKIE, SESSION_COOKIE_SAMESITE="Lax")
+
+    def reusable_login() -> dict[str, Any] | None:
+        """This browser's sign-in, when the current authorization request accepts it."""
+        login = _session_login()
+        if login is None or must_sign_in_again(flask.request.args, login["auth_time"], clock()):
+            return None
+        return login
 
     @app.context_processor
-    def _personas():
-        return {"personas": personas}
+    def _page_context():
+        context: dict[str, object] = {"personas": personas}
+        if flask.request.endpoint == "oidc-provider-mock.authorize":
+            login = reusable_login()
+            if login is not None:
+                since = datetime.fromtimestamp(login["auth_time"], UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+                context["session_login"] = {"sub": login["sub"], "since": since, "mfa": "mfa" in login["amr"]}
+            context["reauthenticate"] = login is None and _session_login() is not None
+        return context
 
     @app.before_request
-    def _record_mfa_choice():
-        # Runs after the mock's own hook has bound its storage to flask.g.
+    def _record_sign_in():
+        # Runs after the mock's own hook has bound its storage to flask.g. The mock puts every
+        # claim of the stored user into the ID token, so this login's `amr` and `auth_time` are
+        # written onto the user just before the mock issues the code.
+        if flask.request.endpoint == "oidc-provider-mock.end_session_confirm":
+            flask.session.pop(SESSION_LOGIN, None)
+            return None
         if flask.request.method != "POST" or flask.request.endpoint != "oidc-provider-mock.authorize":
-            return
+            return None
         sub = flask.request.form.get("sub")
-        if not sub:
-            return
+        if not sub or flask.request.form.get("action") == "deny":
+            return None
+        if flask.request.form.get("reuse"):
+            login = reusable_login()
+            if login is None or login["sub"] != sub:
+                # The session expired, or the client asked for a new sign-in: the page again.
+                return flask.redirect(flask.request.url, code=303)
+            amr, auth_time = login["amr"], login["auth_time"]
+        else:
+            amr = AMR_WITH_MFA if flask.request.form.get("mfa") else AMR_WITHOUT_MFA
+            auth_time = int(clock())
+            flask.session[SESSION_LOGIN] = {"sub": sub, "amr": amr, "auth_time": auth_time}
         storage = flask.g.oidc_provider_mock_storage
         user = storage.get_user(sub)
         claims = dict(user.claims) if user else {"email": sub}
-        claims["amr"] = AMR_WITH_MFA if flask.request.form.get("mfa") else AMR_WITHOUT_MFA
+        claims["amr"] = list(amr)
+        claims["auth_time"] = auth_time
         storage.store_user(User(sub=sub, claims=claims))
+        return None
 
     if clients:
         with app.test_request_context("/"):

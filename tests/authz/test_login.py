@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
+import time
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 
 from governance.authz import mfa
 from governance.authz.capabilities import Capability, capabilities
 from governance.authz.models import LinkStatus
 from governance.aws.demo.personas import BY_KEY, PERSONAS
-from portal.demo_idp import create_app, make_server
-from tests.fixtures.idp import CLIENT_ID, CLIENT_SECRET, OIDCServer, point_portal_at
+from tests.fixtures.idp import start_idp
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.authz.urls")]
 
@@ -41,12 +41,7 @@ GREEDY_REQUESTER = dataclasses.replace(BY_KEY["requester"], extra_claims=EVERY_G
 @pytest.fixture
 def idp(settings):
     people = [p for p in PERSONAS if p.key != "requester"] + [GREEDY, GREEDY_REQUESTER]
-    server = make_server("127.0.0.1", 0, create_app(clients={CLIENT_ID: CLIENT_SECRET}, personas=people))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.socket.getsockname()[1]}"
-    point_portal_at(settings, url)
-    running = OIDCServer(url=url, server=server, thread=thread)
+    running = start_idp(settings, personas=people)
     try:
         yield running
     finally:
@@ -127,4 +122,56 @@ def test_it_keeps_asking_when_the_new_login_has_no_mfa_either(client, idp, perso
     _login(client, idp, BY_KEY["auditor"].user_name, mfa=False)
     to_idp = client.post(client.get("/test/evidence/")["Location"])
     client.get(_local(idp.sign_in(to_idp["Location"], BY_KEY["auditor"].user_name, mfa=False)))
+    assert client.get("/test/evidence/").status_code == 302
+
+
+def _id_token(user_name: str) -> dict:
+    return _user(user_name).socialaccount_set.get().extra_data["id_token"]
+
+
+def test_the_step_up_shows_the_idps_page_again_and_stores_the_new_auth_time(client, idp, persona_inventory):
+    browser = requests.Session()
+    auditor = BY_KEY["auditor"]
+    idp.clock.offset = -120  # this browser signed in at the IdP two minutes ago, without MFA
+    authorize_url = client.post(idp.login_path)["Location"]
+    client.get(_local(idp.sign_in(authorize_url, auditor.user_name, mfa=False, browser=browser)))
+    idp.clock.offset = 0
+    first = _id_token(auditor.user_name)["auth_time"]
+    assert time.time() - 130 <= first <= time.time() - 110
+    assert client.session[mfa.SESSION_AUTH_TIME] == first
+
+    to_idp = client.post(client.get("/test/evidence/")["Location"])["Location"]
+    page = idp.page(to_idp, browser=browser)
+    # The IdP still has this browser's sign-in, but prompt=login / max_age=0 make it ask again.
+    assert "Continue without signing in again" not in page
+    assert 'id="sign-in-again"' in page and auditor.display_name in page
+    reused = browser.post(to_idp, data={"sub": auditor.user_name, "reuse": "1"}, allow_redirects=False, timeout=10)
+    assert reused.status_code == 303
+    again = reused.headers["Location"]
+    assert again.startswith(idp.url + "/oauth2/authorize?") and "code=" not in again
+    assert client.session[mfa.SESSION_AUTH_TIME] == first
+
+    before = int(time.time())
+    back = client.get(_local(idp.sign_in(to_idp, auditor.user_name, mfa=True, browser=browser)))
+    assert back["Location"] == "/test/evidence/"
+    token = _id_token(auditor.user_name)
+    assert token["amr"] == ["pwd", "mfa"]
+    assert before <= token["auth_time"] <= time.time()
+    assert client.session[mfa.SESSION_AUTH_TIME] == token["auth_time"]
+    assert client.get("/test/evidence/").status_code == 200
+
+
+def test_a_login_on_an_old_idp_session_is_not_fresh_mfa(client, idp, persona_inventory):
+    browser = requests.Session()
+    auditor = BY_KEY["auditor"].user_name
+    idp.clock.offset = -3600  # signed in at the IdP, with MFA, an hour ago
+    client.get(_local(idp.sign_in(client.post(idp.login_path)["Location"], auditor, mfa=True, browser=browser)))
+    idp.clock.offset = 0
+    client.post("/accounts/logout/")
+
+    # A plain login (no prompt, no max_age) may reuse the IdP's session, and its auth_time with it.
+    client.get(_local(idp.continue_session(client.post(idp.login_path)["Location"], auditor, browser=browser)))
+    token = _id_token(auditor)
+    assert token["amr"] == ["pwd", "mfa"] and token["auth_time"] <= time.time() - 3590
+    assert client.session[mfa.SESSION_AUTH_TIME] == token["auth_time"]
     assert client.get("/test/evidence/").status_code == 302

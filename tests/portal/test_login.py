@@ -494,3 +494,78 @@ def test_the_connections_page_only_lists_the_idp_accounts(client, oidc_server):
     assert response.status_code == 200
     assert oidc_server.provider_name in html
     assert "<form" not in html.split('<main id="main">')[1].split("</main>")[0]
+
+
+# The demo IdP's sign-in session, prompt=login, max_age and auth_time --------------------------
+
+
+def _id_token(client: Client) -> dict:
+    return SocialAccount.objects.get(user_id=client.session["_auth_user_id"]).extra_data["id_token"]
+
+
+def _with(authorize_url: str, **params: str) -> str:
+    return authorize_url + "&" + urlencode(params)
+
+
+def test_the_demo_idp_offers_its_session_to_the_next_login_with_its_auth_time(client, oidc_server):
+    browser = requests.Session()
+    oidc_server.clock.offset = -30
+    callback = oidc_server.sign_in(_start_login(client, oidc_server), MARIA.user_name, browser=browser)
+    _complete(client, callback)
+    oidc_server.clock.offset = 0
+    first = _id_token(client)
+    # auth_time is when Maria chose herself at the IdP, not when the token was issued.
+    assert first["iat"] - 40 <= first["auth_time"] <= first["iat"] - 25
+    client.post("/accounts/logout/")
+
+    response = _complete(client, oidc_server.continue_session(_start_login(client, oidc_server), MARIA.user_name,
+                                                             browser=browser))  # fmt: skip
+
+    assert response["Location"] == "/" and _authenticated(client)
+    again = _id_token(client)
+    assert again["auth_time"] == first["auth_time"] and again["amr"] == first["amr"]
+    assert get_user_model().objects.count() == 1
+
+
+def test_the_demo_idp_asks_again_on_prompt_login_or_an_exceeded_max_age(client, oidc_server):
+    browser = requests.Session()
+    oidc_server.clock.offset = -120
+    _complete(client, oidc_server.sign_in(_start_login(client, oidc_server), MARIA.user_name, browser=browser))
+    oidc_server.clock.offset = 0
+    client.post("/accounts/logout/")
+    authorize_url = _start_login(client, oidc_server)
+
+    def offered(url: str) -> bool:
+        page = oidc_server.page(url, browser=browser)
+        assert MARIA.display_name in page  # the personas are always there to choose from
+        return "Continue without signing in again" in page and 'id="sign-in-again"' not in page
+
+    assert offered(authorize_url)
+    assert offered(_with(authorize_url, max_age="3600"))
+    assert not offered(_with(authorize_url, prompt="login"))
+    assert not offered(_with(authorize_url, prompt="login consent"))
+    assert not offered(_with(authorize_url, max_age="60"))
+    assert not offered(_with(authorize_url, max_age="0"))
+    assert not offered(_with(authorize_url, max_age="soon"))
+    assert not offered(authorize_url.replace("&", "&prompt=login&", 1))
+    # Nor can the session be used by posting the page's form anyway.
+    refused = browser.post(_with(authorize_url, max_age="60"), data={"sub": MARIA.user_name, "reuse": "1"},
+                           allow_redirects=False, timeout=10)  # fmt: skip
+    assert refused.status_code == 303 and "code=" not in refused.headers["Location"]
+    # Another browser has no session to offer; a sign-in under prompt=login is a new one.
+    assert "Continue without signing in again" not in oidc_server.page(authorize_url)
+    before = int(time.time())
+    _complete(client, oidc_server.sign_in(_with(authorize_url, prompt="login"), MARIA.user_name, browser=browser))
+    assert before <= _id_token(client)["auth_time"] <= time.time()
+
+
+def test_the_demo_idp_forgets_the_session_when_it_is_ended_there(client, oidc_server):
+    browser = requests.Session()
+    _complete(client, oidc_server.sign_in(_start_login(client, oidc_server), MARIA.user_name, browser=browser))
+    assert "Continue without signing in again" in oidc_server.page(_start_login(client, oidc_server), browser=browser)
+
+    browser.post(oidc_server.url + "/oauth2/end_session/confirm", timeout=10).raise_for_status()
+
+    assert "Continue without signing in again" not in oidc_server.page(
+        _start_login(client, oidc_server), browser=browser
+    )
