@@ -52,26 +52,28 @@ def fingerprint(values: tuple) -> str:
 
 
 def insert_plain(
-    model: type[models.Model], objs: list[models.Model], *, encoded: Sequence[dict[str, str]] | None = None
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Sequence[tuple],
+    *,
+    encoded: Sequence[dict[str, str]] | None = None,
 ) -> None:
-    """Insert rows that need no ids back (history rows): COPY on PostgreSQL, bulk_create elsewhere.
-
-    `encoded`, parallel to `objs`, may give JSON fields already encoded (attname -> JSON text).
-    """
-    if not objs:
+    """Insert rows (tuples of `fields`) that need no ids back, such as history rows: COPY on
+    PostgreSQL, bulk_create elsewhere. `encoded`, parallel to `rows`, may give JSON fields
+    already encoded (attname -> JSON text)."""
+    if not rows:
         return
     if connection.vendor != "postgresql":
-        model._base_manager.bulk_create(objs, batch_size=500)
+        model._base_manager.bulk_create([model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=500)
         return
-    columns = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = _columns(model, fields)
     copy_format = _CopyFormat(columns)
     names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
     sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
     # The raw psycopg COPY bypasses Django's cursor: wrap it so a violation is an IntegrityError.
     with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for n, obj in enumerate(objs):
-            values = [getattr(obj, f.attname) for f in columns]
-            copy.write_row(copy_format.values(values, encoded[n] if encoded else None))
+        for n, row in enumerate(rows):
+            copy.write_row(copy_format.values([*row], encoded[n] if encoded else None))
 
 
 class _CopyFormat:
@@ -84,6 +86,7 @@ class _CopyFormat:
     def __init__(self, columns: Sequence[models.Field]) -> None:
         self.times = [i for i, f in enumerate(columns) if isinstance(f, models.DateTimeField)]
         self.json = [(i, f.attname) for i, f in enumerate(columns) if isinstance(f, models.JSONField)]
+        self.needed = bool(self.times or self.json)
 
     def values(self, values: list[Any], encoded: dict[str, str] | None) -> list[Any]:
         for i in self.times:
@@ -349,9 +352,12 @@ def _copy_insert(
         if ids is not None:
             for pk, row in zip(ids, rows, strict=True):
                 write((pk, row.key, row.scope, row.hash, stamp, stamp, *values([*row.values], row.encoded), *defaults))
-        else:
+        elif copy_format.needed:
             for row in rows:
                 write((row.key, row.scope, row.hash, stamp, stamp, *values([*row.values], row.encoded), *defaults))
+        else:  # link rows (memberships, entitlements): ids and choices only, nothing to convert
+            for row in rows:
+                write((row.key, row.scope, row.hash, stamp, stamp, *row.values, *defaults))
 
 
 def _update(model: type[models.Model], fields: Sequence[str], batch: list[tuple[int, Row]], now: datetime) -> None:

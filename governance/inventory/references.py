@@ -102,15 +102,18 @@ def _postgresql(refs: list[Reference]) -> list[str]:
     for ref in refs:
         by_table[ref.table].append(ref)
         by_target[ref.target_table].append(ref)
-    # The transition tables carry no statistics and the checked tables grow fast during a sync:
-    # a cached plan from when a table was empty would scan it. Index lookups are always right here.
-    planner = "SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off"
+    # The transition tables carry no statistics and the checked tables grow fast during a sync
+    # (a first sync writes them before autovacuum ever analyzes them): a plan made while a table
+    # looked empty would scan all of it for every row checked. One index probe per row is always
+    # right here, so the lookup is kept a per-row subplan (OFFSET 0 stops it being turned into a
+    # join) and scans are priced out.
+    planner = "SET enable_seqscan = off SET enable_bitmapscan = off SET enable_material = off"
     sql = []
     for table, table_refs in sorted(by_table.items()):
         checks = "\n".join(
             f"""  SELECT n.{_q(r.column)} INTO missing FROM new_rows n
     WHERE n.{_q(r.column)} IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM {_q(r.target_table)} t WHERE t.{_q(r.target_column)} = n.{_q(r.column)})
+      AND NOT EXISTS (SELECT 1 FROM {_q(r.target_table)} t WHERE t.{_q(r.target_column)} = n.{_q(r.column)} OFFSET 0)
     LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
@@ -132,7 +135,7 @@ def _postgresql(refs: list[Reference]) -> list[str]:
     for target, target_refs in sorted(by_target.items()):
         checks = "\n".join(
             f"""  SELECT o.{_q(r.target_column)} INTO kept FROM old_rows o
-    WHERE EXISTS (SELECT 1 FROM {_q(r.table)} c WHERE c.{_q(r.column)} = o.{_q(r.target_column)})
+    WHERE EXISTS (SELECT 1 FROM {_q(r.table)} c WHERE c.{_q(r.column)} = o.{_q(r.target_column)} OFFSET 0)
     LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',

@@ -173,9 +173,7 @@ def test_a_bulk_copy_is_checked_too(rows):
     with pytest.raises(IntegrityError), transaction.atomic():
         ingest.insert_plain(
             PolicyVersion,
-            [
-                PolicyVersion(policy_id=rows[Policy._meta.db_table], version=7, first_seen=timezone.now()),
-                PolicyVersion(policy_id=DANGLING, version=1, first_seen=timezone.now()),
-            ],
+            ("policy_id", "version", "first_seen"),
+            [(rows[Policy._meta.db_table], 7, timezone.now()), (DANGLING, 1, timezone.now())],
         )
     assert PolicyVersion.objects.count() == before

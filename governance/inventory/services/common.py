@@ -248,14 +248,15 @@ class PolicyPlan:
             aws_version_at = POLICY_FIELDS.index("aws_version_id")
             ingest.insert_plain(
                 PolicyVersion,
+                ("policy_id", "version", "aws_version_id", "document", "document_hash", "first_seen"),
                 [
-                    PolicyVersion(
-                        policy_id=self.plan.ids[key],
-                        version=version,
-                        aws_version_id=row.values[aws_version_at],
-                        document=row.values[doc_at],
-                        document_hash=row.values[hash_at],
-                        first_seen=now,
+                    (
+                        self.plan.ids[key],
+                        version,
+                        row.values[aws_version_at],
+                        row.values[doc_at],
+                        row.values[hash_at],
+                        now,
                     )
                     for key, row, version in self.versions
                 ],
@@ -425,4 +426,4 @@ def _entitlement(
     permission_set_arn: str = "",
 ) -> Row:
     key = digest("entitlement", principal_arn, policy_arn, via, account_id, via_group_arn, permission_set_arn)
-    return _link(key, values)
+    return Row(key=key, values=values, hash="")  # a link: see `_link`
