@@ -2,9 +2,10 @@
 
 The organization is read first (on this thread), then a bounded pool (`AWS_SYNC_WORKERS`) reads
 each member account (its tags, AssumeRole, IAM) and Identity Center over the one shared boto3
-Session, while this thread ingests each result as it arrives. Worker threads never touch the
-database, so SQLite (one writer) and PostgreSQL behave the same, and a page polling the
-`SyncRun` sees accounts done / total grow as accounts finish.
+Session, while this thread plans each batch of finished reads and hands it to
+`services.WriteBehind`, which writes it on its own connection while the next one is planned (on
+PostgreSQL; elsewhere it writes here, in turn). Reading threads never touch the database, and a
+page polling the `SyncRun` sees accounts done / total grow as batches are written.
 
 Most accounts are unchanged from one sync to the next. This thread looks up the stored snapshot
 digests once and hands each read its account's; a worker whose raw read digests the same skips
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -177,24 +179,37 @@ def sync_organization(
                 {"scope": "account", "account": only_account_id, "error": "Not an active account of the organization."}
             )
 
-        with ThreadPoolExecutor(max_workers=settings.AWS_SYNC_WORKERS, thread_name_prefix="sync") as pool:
+        def record(outcomes: list[tuple[AccountRead, tuple[int, dict[str, int], str]]]) -> None:
+            nonlocal changes
+            for read, (changed, account_counts, error) in outcomes:
+                changes += changed
+                if error:
+                    errors.append({"scope": "account", "account": read.account_id, "error": error})
+                else:
+                    counts["accounts"] += 1
+                    if read.unchanged is not None:
+                        counts["accounts_unchanged"] += 1
+                    for k, v in account_counts.items():
+                        counts[k] = counts.get(k, 0) + v
+
+        with (
+            ThreadPoolExecutor(max_workers=settings.AWS_SYNC_WORKERS, thread_name_prefix="sync") as pool,
+            services.WriteBehind() as writer,
+        ):
             ic_future = pool.submit(_read_identity_center)
             pending = {pool.submit(read_account, a.account_id, digests.get(a.account_id, "")) for a in targets}
+            writing: deque[_Batch] = deque()
             while pending:
-                # Ingest every account that has finished reading as one batch (fewer round trips)
-                # while the pool keeps reading the rest.
+                # Plan every account that has finished reading as one batch (fewer round trips) and
+                # hand it to the writer, while the pool keeps reading the rest.
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 reads = sorted((f.result() for f in done), key=lambda r: r.account_id)
-                for read, (changed, account_counts, error) in _ingest_batch(run, reads, account_pks, now, index):
-                    changes += changed
-                    if error:
-                        errors.append({"scope": "account", "account": read.account_id, "error": error})
-                    else:
-                        counts["accounts"] += 1
-                        if read.unchanged is not None:
-                            counts["accounts_unchanged"] += 1
-                        for k, v in account_counts.items():
-                            counts[k] = counts.get(k, 0) + v
+                writing.append(_submit_batch(writer, reads, account_pks, now, index))
+                while writing and writing[0].written.done():
+                    record(_finish_batch(run, writing.popleft(), account_pks, now, index))
+            writer.drain()
+            while writing:
+                record(_finish_batch(run, writing.popleft(), account_pks, now, index))
             ic, ic_error, ic_calls = ic_future.result()
         counts["identity_center_api_calls"] = ic_calls
         if ic_error:
@@ -211,25 +226,50 @@ def sync_organization(
         return _finish(run, started, total, counts, changes, errors, failed=bool(targets) and counts["accounts"] == 0)
 
 
-def _ingest_batch(
-    run: SyncRun, reads: list[AccountRead], account_pks: dict[str, int], now, index: services.PolicyIndex
-) -> list[tuple[AccountRead, tuple[int, dict[str, int], str]]]:
-    """Ingest the changed accounts that read cleanly together; if that fails, one by one to isolate it."""
+@dataclass
+class _Batch:
+    reads: list[AccountRead]
+    good: list[AccountRead]  # read cleanly and changed: planned and written together
+    written: Future
+    started: float
+
+
+def _submit_batch(
+    writer: services.WriteBehind,
+    reads: list[AccountRead],
+    account_pks: dict[str, int],
+    now,
+    index: services.PolicyIndex,
+) -> _Batch:
+    """Plan the changed accounts that read cleanly and queue them for writing as one batch."""
     started = time.perf_counter()
     good = [r for r in reads if not r.error and r.iam is not None and r.account_id in account_pks]
-    results: dict[str, services.IngestResult] = {}
-    if len(good) > 1:
-        try:
-            results = services.ingest_accounts_iam(
-                items=[(r.iam, account_pks[r.account_id]) for r in good], now=now, index=index
-            )
-        except Exception:
-            logger.info("sync: batch ingest failed; retrying its %d accounts one by one", len(good))
-            results = {}
-    share = (time.perf_counter() - started) / max(1, len(good))
-    batched_ids = {r.account_id for r in good}
+    try:
+        planned = services.plan_accounts_iam(
+            items=[(r.iam, account_pks[r.account_id]) for r in good], now=now, index=index
+        )
+    except Exception as exc:  # malformed data in one account: `_finish_batch` isolates it
+        written: Future = Future()
+        written.set_exception(exc)
+    else:
+        written = writer.submit(planned)
+    return _Batch(reads=reads, good=good, written=written, started=started)
+
+
+def _finish_batch(
+    run: SyncRun, batch: _Batch, account_pks: dict[str, int], now, index: services.PolicyIndex
+) -> list[tuple[AccountRead, tuple[int, dict[str, int], str]]]:
+    """Record each account of a written batch; if the batch failed, ingest its accounts one by one."""
+    try:
+        results = batch.written.result()
+    except Exception:
+        if len(batch.good) > 1:
+            logger.info("sync: batch ingest failed; retrying its %d accounts one by one", len(batch.good))
+        results = {}
+    share = (time.perf_counter() - batch.started) / max(1, len(batch.good))
+    batched_ids = {r.account_id for r in batch.good}
     outcomes = []
-    for read in reads:
+    for read in batch.reads:
         batch_seconds = share if read.account_id in batched_ids else 0.0  # an unchanged account had none
         outcomes.append((read, _ingest_account(run, read, account_pks.get(read.account_id), now, index,
                                                results.get(read.account_id), batch_seconds)))  # fmt: skip
