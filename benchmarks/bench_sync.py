@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from django.conf import settings
 from django.db import connection
@@ -159,6 +160,10 @@ def _bare(url: str) -> None:
 
     def identity_center() -> None:
         sso, store = client("sso-admin"), client("identitystore")
+        once = bare.client(
+            "sso-admin", endpoint_url=url, config=config.merge(Config(retries={"total_max_attempts": 1}))
+        )
+        probe_boundary = True
         for instance in pages(sso, "list_instances", "Instances"):
             store_id, arn = instance["IdentityStoreId"], instance["InstanceArn"]
             list(pages(store, "list_users", "Users", IdentityStoreId=store_id))
@@ -170,6 +175,14 @@ def _bare(url: str) -> None:
                 list(pages(sso, "list_managed_policies_in_permission_set", "AttachedManagedPolicies",
                            InstanceArn=arn, PermissionSetArn=ps))  # fmt: skip
                 sso.get_inline_policy_for_permission_set(InstanceArn=arn, PermissionSetArn=ps)
+                list(pages(sso, "list_customer_managed_policy_references_in_permission_set",
+                           "CustomerManagedPolicyReferences", InstanceArn=arn, PermissionSetArn=ps))  # fmt: skip
+                if probe_boundary:
+                    # As the reader: one try, and no more asking once the endpoint cannot answer.
+                    try:
+                        once.get_permissions_boundary_for_permission_set(InstanceArn=arn, PermissionSetArn=ps)
+                    except ClientError as exc:
+                        probe_boundary = exc.response["Error"]["Code"] == "ResourceNotFoundException"
                 for account_id in pages(sso, "list_accounts_for_provisioned_permission_set", "AccountIds",
                                         InstanceArn=arn, PermissionSetArn=ps):  # fmt: skip
                     list(pages(sso, "list_account_assignments", "AccountAssignments", InstanceArn=arn,

@@ -53,6 +53,8 @@ from governance.inventory.models import (
 logger = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(hours=2)
+# Most accounts planned and written in one transaction.
+BATCH_ACCOUNTS = 25
 
 
 class SyncAlreadyRunning(RuntimeError):
@@ -165,12 +167,15 @@ def sync_organization(
         account_pks = dict(
             Account.objects.filter(account_id__in=[a.account_id for a in targets]).values_list("account_id", "id")
         )
-        SyncAccountRun.objects.bulk_create(
-            [
-                SyncAccountRun(run=run, aws_account_id=a.account_id, account_id=account_pks.get(a.account_id))
-                for a in targets
-            ]
-        )
+        account_runs = {
+            account_run.aws_account_id: account_run
+            for account_run in SyncAccountRun.objects.bulk_create(
+                [
+                    SyncAccountRun(run=run, aws_account_id=a.account_id, account_id=account_pks.get(a.account_id))
+                    for a in targets
+                ]
+            )
+        }
         SyncRun.objects.filter(pk=run.pk).update(accounts_total=len(targets))
         stored = services.stored_iam_digests(account_pks.values())
         digests = {account_id: stored.get(pk, "") for account_id, pk in account_pks.items()}
@@ -199,17 +204,21 @@ def sync_organization(
             ic_future = pool.submit(_read_identity_center)
             pending = {pool.submit(read_account, a.account_id, digests.get(a.account_id, "")) for a in targets}
             writing: deque[_Batch] = deque()
-            while pending:
-                # Plan every account that has finished reading as one batch (fewer round trips) and
-                # hand it to the writer, while the pool keeps reading the rest.
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                reads = sorted((f.result() for f in done), key=lambda r: r.account_id)
-                writing.append(_submit_batch(writer, reads, account_pks, now, index))
+            ready: list[AccountRead] = []
+            while pending or ready or writing:
+                # Wake when a read finishes or the oldest batch is written.
+                done, _ = wait({*pending, *(b.written for b in list(writing)[:1])}, return_when=FIRST_COMPLETED)
+                for future in done & pending:
+                    ready.append(future.result())
+                pending -= done
                 while writing and writing[0].written.done():
-                    record(_finish_batch(run, writing.popleft(), account_pks, now, index))
-            writer.drain()
-            while writing:
-                record(_finish_batch(run, writing.popleft(), account_pks, now, index))
+                    record(_finish_batch(run, account_runs, writing.popleft(), account_pks, now, index))
+                # Accounts that finished reading are planned together as one batch (fewer round
+                # trips): at once when the writer is idle, else once a full batch has gathered.
+                while ready and (not writing or len(ready) >= BATCH_ACCOUNTS or not pending):
+                    reads, ready = sorted(ready, key=lambda r: r.account_id), []
+                    reads, ready = reads[:BATCH_ACCOUNTS], reads[BATCH_ACCOUNTS:]
+                    writing.append(_submit_batch(writer, reads, account_pks, now, index))
             ic, ic_error, ic_calls = ic_future.result()
         counts["identity_center_api_calls"] = ic_calls
         if ic_error:
@@ -257,69 +266,99 @@ def _submit_batch(
 
 
 def _finish_batch(
-    run: SyncRun, batch: _Batch, account_pks: dict[str, int], now, index: services.PolicyIndex
+    run: SyncRun,
+    account_runs: dict[str, SyncAccountRun],
+    batch: _Batch,
+    account_pks: dict[str, int],
+    now,
+    index: services.PolicyIndex,
 ) -> list[tuple[AccountRead, tuple[int, dict[str, int], str]]]:
-    """Record each account of a written batch; if the batch failed, ingest its accounts one by one."""
+    """Record each account of a written batch; if the batch failed, ingest its accounts one by one.
+
+    The bookkeeping is per batch, not per account: one query for the tags, one for the accounts'
+    runs and one for the run's progress.
+    """
     try:
         results = batch.written.result()
     except Exception:
         if len(batch.good) > 1:
             logger.info("sync: batch ingest failed; retrying its %d accounts one by one", len(batch.good))
         results = {}
+    outcomes = {
+        read.account_id: _ingest_account_iam(read, account_pks.get(read.account_id), now, index, results)
+        for read in batch.reads
+    }
+    tagged = [(read, account_pks[read.account_id]) for read in batch.reads if not outcomes[read.account_id][2]]
+    for account_id, (tag_changes, error) in _ingest_tags(tagged, now).items():
+        changed, counts, _ = outcomes[account_id]
+        outcomes[account_id] = (changed + tag_changes, counts, "") if not error else (0, {}, error)
     share = (time.perf_counter() - batch.started) / max(1, len(batch.good))
     batched_ids = {r.account_id for r in batch.good}
-    outcomes = []
+    finished = timezone.now()
     for read in batch.reads:
-        batch_seconds = share if read.account_id in batched_ids else 0.0  # an unchanged account had none
-        outcomes.append((read, _ingest_account(run, read, account_pks.get(read.account_id), now, index,
-                                               results.get(read.account_id), batch_seconds)))  # fmt: skip
-    return outcomes
+        changed, counts, error = outcomes[read.account_id]
+        account_run = account_runs[read.account_id]
+        account_run.status = AccountSyncStatus.FAILED if error else AccountSyncStatus.SUCCEEDED
+        account_run.error = error
+        account_run.api_calls = read.api_calls
+        # An unchanged account or a failed read had no share of the batch's ingest.
+        account_run.seconds = round(read.seconds + (share if read.account_id in batched_ids else 0.0), 3)
+        account_run.counts = counts
+        account_run.changes = changed
+        account_run.credential_report_generated_at = _report_time(read) if not error else None
+        account_run.finished_at = finished
+    SyncAccountRun.objects.bulk_update(
+        [account_runs[read.account_id] for read in batch.reads],
+        fields=["status", "error", "api_calls", "seconds", "counts", "changes", "credential_report_generated_at",
+                "finished_at"],
+    )  # fmt: skip
+    failed = sum(1 for changed, counts, error in outcomes.values() if error)
+    SyncRun.objects.filter(pk=run.pk).update(
+        accounts_done=F("accounts_done") + len(batch.reads), accounts_failed=F("accounts_failed") + failed
+    )
+    return [(read, outcomes[read.account_id]) for read in batch.reads]
 
 
-def _ingest_account(
-    run: SyncRun,
+def _ingest_account_iam(
     read: AccountRead,
     account_pk: int | None,
     now,
     index: services.PolicyIndex,
-    batched: services.IngestResult | None = None,
-    batch_seconds: float = 0.0,
+    results: dict[str, services.IngestResult],
 ) -> tuple[int, dict[str, int], str]:
-    ingest_started = time.perf_counter() - batch_seconds
-    changed = 0
-    counts: dict[str, int] = {}
-    error = read.error
-    if not error and account_pk is None:
-        error = "The account is not in the inventory."
-    if not error:
-        try:
-            if read.unchanged is not None:
-                counts = read.unchanged.counts
-            else:
-                assert read.iam is not None
-                result = batched or services.ingest_account_iam(
-                    iam=read.iam, account_pk=account_pk, now=now, index=index
-                )
-                changed, counts = result.changes, result.counts
-            changed += services.ingest_account_tags(account_pk=account_pk, tags=read.tags, now=now)
-        except Exception as exc:
-            logger.exception("sync: ingest of account %s", read.account_id)
-            error = describe_error(exc)
-            changed, counts = 0, {}
-    SyncAccountRun.objects.filter(run=run, aws_account_id=read.account_id).update(
-        status=AccountSyncStatus.FAILED if error else AccountSyncStatus.SUCCEEDED,
-        error=error,
-        api_calls=read.api_calls,
-        seconds=round(read.seconds + time.perf_counter() - ingest_started, 3),
-        counts=counts,
-        changes=changed,
-        credential_report_generated_at=_report_time(read) if not error else None,
-        finished_at=timezone.now(),
-    )
-    SyncRun.objects.filter(pk=run.pk).update(
-        accounts_done=F("accounts_done") + 1, accounts_failed=F("accounts_failed") + (1 if error else 0)
-    )
-    return changed, counts, error
+    """(changes, counts, error) of one account's IAM: written with its batch, unchanged, or
+    ingested here on its own when its batch failed."""
+    if read.error:
+        return 0, {}, read.error
+    if account_pk is None:
+        return 0, {}, "The account is not in the inventory."
+    if read.unchanged is not None:
+        return 0, read.unchanged.counts, ""
+    assert read.iam is not None
+    try:
+        result = results.get(read.account_id) or services.ingest_account_iam(
+            iam=read.iam, account_pk=account_pk, now=now, index=index
+        )
+    except Exception as exc:
+        logger.exception("sync: ingest of account %s", read.account_id)
+        return 0, {}, describe_error(exc)
+    return result.changes, result.counts, ""
+
+
+def _ingest_tags(tagged: list[tuple[AccountRead, int]], now) -> dict[str, tuple[int, str]]:
+    """account id -> (changes, error) for the accounts' tags: together, or one by one if that fails."""
+    try:
+        changes = services.ingest_accounts_tags(items=[(pk, read.tags) for read, pk in tagged], now=now)
+        return {read.account_id: (changes[pk], "") for read, pk in tagged}
+    except Exception:
+        outcomes = {}
+        for read, pk in tagged:
+            try:
+                outcomes[read.account_id] = (services.ingest_accounts_tags(items=[(pk, read.tags)], now=now)[pk], "")
+            except Exception as exc:
+                logger.exception("sync: tags of account %s", read.account_id)
+                outcomes[read.account_id] = (0, describe_error(exc))
+        return outcomes
 
 
 def _report_time(read: AccountRead) -> datetime | None:

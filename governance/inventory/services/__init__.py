@@ -28,7 +28,7 @@ from governance.inventory.services.iam import (
     stored_iam_digests,
 )
 from governance.inventory.services.identity_center import ingest_identity_center, sso_group_arn, sso_user_arn
-from governance.inventory.services.organization import ingest_account_tags, ingest_organization
+from governance.inventory.services.organization import ingest_accounts_tags, ingest_organization
 from governance.inventory.services.write_behind import WriteBehind
 
 __all__ = [
@@ -41,8 +41,8 @@ __all__ = [
     "WriteBehind",
     "iam_scope",
     "ingest_account_iam",
-    "ingest_account_tags",
     "ingest_accounts_iam",
+    "ingest_accounts_tags",
     "ingest_aws_managed_policies",
     "ingest_identity_center",
     "ingest_organization",

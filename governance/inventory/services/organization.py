@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
@@ -151,14 +152,22 @@ def ingest_organization(*, snapshot: OrgSnapshot, now: datetime) -> IngestResult
     return IngestResult(outcome=out, counts=counts)
 
 
-def ingest_account_tags(*, account_pk: int, tags: dict[str, str], now: datetime) -> int:
-    """Store an account's tags and owner when they differ from what is stored; returns changes.
+def ingest_accounts_tags(*, items: Sequence[tuple[int, dict[str, str]]], now: datetime) -> dict[int, int]:
+    """Store accounts' tags and owners where they differ from what is stored; account pk -> changes.
 
     Tags are read per account (see governance.aws.readers.organizations), after the org
-    structure, so they are compared directly rather than through the account's content hash.
+    structure, so they are compared directly rather than through the account's content hash:
+    one SELECT for all of `items`, and an UPDATE only for an account whose tags changed.
     """
-    owner = _owner(tags)
-    stored = Account.objects.filter(pk=account_pk).values_list("tags", "owner").first()
-    if stored is None or (stored[0] == tags and stored[1] == owner):
-        return 0
-    return Account.objects.filter(pk=account_pk).update(tags=tags, owner=owner, last_seen=now)
+    stored = {
+        pk: (tags, owner)
+        for pk, tags, owner in Account.objects.filter(pk__in=[pk for pk, _ in items]).values_list("pk", "tags", "owner")
+    }
+    changes = {}
+    for pk, tags in items:
+        owner = _owner(tags)
+        if pk not in stored or stored[pk] == (tags, owner):
+            changes[pk] = 0
+        else:
+            changes[pk] = Account.objects.filter(pk=pk).update(tags=tags, owner=owner, last_seen=now)
+    return changes
