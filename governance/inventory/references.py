@@ -6,8 +6,11 @@ place, `install()` (run by migrations) creates triggers that keep the same guara
 - every row an INSERT or UPDATE writes must refer to an existing row. On PostgreSQL one
   statement-level trigger per table checks all the rows the statement wrote (COPY included) with
   one indexed anti-join per column; on SQLite a row trigger per column does the same per row.
-- a referenced row cannot be deleted, nor its id changed, while a row still refers to it
-  (ON DELETE RESTRICT). Inventory rows are never deleted in normal operation (`removed_at`).
+- on PostgreSQL, a referenced row cannot be deleted, nor its id changed, while a row still
+  refers to it (ON DELETE RESTRICT). Not on SQLite, the embedded demo database: its triggers run
+  at once, never at commit, and Django empties tables one by one in any order (`flush`), which
+  deferred constraints allow and an immediate check would refuse. There the ORM's PROTECT still
+  guards deletes, and inventory rows are never deleted in normal operation (`removed_at`).
 
 A violation raises `foreign_key_violation` on PostgreSQL and a constraint error on SQLite, both
 `django.db.IntegrityError`, and the statement (with its transaction) is undone. TRUNCATE is not
@@ -88,8 +91,7 @@ def expected_names(apps: Any, vendor: str) -> set[str]:
     if vendor == "postgresql":
         names = {f"{PREFIX}_{t}_{op}" for t in {r.table for r in refs} for op in ("insert", "update")}
         return names | {f"{PREFIX}_{t}_{op}" for t in {r.target_table for r in refs} for op in ("delete", "rekey")}
-    names = {f"{PREFIX}_{r.table}_{r.column}_{op}" for r in refs for op in ("insert", "update")}
-    return names | {f"{PREFIX}_{r.target_table}_{r.table}_{r.column}_{op}" for r in refs for op in ("delete", "rekey")}
+    return {f"{PREFIX}_{r.table}_{r.column}_{op}" for r in refs for op in ("insert", "update")}
 
 
 def _q(name: str) -> str:
@@ -180,18 +182,6 @@ def _sqlite(refs: list[Reference]) -> list[str]:
                 f"CREATE TRIGGER {_q(f'{PREFIX}_{r.table}_{r.column}_{op}')} BEFORE {event} ON {table} "
                 f"FOR EACH ROW WHEN {missing} BEGIN SELECT RAISE(ABORT, {message}); END"
             )
-        kept = f"EXISTS (SELECT 1 FROM {table} WHERE {column} = OLD.{target_column})"
-        message = _literal(f"FOREIGN KEY constraint failed: {r.target_table} row referenced from {r.table}.{r.column}")
-        name = f"{PREFIX}_{r.target_table}_{r.table}_{r.column}"
-        sql.append(
-            f"CREATE TRIGGER {_q(name + '_delete')} BEFORE DELETE ON {target} "
-            f"FOR EACH ROW WHEN {kept} BEGIN SELECT RAISE(ABORT, {message}); END"
-        )
-        sql.append(
-            f"CREATE TRIGGER {_q(name + '_rekey')} BEFORE UPDATE OF {target_column} ON {target} "
-            f"FOR EACH ROW WHEN OLD.{target_column} IS NOT NEW.{target_column} AND {kept} "
-            f"BEGIN SELECT RAISE(ABORT, {message}); END"
-        )
     return sql
 
 

@@ -146,6 +146,7 @@ def test_it_refuses_to_point_an_existing_row_at_nothing(rows, ref):
     assert _referenced_id(ref, rows[ref.table]) != DANGLING
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's checks cannot wait for commit (flush)")
 @pytest.mark.parametrize("ref", REFERENCES, ids=lambda r: f"{r.table}.{r.column}")
 def test_it_refuses_to_delete_or_renumber_a_referenced_row(rows, ref):
     target = _referenced_id(ref, rows[ref.table])
