@@ -1,10 +1,10 @@
-"""(a) Sync of the demo organization (100 accounts) against the in-process emulator.
+"""(a) Sync of the demo organization (100 accounts) against the emulator, in its own process.
 
 Measures `sync_organization()` (read + ingest into a scratch database) and, in the same run, a
 bare boto3 script making the same AWS calls with the same parallelism and nothing else (no
-dataclasses, no database). Target: portal time <= 1.3 x the bare calls. Both are timed twice,
-alternating, and the best of each is compared; the portal's first sync (empty database) and its
-second (nothing changed) are both reported.
+dataclasses, no database). Target: portal time <= 1.3 x the bare calls. Each is timed twice,
+alternating, and the best of each is compared: the portal's first sync (empty inventory, emptied
+again before the second round) and its second (nothing changed) are both reported.
 
 BENCH_SYNC_ACCOUNTS changes the size (default 100).
 """
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,6 +22,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import override_settings
 
@@ -35,8 +38,12 @@ def run() -> dict:
     accounts = int(os.environ.get("BENCH_SYNC_ACCOUNTS", "100"))
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    server = emulator.start_threaded()
-    override = override_settings(AWS_ENDPOINT_URL=server.url)
+    # The emulator runs in its own process, as AWS is not in the portal's: in-process, its request
+    # handling would queue behind the portal's own Python for the interpreter lock.
+    port = _free_port()
+    process = emulator.start_subprocess(port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://{emulator.DEFAULT_HOST}:{port}"
+    override = override_settings(AWS_ENDPOINT_URL=url)
     override.enable()
     session.reset()
     settings_dict = connection.settings_dict
@@ -48,38 +55,56 @@ def run() -> dict:
         started = time.perf_counter()
         demo = build(accounts=accounts, seed=42)
         build_seconds = time.perf_counter() - started
-
-        bare_1 = _timed(lambda: _bare(server.url))
-        portal_first, run_first = _timed_sync()
-        bare_2 = _timed(lambda: _bare(server.url))
-        portal_again, run_again = _timed_sync()
+        # Alternating, twice each; the inventory is emptied before each first sync.
+        bare, first, again = [], [], []
+        for _ in range(2):
+            bare.append(_timed(lambda: _bare(url)))
+            call_command("flush", interactive=False, verbosity=0)
+            first.append(_timed_sync())
+            again.append(_timed_sync())
+        run_first, run_again = first[-1][1], again[-1][1]
         per_account = list(SyncAccountRun.objects.filter(run_id=run_first["run"]).values_list("api_calls", flat=True))
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
         override.disable()
         session.reset()
-        server.stop()
-    bare = min(bare_1["seconds"], bare_2["seconds"])
-    ratio_first = portal_first["seconds"] / bare
-    ratio_again = portal_again["seconds"] / bare
+        process.terminate()
+        process.wait(timeout=10)
+    best_bare = min(b["seconds"] for b in bare)
+    best_first = min(f["seconds"] for f, _ in first)
+    best_again = min(a["seconds"] for a, _ in again)
     return {
         "accounts": len(demo.accounts),
         "workers": settings.AWS_SYNC_WORKERS,
         "database": connection.vendor,
         "demo_build_seconds": round(build_seconds, 2),
-        "bare_boto3": {"seconds": [bare_1["seconds"], bare_2["seconds"]], "api_calls": bare_1["api_calls"]},
-        "portal_first_sync": {**portal_first, "summary": run_first},
-        "portal_unchanged_sync": {**portal_again, "summary": run_again},
+        "bare_boto3": {"seconds": [b["seconds"] for b in bare], "api_calls": bare[0]["api_calls"]},
+        "portal_first_sync": {
+            "seconds": [f["seconds"] for f, _ in first],
+            "api_calls": first[-1][0]["api_calls"],
+            "summary": run_first,
+        },
+        "portal_unchanged_sync": {
+            "seconds": [a["seconds"] for a, _ in again],
+            "api_calls": again[-1][0]["api_calls"],
+            "summary": run_again,
+        },
         "api_calls_per_account": {
             "max": max(per_account, default=0),
             "mean": round(sum(per_account) / max(1, len(per_account)), 2),
             "note": "tags + AssumeRole + IAM (authorization details, credential report x2, password policy)",
         },
-        "ratio_first_sync": round(ratio_first, 2),
-        "ratio_unchanged_sync": round(ratio_again, 2),
+        "ratio_first_sync": round(best_first / best_bare, 2),
+        "ratio_unchanged_sync": round(best_again / best_bare, 2),
         "target_ratio": TARGET_RATIO,
-        "met": ratio_first <= TARGET_RATIO,
+        "met": best_first / best_bare <= TARGET_RATIO,
     }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((emulator.DEFAULT_HOST, 0))
+        return sock.getsockname()[1]
 
 
 def _timed(fn) -> dict:
