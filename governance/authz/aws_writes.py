@@ -2,10 +2,13 @@
 
 Before the portal writes to AWS on someone's behalf (an SCP change, a remediation, a JIT grant)
 it evaluates that person's own Identity Center permission sets on the target account (their
-managed and inline policies, and the SCPs in effect there) for the exact action and resource,
-with the offline evaluator. A person may switch into any one of their permission sets, so the
-write is allowed when one of them allows it; otherwise it is refused naming the deciding
-statement ("explicit deny by ...") or saying that no statement allowed it.
+AWS managed and inline policies, the customer managed policies they reference resolved in that
+account, their permissions boundary, and the SCPs in effect there) for the exact action and
+resource, with the offline evaluator. A person may switch into any one of their permission sets,
+so the write is allowed when one of them allows it; otherwise it is refused naming the deciding
+statement ("explicit deny by ...", the boundary that does not allow it) or saying that no
+statement allowed it. A set whose boundary the last sync could not read allows nothing here
+(fail closed), except on the local emulator, which cannot store boundaries at all.
 
 Allowed writes run through the writer role (governance/aws/writer.py) with `SourceIdentity` set to the person's linked
 Identity Center user name (so CloudTrail names the human) and session tags naming the portal
@@ -20,13 +23,26 @@ user and action; the write is audited with the AWS request id. Refusals are audi
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 
-from governance.policy import Decision, Outcome, Policy, PolicyError, Request, evaluate, parse_policy
+from governance.policy import (
+    Decision,
+    Outcome,
+    Policy,
+    PolicyError,
+    PolicyType,
+    Request,
+    evaluate,
+    parse_policy,
+)
 
 
 class WriteRefusedError(PermissionDenied):
@@ -75,39 +91,167 @@ def _scp_levels(account_id: str) -> tuple[list[list[Policy]], bool]:
     return [*levels, for_account], False
 
 
-def permission_set_policies(*, principal: Any, account_id: str) -> dict[str, list[Policy]]:
-    """Permission-set name → its parsed policies, for each set assigned to `principal` on the account."""
-    from governance.inventory.models import AccountAssignment, GroupMembership, PermissionSetPolicy, PolicyKind
-    from governance.inventory.models import Policy as PolicyRow
+@dataclass(frozen=True)
+class PermissionSetGrant:
+    """What one permission set grants on the account, as the evaluator needs it.
 
-    group_ids = list(GroupMembership.objects.present().filter(member=principal).values_list("group_id", flat=True))
-    sets = dict(
-        AccountAssignment.objects.present()
-        .filter(aws_account_id=account_id, principal_id__in=[principal.pk, *group_ids])
-        .filter(permission_set__removed_at__isnull=True)
-        .values_list("permission_set_id", "permission_set__name")
-        .distinct()
+    `policies` are its AWS managed, inline and (resolved in the account) customer managed
+    policies; `boundary` its permissions boundary when it has one. `problem` is set when the
+    portal cannot know what the set allows (its boundary is unknown or missing from the
+    inventory): the gate then counts the set as allowing nothing, and says why.
+    """
+
+    policies: list[Policy] = field(default_factory=list)
+    boundary: Policy | None = None
+    problem: str = ""
+
+
+def on_emulator() -> bool:
+    """Whether AWS is the local emulator (settings refuse a loopback endpoint in production)."""
+    from governance.aws.emulator import is_loopback_url
+
+    return bool(settings.AWS_ENDPOINT_URL) and is_loopback_url(settings.AWS_ENDPOINT_URL)
+
+
+def _parsed(document: Any, name: str) -> Policy | None:
+    if document is None:
+        return None
+    try:
+        return parse_policy(document, name=name)
+    except PolicyError:
+        # A document the evaluator cannot read grants nothing here; AWS would have rejected it.
+        return None
+
+
+def permission_set_policies(*, principal: Any, account_id: str) -> dict[str, PermissionSetGrant]:
+    """Permission-set name → what it grants, for each set assigned to `principal` on the account.
+
+    Customer managed references resolve like AWS (and the sync) resolve them: the customer managed
+    policy of that name and path in the account of the assignment; one naming no policy there
+    grants nothing.
+    """
+    from governance.inventory.models import (
+        AccountAssignment,
+        GroupMembership,
+        PermissionSet,
+        PermissionSetPolicy,
+        PolicyKind,
     )
-    policies: dict[str, list[Policy]] = {name: [] for name in sets.values()}
+    from governance.inventory.models import Policy as PolicyRow
+    from governance.inventory.models.identity_center import BoundaryType
+
+    group_ids = GroupMembership.objects.present().filter(member=principal).values("group_id")
+    assigned = (
+        AccountAssignment.objects.present()
+        .filter(aws_account_id=account_id)
+        .filter(Q(principal=principal) | Q(principal_id__in=group_ids))
+        .values("permission_set_id")
+    )
+    sets = list(
+        PermissionSet.objects.present()
+        .filter(pk__in=assigned)
+        .only(
+            "name",
+            "customer_managed_references",
+            "boundary_type",
+            "boundary_name",
+            "boundary_path",
+            "boundary_policy_arn",
+        )
+    )
+    if not sets:
+        return {}
+    names = {s.pk: s.name for s in sets}
+    policies: dict[int, list[Policy]] = {s.pk: [] for s in sets}
     managed = (
         PermissionSetPolicy.objects.present()
-        .filter(permission_set_id__in=sets, policy__removed_at__isnull=True)
+        .filter(permission_set_id__in=names, policy__removed_at__isnull=True)
         .values_list("permission_set_id", "policy__name", "policy__document")
     )
     inline = (
         PolicyRow.objects.present()
-        .filter(kind=PolicyKind.PERMISSION_SET_INLINE, permission_set_id__in=sets)
+        .filter(kind=PolicyKind.PERMISSION_SET_INLINE, permission_set_id__in=names)
         .values_list("permission_set_id", "name", "document")
     )
     for set_id, name, document in [*managed, *inline]:
-        if document is None:
-            continue
-        try:
-            policies[sets[set_id]].append(parse_policy(document, name=f"{sets[set_id]}/{name}"))
-        except PolicyError:
-            # A document the evaluator cannot read grants nothing here; AWS would have rejected it.
-            continue
-    return policies
+        if (parsed := _parsed(document, f"{names[set_id]}/{name}")) is not None:
+            policies[set_id].append(parsed)
+
+    wanted = {r["name"] for s in sets for r in s.customer_managed_references}
+    wanted |= {s.boundary_name for s in sets if s.boundary_type == BoundaryType.CUSTOMER_MANAGED}
+    arns = {s.boundary_policy_arn for s in sets if s.boundary_type == BoundaryType.MANAGED_POLICY}
+    customer, by_arn = _named_policies(account_id=account_id, names=wanted, arns=arns)
+
+    grants: dict[str, PermissionSetGrant] = {}
+    for s in sets:
+        for ref in s.customer_managed_references:
+            key = (ref["name"], ref.get("path") or "/")
+            if (parsed := _parsed(customer.get(key), f"{s.name}/{key[1]}{key[0]}")) is not None:
+                policies[s.pk].append(parsed)
+        boundary, problem = _boundary(s, account_id=account_id, customer=customer, by_arn=by_arn)
+        grants[s.name] = PermissionSetGrant(policies[s.pk], boundary, problem)
+    return grants
+
+
+def _named_policies(
+    *, account_id: str, names: set[str], arns: set[str]
+) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
+    """Documents of the account's customer managed policies by (name, path), and of policies by ARN."""
+    from governance.inventory.models import Policy as PolicyRow
+    from governance.inventory.models import PolicyKind
+
+    lookups = []
+    if names:
+        lookups.append(Q(kind=PolicyKind.CUSTOMER_MANAGED, account__account_id=account_id, name__in=names))
+    if arns:
+        lookups.append(Q(arn__in=arns))
+    customer: dict[tuple[str, str], Any] = {}
+    by_arn: dict[str, Any] = {}
+    if not lookups:
+        return customer, by_arn
+    rows = (
+        PolicyRow.objects.present()
+        .filter(reduce(operator.or_, lookups))
+        .values_list("kind", "account__account_id", "name", "path", "arn", "document")
+    )
+    for kind, account, name, path, arn, document in rows:
+        if kind == PolicyKind.CUSTOMER_MANAGED and account == account_id:
+            customer[(name, path or "/")] = document
+        by_arn[arn] = document
+    return customer, by_arn
+
+
+def _boundary(
+    permission_set: Any, *, account_id: str, customer: dict[tuple[str, str], Any], by_arn: dict[str, Any]
+) -> tuple[Policy | None, str]:
+    """The set's parsed permissions boundary, or why it cannot be known ("" when it can)."""
+    from governance.inventory.models.identity_center import BoundaryType
+
+    kind = permission_set.boundary_type
+    if kind == BoundaryType.NONE:
+        return None, ""
+    if kind == BoundaryType.UNKNOWN:
+        if on_emulator():
+            # The emulator does not implement GetPermissionsBoundaryForPermissionSet, so every
+            # boundary it syncs is unknown for that reason alone and none can have been set there:
+            # count it as no boundary. Against AWS (never a loopback endpoint: settings refuse
+            # one in production) unknown means the read failed, and the gate fails closed.
+            return None, ""
+        return None, (
+            f"its permissions boundary could not be read from AWS at the last sync "
+            f"({permission_set.get_boundary_type_display()}), so what it allows is unknown"
+        )
+    label = permission_set.boundary_label
+    if kind == BoundaryType.CUSTOMER_MANAGED:
+        document = customer.get((permission_set.boundary_name, permission_set.boundary_path or "/"))
+        where = f"a customer managed policy in account {account_id}"
+    else:
+        document = by_arn.get(permission_set.boundary_policy_arn)
+        where = "a managed policy in the inventory"
+    parsed = _parsed(document, f"{permission_set.name} boundary {label}")
+    if parsed is None:
+        return None, f"its permissions boundary {label} is not {where} the portal can read"
+    return parsed, ""
 
 
 def check_write(*, actor: Any, action: str, resource: str, account_id: str, context: dict | None = None) -> WriteCheck:
@@ -127,6 +271,10 @@ def check_write(*, actor: Any, action: str, resource: str, account_id: str, cont
     levels, management = _scp_levels(account_id)
     decisions: list[tuple[str, Decision]] = []
     for name in sorted(sets):
+        grant = sets[name]
+        if grant.problem:
+            decisions.append((name, Decision(Outcome.IMPLICIT_DENY, grant.problem)))
+            continue
         session_arn = f"arn:aws:sts::{account_id}:assumed-role/AWSReservedSSO_{name}/{principal.user_name}"
         decision = evaluate(
             Request(
@@ -137,22 +285,29 @@ def check_write(*, actor: Any, action: str, resource: str, account_id: str, cont
                 username=principal.user_name,
                 principal_arn=f"arn:aws:iam::{account_id}:role/AWSReservedSSO_{name}",
             ),
-            identity_policies=sets[name],
+            identity_policies=grant.policies,
+            permissions_boundary=grant.boundary,
             scps=levels,
             management_account=management,
         )
         if decision.allowed:
             return WriteCheck(True, decision.reason, principal.user_name, name, ((name, decision),))
         decisions.append((name, decision))
-    return WriteCheck(False, _refusal(action, resource, decisions), principal.user_name, "", tuple(decisions))
+    problems = {name for name in sets if sets[name].problem}
+    return WriteCheck(False, _refusal(action, resource, decisions, problems), principal.user_name, "", tuple(decisions))
 
 
-def _refusal(action: str, resource: str, decisions: list[tuple[str, Decision]]) -> str:
+def _refusal(action: str, resource: str, decisions: list[tuple[str, Decision]], problems: set[str]) -> str:
     parts = []
     for name, decision in decisions:
-        if decision.outcome is Outcome.EXPLICIT_DENY:
+        if name in problems:
+            parts.append(f"{name}: {decision.reason}")
+        elif decision.outcome is Outcome.EXPLICIT_DENY:
             denied_by = ", ".join(str(s) for s in decision.statements) or decision.reason
             parts.append(f"{name}: explicitly denied by {denied_by}")
+        elif any(ref.policy_type is PolicyType.IDENTITY for ref in decision.statements):
+            # A policy allowed it and a later gate (the boundary; the gate sends no session policy) did not.
+            parts.append(f"{name}: {decision.reason}")
         else:
             parts.append(f"{name}: no statement allowed it ({decision.reason})")
     return f"AWS would not allow {action} on {resource}: " + "; ".join(parts)

@@ -43,17 +43,24 @@ def _synced(key: str) -> dict:
     return {"key": digest, "content_hash": digest, "first_seen": now, "last_seen": now}
 
 
-def _managed(inv, set_name: str, name: str, document: dict):
-    from governance.inventory.models import PermissionSetPolicy, Policy, PolicyKind
+def _customer_managed(account, name: str, document: dict, *, path: str = "/"):
+    from governance.inventory.models import Policy, PolicyKind
 
-    policy = Policy.objects.create(
+    return Policy.objects.create(
         kind=PolicyKind.CUSTOMER_MANAGED,
-        arn=f"arn:aws:iam::{GOVERNANCE_ACCOUNT_ID}:policy/{name}",
+        arn=f"arn:aws:iam::{account.account_id}:policy{path}{name}",
         name=name,
-        account=inv.governance_account,
+        path=path,
+        account=account,
         document=document,
-        **_synced(f"policy:{name}"),
+        **_synced(f"policy:{account.account_id}:{path}{name}"),
     )
+
+
+def _managed(inv, set_name: str, name: str, document: dict):
+    from governance.inventory.models import PermissionSetPolicy
+
+    policy = _customer_managed(inv.governance_account, name, document)
     PermissionSetPolicy.objects.create(
         permission_set=inv.permission_sets[set_name], policy=policy, **_synced(f"psp:{set_name}:{name}")
     )
@@ -74,7 +81,12 @@ def _inline(inv, set_name: str, document: dict):
 
 @pytest.fixture
 def policies(persona_inventory):
+    from governance.inventory.models import PermissionSet
+    from governance.inventory.models.identity_center import BoundaryType
+
     inv = persona_inventory
+    # As a sync against AWS records them: read, and without a boundary (unknown is a test of its own).
+    PermissionSet.objects.update(boundary_type=BoundaryType.NONE)
     _managed(inv, "GovernancePolicyAdmin", "ScpAdmin", ALLOW_ORGANIZATIONS)
     _inline(inv, "GovernancePolicyAdmin", DENY_ROOT_SCP)
     _managed(inv, "GovernanceAuditor", "OrgReadOnly", READ_ONLY)
@@ -256,3 +268,161 @@ def test_it_audits_a_write_whose_writer_session_cannot_be_opened(personas, polic
     assert log.total == 0
     event = AuditEvent.objects.get(action="aws.write.failed")
     assert "source identity" in event.after["error"]
+
+
+ALLOW_UPDATE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Sid": "Scps", "Effect": "Allow", "Action": "organizations:UpdatePolicy", "Resource": "*"}],
+}
+UPDATE = {"action": "organizations:UpdatePolicy", "resource": SCP_ARN, "account_id": GOVERNANCE_ACCOUNT_ID}
+
+
+def _set(inv, name: str, **fields):
+    permission_set = inv.permission_sets[name]
+    for field, value in fields.items():
+        setattr(permission_set, field, value)
+    permission_set.save(update_fields=list(fields))
+    return permission_set
+
+
+def test_it_counts_the_customer_managed_policies_a_permission_set_references(personas, policies):
+    inv = policies
+    assert not check_write(actor=personas["auditor"], **UPDATE).allowed
+    _set(inv, "GovernanceAuditor", customer_managed_references=[{"name": "ScpWriter", "path": "/governance/"}])
+    _customer_managed(inv.governance_account, "ScpWriter", ALLOW_UPDATE_POLICY, path="/governance/")
+
+    check = check_write(actor=personas["auditor"], **UPDATE)
+
+    assert check.allowed and check.permission_set == "GovernanceAuditor"
+    assert "GovernanceAuditor//governance/ScpWriter" in check.reason
+
+
+def test_it_resolves_a_reference_by_name_and_path_in_the_assignments_account_only(personas, policies):
+    inv = policies
+    _set(inv, "GovernanceAuditor", customer_managed_references=[{"name": "ScpWriter", "path": "/governance/"}])
+    # The same name elsewhere is not what AWS provisions on the governance account.
+    _customer_managed(inv.accounts[OTHER_ACCOUNT_ID], "ScpWriter", ALLOW_UPDATE_POLICY, path="/governance/")
+    _customer_managed(inv.governance_account, "ScpWriter", ALLOW_UPDATE_POLICY, path="/other/")
+
+    check = check_write(actor=personas["auditor"], **UPDATE)
+
+    assert not check.allowed and "GovernanceAuditor: no statement allowed it" in check.reason
+
+
+def test_it_counts_references_of_a_set_assigned_to_the_actors_group(personas, policies):
+    from governance.inventory.models import AccountAssignment, GroupMembership
+
+    inv = policies
+    group = next(iter(inv.sso_groups.values()))
+    requester = inv.sso_users["requester"]
+    GroupMembership.objects.get_or_create(
+        group=group, member=requester, defaults={"account": inv.governance_account, **_synced("member-test")}
+    )
+    AccountAssignment.objects.create(
+        permission_set=inv.permission_sets["GovernanceAuditor"],
+        account=inv.governance_account,
+        aws_account_id=GOVERNANCE_ACCOUNT_ID,
+        principal=group,
+        principal_type="GROUP",
+        principal_aws_id=group.aws_id,
+        **_synced("assign-group"),
+    )
+    _set(inv, "GovernanceAuditor", customer_managed_references=[{"name": "ScpWriter", "path": "/"}])
+    _customer_managed(inv.governance_account, "ScpWriter", ALLOW_UPDATE_POLICY)
+
+    assert check_write(actor=personas["requester"], **UPDATE).allowed
+
+
+def test_a_known_boundary_refuses_what_the_sets_policies_allow(personas, policies):
+    inv = policies
+    assert check_write(actor=personas["policy_admin"], **UPDATE).allowed
+    _set(inv, "GovernancePolicyAdmin", boundary_type="customer_managed", boundary_name="ReadOnly", boundary_path="/b/")
+    _customer_managed(inv.governance_account, "ReadOnly", READ_ONLY, path="/b/")
+
+    check = check_write(actor=personas["policy_admin"], **UPDATE)
+
+    assert not check.allowed
+    assert "GovernancePolicyAdmin: the permissions boundary GovernancePolicyAdmin boundary /b/ReadOnly" in check.reason
+    describe = check_write(actor=personas["policy_admin"], **{**UPDATE, "action": "organizations:DescribePolicy"})
+    assert describe.allowed
+
+
+def test_a_managed_policy_boundary_that_allows_the_action_lets_it_through(personas, policies):
+    from governance.inventory.models import Policy, PolicyKind
+
+    inv = policies
+    arn = "arn:aws:iam::aws:policy/AWSOrganizationsFullAccess"
+    Policy.objects.create(
+        kind=PolicyKind.AWS_MANAGED,
+        arn=arn,
+        name="AWSOrganizationsFullAccess",
+        document={
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "organizations:*", "Resource": "*"}],
+        },
+        **_synced("aws-managed"),
+    )
+    _set(inv, "GovernancePolicyAdmin", boundary_type="managed_policy", boundary_policy_arn=arn)
+
+    check = check_write(actor=personas["policy_admin"], **UPDATE)
+
+    assert check.allowed
+    assert any(ref.policy_type == "permissions_boundary" for ref in check.decisions[0][1].statements)
+
+
+def test_a_boundary_missing_from_the_inventory_refuses(personas, policies):
+    _set(policies, "GovernancePolicyAdmin", boundary_type="customer_managed", boundary_name="Gone", boundary_path="")
+
+    check = check_write(actor=personas["policy_admin"], **UPDATE)
+
+    assert not check.allowed
+    assert "GovernancePolicyAdmin: its permissions boundary /Gone is not a customer managed policy" in check.reason
+
+
+def test_an_unknown_boundary_refuses_against_aws_and_the_audit_event_says_why(personas, policies, settings):
+    settings.AWS_ENDPOINT_URL = ""
+    _set(policies, "GovernancePolicyAdmin", boundary_type="unknown")
+
+    with calls.counting() as log, pytest.raises(WriteRefusedError, match="boundary could not be read"):
+        perform_write(
+            actor=personas["policy_admin"], call=lambda clients: clients("organizations").update_policy(), **UPDATE
+        )
+
+    assert log.total == 0
+    reason = AuditEvent.objects.get(action="aws.write.refused").after["reason"]
+    assert "GovernancePolicyAdmin: its permissions boundary could not be read from AWS at the last sync" in reason
+    assert "Unknown (not available from this endpoint)" in reason
+    settings.AWS_ENDPOINT_URL = "https://sso.eu-west-1.amazonaws.com"
+    assert not check_write(actor=personas["policy_admin"], **UPDATE).allowed
+
+
+def test_an_unknown_boundary_counts_as_none_on_the_emulator(personas, policies, settings):
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:5055"
+    _set(policies, "GovernancePolicyAdmin", boundary_type="unknown")
+
+    assert check_write(actor=personas["policy_admin"], **UPDATE).allowed
+    # A boundary the model does know still applies there.
+    _set(policies, "GovernancePolicyAdmin", boundary_type="customer_managed", boundary_name="ReadOnly")
+    _customer_managed(policies.governance_account, "ReadOnly", READ_ONLY)
+    assert not check_write(actor=personas["policy_admin"], **UPDATE).allowed
+
+
+def test_the_check_costs_the_same_queries_however_many_references(personas, policies, django_assert_max_num_queries):
+    inv = policies
+    references = [{"name": f"P{i}", "path": "/"} for i in range(10)]
+    _set(inv, "GovernancePolicyAdmin", customer_managed_references=references)
+    _set(inv, "GovernancePolicyAdmin", boundary_type="customer_managed", boundary_name="P0", boundary_path="/")
+    for i in range(10):
+        _customer_managed(inv.governance_account, f"P{i}", ALLOW_UPDATE_POLICY)
+    check_write(actor=personas["policy_admin"], **UPDATE)  # links the persona once
+    with django_assert_max_num_queries(7):
+        assert check_write(actor=personas["policy_admin"], **UPDATE).allowed
+
+
+def test_after_a_sync_of_the_demo_org_the_emulators_unknown_boundaries_do_not_refuse(synced_personas):
+    from governance.inventory.models import Account, PermissionSet
+
+    assert set(PermissionSet.objects.values_list("boundary_type", flat=True)) == {"unknown"}
+    management = Account.objects.get(is_management=True).account_id
+    check = check_write(actor=synced_personas["policy_admin"], **{**UPDATE, "account_id": management})
+    assert check.allowed and check.permission_set == "GovernancePolicyAdmin"
