@@ -42,7 +42,8 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 LATER = datetime(2026, 1, 2, tzinfo=UTC)
 DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
 DOC2 = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-FIELDS = services.PERMISSION_SET_FIELDS
+# The columns _ps fills (reconcile writes only the fields it is given), not all of services.PERMISSION_SET_FIELDS.
+FIELDS = ("instance_arn", "arn", "name", "description", "session_duration", "relay_state", "created")
 
 
 def _ps(name: str, description: str = "") -> Row:

@@ -134,7 +134,21 @@ PASSWORD_POLICY_FIELDS = (
     "hard_expiry",
     "raw",
 )
-PERMISSION_SET_FIELDS = ("instance_arn", "arn", "name", "description", "session_duration", "relay_state", "created")
+PERMISSION_SET_FIELDS = (
+    "instance_arn",
+    "arn",
+    "name",
+    "description",
+    "session_duration",
+    "relay_state",
+    "created",
+    "customer_managed_references",
+    "unresolved_references",
+    "boundary_type",
+    "boundary_name",
+    "boundary_path",
+    "boundary_policy_arn",
+)
 PERMISSION_SET_POLICY_FIELDS = ("permission_set_id", "policy_id")
 ASSIGNMENT_FIELDS = (
     "permission_set_id",

@@ -53,17 +53,6 @@ from governance.inventory.services.common import (
     _row,
 )
 
-# The permission set columns that services/common.py lists, plus what the set references.
-PERMISSION_SET_ROW_FIELDS = (
-    *PERMISSION_SET_FIELDS,
-    "customer_managed_references",
-    "unresolved_references",
-    "boundary_type",
-    "boundary_name",
-    "boundary_path",
-    "boundary_policy_arn",
-)
-
 # (account pk, policy name, path) -> (policy arn, policy pk)
 CustomerPolicies = dict[tuple[int, str, str], tuple[int, str]]
 
@@ -156,7 +145,7 @@ def ingest_identity_center(*, snapshot: IdentityCenterSnapshot, now: datetime, i
             for ps in snapshot.permission_sets
         ]
         permission_sets, outcome = ingest.reconcile(
-            PermissionSet, scope=SSO_SCOPE, fields=PERMISSION_SET_ROW_FIELDS, rows=ps_rows, now=now
+            PermissionSet, scope=SSO_SCOPE, fields=PERMISSION_SET_FIELDS, rows=ps_rows, now=now
         )
         out.add(outcome)
         ps_pk = {ps.arn: permission_sets.ids[digest("permission-set", ps.arn)] for ps in snapshot.permission_sets}
