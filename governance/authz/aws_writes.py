@@ -8,7 +8,7 @@ resource, with the offline evaluator. A person may switch into any one of their 
 so the write is allowed when one of them allows it; otherwise it is refused naming the deciding
 statement ("explicit deny by ...", the boundary that does not allow it) or saying that no
 statement allowed it. A set whose boundary the last sync could not read allows nothing here
-(fail closed), except on the local emulator, which cannot store boundaries at all.
+(fail closed).
 
 Allowed writes run through the writer role (governance/aws/writer.py) with `SourceIdentity` set to the person's linked
 Identity Center user name (so CloudTrail names the human) and session tags naming the portal
@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 
@@ -104,13 +103,6 @@ class PermissionSetGrant:
     policies: list[Policy] = field(default_factory=list)
     boundary: Policy | None = None
     problem: str = ""
-
-
-def on_emulator() -> bool:
-    """Whether AWS is the local emulator (settings refuse a loopback endpoint in production)."""
-    from governance.aws.emulator import is_loopback_url
-
-    return bool(settings.AWS_ENDPOINT_URL) and is_loopback_url(settings.AWS_ENDPOINT_URL)
 
 
 def _parsed(document: Any, name: str) -> Policy | None:
@@ -231,12 +223,6 @@ def _boundary(
     if kind == BoundaryType.NONE:
         return None, ""
     if kind == BoundaryType.UNKNOWN:
-        if on_emulator():
-            # The emulator does not implement GetPermissionsBoundaryForPermissionSet, so every
-            # boundary it syncs is unknown for that reason alone and none can have been set there:
-            # count it as no boundary. Against AWS (never a loopback endpoint: settings refuse
-            # one in production) unknown means the read failed, and the gate fails closed.
-            return None, ""
         return None, (
             f"its permissions boundary could not be read from AWS at the last sync "
             f"({permission_set.get_boundary_type_display()}), so what it allows is unknown"

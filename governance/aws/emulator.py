@@ -113,6 +113,7 @@ def _configure_moto() -> None:
     iam_models.aws_managed_policies_data = json.dumps(subset)
     default_user_config["iam"]["load_aws_managed_policies"] = True
     _provision_on_assignment()
+    _permission_set_boundaries()
     _configured = True
 
 
@@ -136,6 +137,44 @@ def _provision_on_assignment() -> None:
         return sorted(accounts)
 
     SSOAdminBackend.list_accounts_for_provisioned_permission_set = provisioned
+
+
+def _permission_set_boundaries() -> None:
+    """Put, Get and DeletePermissionsBoundary{To,For,From}PermissionSet, which moto lacks.
+
+    Kept per backend (an emulator reset forgets them with everything else). As in AWS, a set
+    without a boundary answers ResourceNotFoundException, and so does a permission set that does
+    not exist.
+    """
+    from moto.ssoadmin.exceptions import ResourceNotFoundException
+    from moto.ssoadmin.responses import SSOAdminResponse
+
+    def stored(response: Any) -> dict[str, dict[str, Any]]:
+        backend = response.ssoadmin_backend
+        instance_arn, arn = response._get_param("InstanceArn"), response._get_param("PermissionSetArn")
+        backend.describe_permission_set(instance_arn=instance_arn, permission_set_arn=arn)  # raises if unknown
+        if not hasattr(backend, "permissions_boundaries"):
+            backend.permissions_boundaries = {}
+        return backend.permissions_boundaries
+
+    def put(self: Any) -> str:
+        stored(self)[self._get_param("PermissionSetArn")] = self._get_param("PermissionsBoundary")
+        return json.dumps({})
+
+    def get(self: Any) -> str:
+        boundary = stored(self).get(self._get_param("PermissionSetArn"))
+        if boundary is None:
+            raise ResourceNotFoundException("The permission set has no permissions boundary.")
+        return json.dumps({"PermissionsBoundary": boundary})
+
+    def delete(self: Any) -> str:
+        if stored(self).pop(self._get_param("PermissionSetArn"), None) is None:
+            raise ResourceNotFoundException("The permission set has no permissions boundary.")
+        return json.dumps({})
+
+    SSOAdminResponse.put_permissions_boundary_to_permission_set = put
+    SSOAdminResponse.get_permissions_boundary_for_permission_set = get
+    SSOAdminResponse.delete_permissions_boundary_from_permission_set = delete
 
 
 def _backdate(payload: dict[str, Any]) -> int:

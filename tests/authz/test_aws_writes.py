@@ -396,15 +396,12 @@ def test_an_unknown_boundary_refuses_against_aws_and_the_audit_event_says_why(pe
     assert not check_write(actor=personas["policy_admin"], **UPDATE).allowed
 
 
-def test_an_unknown_boundary_counts_as_none_on_the_emulator(personas, policies, settings):
+def test_an_unknown_boundary_refuses_on_the_emulator_too(personas, policies, settings):
+    """The emulator stores boundaries like AWS, so the gate needs no exception for it."""
     settings.AWS_ENDPOINT_URL = "http://127.0.0.1:5055"
     _set(policies, "GovernancePolicyAdmin", boundary_type="unknown")
-
-    assert check_write(actor=personas["policy_admin"], **UPDATE).allowed
-    # A boundary the model does know still applies there.
-    _set(policies, "GovernancePolicyAdmin", boundary_type="customer_managed", boundary_name="ReadOnly")
-    _customer_managed(policies.governance_account, "ReadOnly", READ_ONLY)
-    assert not check_write(actor=personas["policy_admin"], **UPDATE).allowed
+    check = check_write(actor=personas["policy_admin"], **UPDATE)
+    assert not check.allowed and "could not be read" in check.reason
 
 
 def test_the_check_costs_the_same_queries_however_many_references(personas, policies, django_assert_max_num_queries):
@@ -419,10 +416,12 @@ def test_the_check_costs_the_same_queries_however_many_references(personas, poli
         assert check_write(actor=personas["policy_admin"], **UPDATE).allowed
 
 
-def test_after_a_sync_of_the_demo_org_the_emulators_unknown_boundaries_do_not_refuse(synced_personas):
+def test_after_a_sync_of_the_demo_org_boundaries_are_known_and_the_policy_admin_may_write(synced_personas):
     from governance.inventory.models import Account, PermissionSet
 
-    assert set(PermissionSet.objects.values_list("boundary_type", flat=True)) == {"unknown"}
+    kinds = dict(PermissionSet.objects.values_list("name", "boundary_type"))
+    assert kinds["DeveloperAccess"] == "managed_policy" and kinds["GovernancePolicyAdmin"] == "none"
+    assert "unknown" not in kinds.values()
     management = Account.objects.get(is_management=True).account_id
     check = check_write(actor=synced_personas["policy_admin"], **{**UPDATE, "account_id": management})
     assert check.allowed and check.permission_set == "GovernancePolicyAdmin"

@@ -153,7 +153,7 @@ def test_identity_center_assignments_are_read_per_provisioned_account(aws):
     assert log.count("sso-admin", "ListAccountAssignments") == 2
 
 
-def test_identity_center_reads_customer_managed_references_and_marks_boundaries_unknown(aws):
+def test_identity_center_reads_customer_managed_references_and_boundaries(aws):
     sso = session.management_client("sso-admin")
     arn = sso.list_instances()["Instances"][0]["InstanceArn"]
     sets = [
@@ -164,6 +164,9 @@ def test_identity_center_reads_customer_managed_references_and_marks_boundaries_
         sso.attach_customer_managed_policy_reference_to_permission_set(
             InstanceArn=arn, PermissionSetArn=sets[0], CustomerManagedPolicyReference=reference
         )
+    sso.put_permissions_boundary_to_permission_set(
+        InstanceArn=arn, PermissionSetArn=sets[2], PermissionsBoundary={"ManagedPolicyArn": READ_ONLY_ARN}
+    )
     with calls.counting() as log:
         snapshot = identity_center.read_identity_center()
     by_arn = {ps.arn: ps for ps in snapshot.permission_sets}
@@ -172,12 +175,15 @@ def test_identity_center_reads_customer_managed_references_and_marks_boundaries_
         ("Base", "/"),
     }
     assert by_arn[sets[1]].customer_managed_references == ()
-    # The emulator has no GetPermissionsBoundaryForPermissionSet: asked once, not retried, then not
-    # asked again; every set's boundary is unknown rather than absent.
-    assert "not available from this endpoint" in snapshot.boundary_error
-    assert all(not ps.boundary.read for ps in snapshot.permission_sets)
-    assert log.count("sso-admin", "GetPermissionsBoundaryForPermissionSet") == 1
+    assert snapshot.boundary_error == ""
+    assert all(ps.boundary.read for ps in snapshot.permission_sets)
+    assert by_arn[sets[2]].boundary.managed_policy_arn == READ_ONLY_ARN
+    assert by_arn[sets[0]].boundary.managed_policy_arn == "" and by_arn[sets[0]].boundary.reference is None
+    assert log.count("sso-admin", "GetPermissionsBoundaryForPermissionSet") == 3
     assert log.count("sso-admin", "ListCustomerManagedPolicyReferencesInPermissionSet") == 3
+
+
+READ_ONLY_ARN = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 
 def _stubbed_permission_set(stub: Stubber, arn: str, boundary: dict | None) -> None:

@@ -174,12 +174,22 @@ def test_it_records_references_that_resolve_nowhere_without_failing(ic_org):
     assert not _customer_managed_entitlements().filter(account__account_id=ic_org.without_policy).exists()
 
 
-def test_the_boundary_is_unknown_where_the_endpoint_cannot_read_it(ic_org):
+def test_the_boundary_is_read_and_follows_changes_in_aws(ic_org):
     run = sync_organization()
     ps = PermissionSet.objects.get(arn=ic_org.permission_set_arn)
-    assert ps.boundary_type == BoundaryType.UNKNOWN
-    assert ps.boundary_label == "Unknown (not available from this endpoint)"
-    assert run.counts["permission_set_boundaries_unknown"] == 1
+    assert ps.boundary_type == BoundaryType.NONE and run.counts["permission_set_boundaries_unknown"] == 0
+    sso = session.management_client("sso-admin")
+    where = {"InstanceArn": ic_org.instance_arn, "PermissionSetArn": ic_org.permission_set_arn}
+    sso.put_permissions_boundary_to_permission_set(
+        **where, PermissionsBoundary={"CustomerManagedPolicyReference": {"Name": "Limit", "Path": "/edge/"}}
+    )
+    assert sync_organization().changes > 0
+    ps.refresh_from_db()
+    assert (ps.boundary_type, ps.boundary_name, ps.boundary_path) == (BoundaryType.CUSTOMER_MANAGED, "Limit", "/edge/")
+    sso.delete_permissions_boundary_from_permission_set(**where)
+    sync_organization()
+    ps.refresh_from_db()
+    assert ps.boundary_type == BoundaryType.NONE
 
 
 def test_a_second_sync_with_no_change_writes_nothing(ic_org):
@@ -188,7 +198,7 @@ def test_a_second_sync_with_no_change_writes_nothing(ic_org):
     with calls.counting() as log:
         again = sync_organization()
     assert again.changes == 0, again.counts
-    # One boundary probe per read, not one per set and not retried.
+    # One boundary call per permission set (this org has one), not retried.
     assert log.count("sso-admin", "GetPermissionsBoundaryForPermissionSet") == 1
     assert log.count("sso-admin", "ListCustomerManagedPolicyReferencesInPermissionSet") == 1
 

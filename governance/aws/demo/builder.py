@@ -756,6 +756,12 @@ class _IdentityCenter:
                     PermissionSetArn=arn,
                     CustomerManagedPolicyReference={"Name": reference_name, "Path": path},
                 )
+            if name in layout.PERMISSION_SET_BOUNDARIES:
+                self.sso.put_permissions_boundary_to_permission_set(
+                    InstanceArn=self.instance_arn,
+                    PermissionSetArn=arn,
+                    PermissionsBoundary=layout.PERMISSION_SET_BOUNDARIES[name],
+                )
         accounts = self.builder.accounts
         for assignment in self.layout.assignments:
             principal_id = (

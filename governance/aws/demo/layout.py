@@ -462,6 +462,10 @@ ORDINARY_PERMISSION_SETS = {
 PERMISSION_SET_CUSTOMER_MANAGED: dict[str, tuple[tuple[str, str], ...]] = {
     "DeveloperAccess": (("DeveloperWorkloadAccess", "/identity-center/"),),
 }
+# Permissions boundaries of permission sets: what a session from the set can do at most.
+PERMISSION_SET_BOUNDARIES = {
+    "DeveloperAccess": {"ManagedPolicyArn": managed("PowerUserAccess")},
+}
 CUSTOMER_MANAGED_FOR_PERMISSION_SETS = {
     "DeveloperWorkloadAccess": (
         "Workload data stores for developers; referenced by the DeveloperAccess permission set",
