@@ -43,15 +43,6 @@ HOSTILE_PATH = "/" + "<script>alert(1)</script>/" * 19 + "x" * 16 + "/"
 assert len(HOSTILE_PATH) == 512
 
 
-@pytest.fixture
-def emulator(aws, settings):
-    """An empty emulator (tests/fixtures/aws.py) for a test that builds its own small org."""
-    settings.AWS_SYNC_WORKERS = 4
-    session.reset()
-    yield aws
-    session.reset()
-
-
 @dataclass
 class SmallOrg:
     root: str
@@ -415,20 +406,26 @@ def test_throttling_that_outlasts_the_retries_fails_only_that_account(emulator, 
     assert run.account_runs.filter(status=AccountSyncStatus.SUCCEEDED).count() == 2
 
 
+def sync_with_users_changed(account_id: str, change) -> SyncRun:
+    """Sync, with `change(user)` applied to each of `account_id`'s users as the IAM read returns them."""
+
+    def corrupt(parsed, **kwargs):
+        for user in parsed.get("UserDetailList", []):
+            if f":{account_id}:" in user.get("Arn", ""):
+                change(user)
+
+    session.shared_session().events.register("after-call.iam.GetAccountAuthorizationDetails", corrupt)
+    try:
+        return sync_organization()
+    finally:
+        session.shared_session().events.unregister("after-call.iam.GetAccountAuthorizationDetails", corrupt)
+
+
 def test_malformed_data_is_recorded_on_the_account(emulator):
     small = build_small_org()
     bad = small.accounts["member-2"]
 
-    def corrupt(parsed, **kwargs):
-        for user in parsed.get("UserDetailList", []):
-            if f":{bad}:" in user.get("Arn", ""):
-                user.pop("UserName")
-
-    session.shared_session().events.register("after-call.iam.GetAccountAuthorizationDetails", corrupt)
-    try:
-        run = sync_organization()
-    finally:
-        session.shared_session().events.unregister("after-call.iam.GetAccountAuthorizationDetails", corrupt)
+    run = sync_with_users_changed(bad, lambda user: user.pop("UserName"))
     assert run.status == SyncStatus.PARTIAL
     failed = run.account_runs.get(aws_account_id=bad)
     assert failed.status == AccountSyncStatus.FAILED and failed.error.startswith("Malformed data")

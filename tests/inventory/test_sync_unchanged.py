@@ -17,14 +17,6 @@ pytestmark = pytest.mark.django_db(transaction=False)
 
 
 @pytest.fixture
-def emulator(aws, settings):
-    settings.AWS_SYNC_WORKERS = 4
-    session.reset()
-    yield aws
-    session.reset()
-
-
-@pytest.fixture
 def parsed(monkeypatch):
     """The account ids the IAM reader builds dataclasses for (a spy: the real function still runs)."""
     seen: list[str] = []

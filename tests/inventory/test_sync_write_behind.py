@@ -11,11 +11,10 @@ import threading
 import pytest
 from django.db import connection
 
-from governance.aws import session
 from governance.inventory.models import AccountSyncStatus, Entitlement, Principal, SyncStatus
 from governance.inventory.services import iam as iam_services
 from governance.inventory.sync import sync_organization
-from tests.inventory.test_sync import build_small_org, emulator  # noqa: F401 (the fixture)
+from tests.inventory.test_sync import build_small_org, sync_with_users_changed
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the writer thread runs only on PostgreSQL"),
@@ -37,7 +36,7 @@ def writer_threads(monkeypatch) -> set[int]:
     return seen
 
 
-def test_batches_are_written_on_the_writer_thread_and_a_second_sync_changes_nothing(emulator, writer_threads):  # noqa: F811
+def test_batches_are_written_on_the_writer_thread_and_a_second_sync_changes_nothing(emulator, writer_threads):
     small = build_small_org()
     run = sync_organization()
     assert run.status == SyncStatus.SUCCEEDED, run.errors
@@ -49,22 +48,13 @@ def test_batches_are_written_on_the_writer_thread_and_a_second_sync_changes_noth
     assert again.status == SyncStatus.SUCCEEDED and again.changes == 0, again.counts
 
 
-def test_an_account_postgresql_cannot_store_fails_alone(emulator, writer_threads):  # noqa: F811
+def test_an_account_postgresql_cannot_store_fails_alone(emulator, writer_threads):
     """A NUL in a tag passes the reader but not PostgreSQL: its batch fails on the writer thread,
     its accounts are ingested again one by one, and only that account is recorded as failed."""
     small = build_small_org(n_accounts=4)
     bad = small.accounts["member-2"]
 
-    def corrupt(parsed, **kwargs):
-        for user in parsed.get("UserDetailList", []):
-            if f":{bad}:" in user.get("Arn", ""):
-                user["Tags"] = [{"Key": "note", "Value": "nul\x00here"}]
-
-    session.shared_session().events.register("after-call.iam.GetAccountAuthorizationDetails", corrupt)
-    try:
-        run = sync_organization()
-    finally:
-        session.shared_session().events.unregister("after-call.iam.GetAccountAuthorizationDetails", corrupt)
+    run = sync_with_users_changed(bad, lambda user: user.update(Tags=[{"Key": "note", "Value": "nul\x00here"}]))
     assert run.status == SyncStatus.PARTIAL
     failed = run.account_runs.get(aws_account_id=bad)
     assert failed.status == AccountSyncStatus.FAILED and "\\u0000" in failed.error
