@@ -227,20 +227,7 @@ def _policy_row(
     )
     # Counters and timestamps AWS bumps on its own (attachment count) are stored but not hashed,
     # so a policy only "changes" when something about the policy itself does.
-    hashed = (
-        kind,
-        arn,
-        name,
-        path,
-        description,
-        account_id,
-        organization_id,
-        principal_id,
-        permission_set_id,
-        aws_policy_id,
-        aws_version_id,
-        document_hash,
-    )
+    hashed = (*values[: POLICY_FIELDS.index("document")], document_hash)
     row = _row(digest("policy", arn), values, hashed=hashed)
     if encoded is not None:
         row.encoded = {"document": encoded}

@@ -98,12 +98,17 @@ class IamBatch:
 
     now: datetime
     results: dict[str, IngestResult]
-    policies: list[PolicyPlan] = field(default_factory=list)
-    rows: list[tuple[ingest.Plan, tuple[str, ...], bool]] = field(default_factory=list)
+    # Written in this order, each after what it refers to. None: every account was unchanged.
+    customer_managed: PolicyPlan | None = None
+    principals: ingest.Plan | None = None
+    inline: PolicyPlan | None = None
+    # Memberships, entitlements, keys, credential report, password policy: nothing refers to
+    # them, so their new rows need no ids reserved.
+    links: list[tuple[ingest.Plan, tuple[str, ...]]] = field(default_factory=list)
     digests: list[tuple[int, str]] = field(default_factory=list)
 
     def write(self) -> None:
-        if not self.policies and not self.rows:
+        if self.customer_managed is None or self.principals is None or self.inline is None:
             return
         outermost = not connection.in_atomic_block
         with transaction.atomic():
@@ -114,14 +119,18 @@ class IamBatch:
                 # ingested again by the next sync. Only this transaction is affected (LOCAL).
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit = off")
-            customer_managed, principals, inline = self.policies[0], self.rows[0], self.policies[1]
-            customer_managed.write(self.now)
-            ingest.apply(principals[0], fields=principals[1], now=self.now)
-            inline.write(self.now)
-            for plan, fields, ids in self.rows[1:]:
-                ingest.apply(plan, fields=fields, now=self.now, ids=ids)
+            self.customer_managed.write(self.now)
+            ingest.apply(self.principals, fields=PRINCIPAL_FIELDS, now=self.now)
+            self.inline.write(self.now)
+            for plan, fields in self.links:
+                ingest.apply(plan, fields=fields, now=self.now, ids=False)
             for pk, snapshot_digest in self.digests:
                 Account.objects.filter(pk=pk).update(iam_digest=snapshot_digest)
+
+    def plans(self) -> list[ingest.Plan]:
+        if self.customer_managed is None or self.principals is None or self.inline is None:
+            return []
+        return [self.customer_managed.plan, self.principals, self.inline.plan, *(plan for plan, _ in self.links)]
 
 
 def plan_accounts_iam(*, items: Sequence[tuple[AccountIam, int]], now: datetime, index: PolicyIndex) -> IamBatch:
@@ -204,8 +213,7 @@ def plan_accounts_iam(*, items: Sequence[tuple[AccountIam, int]], now: datetime,
         built = _iam_account_rows(iam, account_pk, principal_pk, policy_pk)
         for model, rows in built.items():
             per_model[model].extend(rows)
-    batch.policies = [policies, inline]
-    batch.rows = [(principals, PRINCIPAL_FIELDS, True)]
+    batch.customer_managed, batch.principals, batch.inline = policies, principals, inline
     for model, fields in (
         (GroupMembership, MEMBERSHIP_FIELDS),
         (Entitlement, ENTITLEMENT_FIELDS),
@@ -213,12 +221,11 @@ def plan_accounts_iam(*, items: Sequence[tuple[AccountIam, int]], now: datetime,
         (CredentialReportRow, CREDENTIAL_REPORT_FIELDS),
         (PasswordPolicy, PASSWORD_POLICY_FIELDS),
     ):
-        # Nothing refers to these rows, so new ones need no ids reserved.
-        batch.rows.append((ingest.plan(model, scopes=scopes, rows=per_model[model]), fields, False))
+        batch.links.append((ingest.plan(model, scopes=scopes, rows=per_model[model]), fields))
     batch.digests = [(pk, iam.digest) for iam, pk in items if iam.digest]
 
     changes: Counter[str] = Counter()
-    for result in (policies.plan, inline.plan, *(plan for plan, _f, _i in batch.rows)):
+    for result in batch.plans():
         changes.update(result.changes_by_scope())
     for iam, _pk in items:
         scope = iam_scope(iam.account_id)
