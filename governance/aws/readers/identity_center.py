@@ -10,17 +10,16 @@ against about 10 + the pairs actually in use).
 Each permission set itself costs five calls: DescribePermissionSet, ListManagedPolicies,
 GetInlinePolicy, ListCustomerManagedPolicyReferences (pages of 100; one in practice) and
 GetPermissionsBoundary. So a read is about 5 P + P + (provisioned pairs), plus the identity store.
-GetPermissionsBoundary answers ResourceNotFoundException for a set without one. An endpoint that
-lacks the API (the emulator answers HTTP 500) or denies it is asked once per read, without
-retries, and then not again: the remaining sets' boundaries are recorded as unknown, with the
-reason in `IdentityCenterSnapshot.boundary_error`, rather than as absent.
+GetPermissionsBoundary answers ResourceNotFoundException for a set without one. Once it fails
+otherwise (access denied; a server error that outlasted the retries), it is not asked again in
+this read: the remaining sets' boundaries are recorded as unknown, with the reason in
+`IdentityCenterSnapshot.boundary_error`, rather than as absent.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from governance.aws.readers.organizations import parse_document
@@ -36,20 +35,16 @@ from governance.aws.readers.types import (
     PermissionSetBoundary,
     PermissionSetInfo,
 )
-from governance.aws.session import management_client, paginate, shared_session
+from governance.aws.session import management_client, paginate
 
 # What AWS answers when a permission set has no permissions boundary.
 NO_BOUNDARY = "ResourceNotFoundException"
-THROTTLED = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"})
 
 
 def read_identity_center(*, sso: Any | None = None, store: Any | None = None) -> IdentityCenterSnapshot:
     """Everything in the first Identity Center instance (there is one per organization)."""
-    if sso is None:
-        sso = management_client("sso-admin")
-        boundaries = _Boundaries(sso, single_attempt=_single_attempt_client(sso))
-    else:
-        boundaries = _Boundaries(sso)
+    sso = sso or management_client("sso-admin")
+    boundaries = _Boundaries(sso)
     store = store or management_client("identitystore")
     instances = list(paginate(sso, "list_instances", "Instances"))
     if not instances:
@@ -167,23 +162,11 @@ def _reference(raw: dict) -> CustomerManagedReference:
     return CustomerManagedReference(name=raw["Name"], path=raw.get("Path") or "/")
 
 
-def _single_attempt_client(sso: Any) -> Any:
-    """A client like `sso` that does not retry: the boundary probe must not back off five times
-    against an endpoint that will never implement the call."""
-    return shared_session().client(
-        "sso-admin",
-        endpoint_url=sso.meta.endpoint_url,
-        region_name=sso.meta.region_name,
-        config=sso.meta.config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1})),
-    )
-
-
 class _Boundaries:
     """GetPermissionsBoundaryForPermissionSet for each set, until the endpoint shows it cannot answer."""
 
-    def __init__(self, sso: Any, *, single_attempt: Any | None = None) -> None:
+    def __init__(self, sso: Any) -> None:
         self._sso = sso
-        self._single_attempt = single_attempt or sso
         self.error = ""
 
     def read(self, instance_arn: str, arn: str) -> PermissionSetBoundary:
@@ -191,12 +174,7 @@ class _Boundaries:
             return PermissionSetBoundary(read=False)
         params = {"InstanceArn": instance_arn, "PermissionSetArn": arn}
         try:
-            try:
-                raw = self._single_attempt.get_permissions_boundary_for_permission_set(**params)
-            except ClientError as exc:
-                if _code(exc) not in THROTTLED:
-                    raise
-                raw = self._sso.get_permissions_boundary_for_permission_set(**params)
+            raw = self._sso.get_permissions_boundary_for_permission_set(**params)
         except ClientError as exc:
             if _code(exc) == NO_BOUNDARY:
                 return PermissionSetBoundary()
@@ -217,6 +195,6 @@ def _code(exc: ClientError) -> str:
 def _unavailable(exc: ClientError) -> str:
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
     if status >= 500:
-        return f"GetPermissionsBoundaryForPermissionSet: not available from this endpoint (HTTP {status})."
+        return f"GetPermissionsBoundaryForPermissionSet: the endpoint failed (HTTP {status})."
     message = exc.response.get("Error", {}).get("Message", "")
     return f"GetPermissionsBoundaryForPermissionSet: {_code(exc)}: {message}".strip()
