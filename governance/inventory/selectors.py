@@ -41,6 +41,7 @@ from governance.inventory.models import (
     SyncStatus,
 )
 from governance.inventory.pagination import Page, paginate
+from governance.policy.document import DOCUMENT_KEYS, STATEMENT_KEYS
 
 PER_PAGE = 50
 MEMBERS_SHOWN = 100
@@ -56,21 +57,7 @@ def sees_everything(user: Any) -> bool:
     return capabilities(user).has(Capability.INVENTORY_VIEW_ALL)
 
 
-# The order AWS's console and documentation use; PostgreSQL's jsonb does not keep the synced order.
-_DOCUMENT_KEYS = ("Version", "Id", "Statement")
-_STATEMENT_KEYS = (
-    "Sid",
-    "Effect",
-    "Principal",
-    "NotPrincipal",
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Condition",
-)
-
-
+# PostgreSQL's jsonb does not keep the synced key order: show AWS's.
 def _ordered(mapping: dict, first: tuple[str, ...]) -> dict:
     return {**{k: mapping[k] for k in first if k in mapping}, **{k: v for k, v in mapping.items() if k not in first}}
 
@@ -85,12 +72,12 @@ def pretty_json(document: Any) -> str:
         except ValueError:
             return document
     if isinstance(document, dict):
-        document = _ordered(document, _DOCUMENT_KEYS)
+        document = _ordered(document, DOCUMENT_KEYS)
         statements = document.get("Statement")
         if isinstance(statements, dict):
-            document["Statement"] = _ordered(statements, _STATEMENT_KEYS)
+            document["Statement"] = _ordered(statements, STATEMENT_KEYS)
         elif isinstance(statements, list):
-            document["Statement"] = [_ordered(st, _STATEMENT_KEYS) if isinstance(st, dict) else st for st in statements]
+            document["Statement"] = [_ordered(st, STATEMENT_KEYS) if isinstance(st, dict) else st for st in statements]
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 

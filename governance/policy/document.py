@@ -25,8 +25,9 @@ VERSION_2012 = "2012-10-17"
 VERSION_2008 = "2008-10-17"
 VERSIONS = (VERSION_2012, VERSION_2008)
 
-_TOP_LEVEL = {"Version", "Id", "Statement"}
-_STATEMENT_KEYS = {
+# The elements of the policy language, in the order AWS's documentation and console show them.
+DOCUMENT_KEYS = ("Version", "Id", "Statement")
+STATEMENT_KEYS = (
     "Sid",
     "Effect",
     "Principal",
@@ -36,7 +37,7 @@ _STATEMENT_KEYS = {
     "Resource",
     "NotResource",
     "Condition",
-}
+)
 _PRINCIPAL_TYPES = {"AWS", "Service", "Federated", "CanonicalUser"}
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ACTION = re.compile(r"^[A-Za-z0-9*?_.-]+:[A-Za-z0-9*?_.-]+$")
@@ -292,7 +293,7 @@ def _one_of(raw: Mapping[str, Any], first: str, second: str, path: str, *, requi
 def _parse_statement(raw: object, index: int, path: str, *, variables: bool) -> Statement:
     if not isinstance(raw, dict):
         raise PolicyError("must be an object", path=path)
-    unknown = sorted(set(raw) - _STATEMENT_KEYS)
+    unknown = sorted(set(raw) - set(STATEMENT_KEYS))
     if unknown:
         raise PolicyError(f"unknown element {unknown[0]!r}", path=path)
     sid = raw.get("Sid")
@@ -389,7 +390,7 @@ def _decode(document: str | bytes | Mapping[str, Any]) -> tuple[Mapping[str, Any
 def parse_policy(document: str | bytes | Mapping[str, Any], *, name: str = "") -> Policy:
     """Parse and compile a policy document; raises :class:`PolicyError` with the failing location."""
     raw, size = _decode(document)
-    unknown = sorted(set(raw) - _TOP_LEVEL)
+    unknown = sorted(set(raw) - set(DOCUMENT_KEYS))
     if unknown:
         raise PolicyError(f"unknown top-level element {unknown[0]!r}")
     version = raw.get("Version", VERSION_2008)
