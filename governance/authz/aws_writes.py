@@ -23,10 +23,8 @@ user and action; the write is audited with the AWS request id. Refusals are audi
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import reduce
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -131,6 +129,7 @@ def permission_set_policies(*, principal: Any, account_id: str) -> dict[str, Per
     )
     from governance.inventory.models import Policy as PolicyRow
     from governance.inventory.models.identity_center import BoundaryType
+    from governance.inventory.models.org import reference_path
 
     group_ids = GroupMembership.objects.present().filter(member=principal).values("group_id")
     assigned = (
@@ -177,7 +176,7 @@ def permission_set_policies(*, principal: Any, account_id: str) -> dict[str, Per
     grants: dict[str, PermissionSetGrant] = {}
     for s in sets:
         for ref in s.customer_managed_references:
-            key = (ref["name"], ref.get("path") or "/")
+            key = (ref["name"], reference_path(ref.get("path")))
             if (parsed := _parsed(customer.get(key), f"{s.name}/{key[1]}{key[0]}")) is not None:
                 policies[s.pk].append(parsed)
         boundary, problem = _boundary(s, account_id=account_id, customer=customer, by_arn=by_arn)
@@ -191,24 +190,19 @@ def _named_policies(
     """Documents of the account's customer managed policies by (name, path), and of policies by ARN."""
     from governance.inventory.models import Policy as PolicyRow
     from governance.inventory.models import PolicyKind
+    from governance.inventory.models.org import reference_path
 
-    lookups = []
-    if names:
-        lookups.append(Q(kind=PolicyKind.CUSTOMER_MANAGED, account__account_id=account_id, name__in=names))
-    if arns:
-        lookups.append(Q(arn__in=arns))
     customer: dict[tuple[str, str], Any] = {}
     by_arn: dict[str, Any] = {}
-    if not lookups:
+    if not names and not arns:
         return customer, by_arn
-    rows = (
-        PolicyRow.objects.present()
-        .filter(reduce(operator.or_, lookups))
-        .values_list("kind", "account__account_id", "name", "path", "arn", "document")
+    named = PolicyRow.objects.customer_managed_named(names).filter(account__account_id=account_id)
+    rows = (named | PolicyRow.objects.present().filter(arn__in=arns)).values_list(
+        "kind", "account__account_id", "name", "path", "arn", "document"
     )
     for kind, account, name, path, arn, document in rows:
         if kind == PolicyKind.CUSTOMER_MANAGED and account == account_id:
-            customer[(name, path or "/")] = document
+            customer[(name, reference_path(path))] = document
         by_arn[arn] = document
     return customer, by_arn
 
@@ -218,6 +212,7 @@ def _boundary(
 ) -> tuple[Policy | None, str]:
     """The set's parsed permissions boundary, or why it cannot be known ("" when it can)."""
     from governance.inventory.models.identity_center import BoundaryType
+    from governance.inventory.models.org import reference_path
 
     kind = permission_set.boundary_type
     if kind == BoundaryType.NONE:
@@ -229,7 +224,7 @@ def _boundary(
         )
     label = permission_set.boundary_label
     if kind == BoundaryType.CUSTOMER_MANAGED:
-        document = customer.get((permission_set.boundary_name, permission_set.boundary_path or "/"))
+        document = customer.get((permission_set.boundary_name, reference_path(permission_set.boundary_path)))
         where = f"a customer managed policy in account {account_id}"
     else:
         document = by_arn.get(permission_set.boundary_policy_arn)

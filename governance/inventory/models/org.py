@@ -100,6 +100,17 @@ class PolicyQuerySet(SyncedQuerySet):
     def scps(self):
         return self.filter(kind=PolicyKind.SCP)
 
+    def customer_managed_named(self, names):
+        """Present customer managed policies of these names: what a permission set's customer
+        managed references (and boundary) resolve to in an account, matched on
+        (account, name, `reference_path(path)`) as AWS matches them."""
+        return self.present().filter(kind=PolicyKind.CUSTOMER_MANAGED, name__in=list(names))
+
+
+def reference_path(path: str | None) -> str:
+    """A customer managed reference's path as AWS reads it: none given means "/"."""
+    return path or "/"
+
 
 class Policy(Synced):
     """Any IAM policy document the portal knows: SCPs, managed, inline and permission-set inline.

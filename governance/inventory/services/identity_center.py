@@ -35,6 +35,7 @@ from governance.inventory.models import (
     PrincipalKind,
 )
 from governance.inventory.models.identity_center import BoundaryType
+from governance.inventory.models.org import reference_path
 from governance.inventory.services.common import (
     ASSIGNMENT_FIELDS,
     ENTITLEMENT_FIELDS,
@@ -268,11 +269,11 @@ def _customer_managed_policies(
         return {}
     names = {r.name for refs in references.values() for r in refs}
     rows = (
-        Policy.objects.present()
-        .filter(kind=PolicyKind.CUSTOMER_MANAGED, account_id__in=accounts, name__in=names)
+        Policy.objects.customer_managed_named(names)
+        .filter(account_id__in=accounts)
         .values_list("account_id", "name", "path", "id", "arn")
     )
-    return {(account, name, path or "/"): (arn, pk) for account, name, path, pk, arn in rows}
+    return {(account, name, reference_path(path)): (arn, pk) for account, name, path, pk, arn in rows}
 
 
 def _unresolved(
