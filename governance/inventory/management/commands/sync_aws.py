@@ -5,6 +5,7 @@ import re
 
 from django.core.management.base import BaseCommand, CommandError
 
+from governance.inventory import after_sync
 from governance.inventory.models import SyncTrigger
 from governance.inventory.sync import SyncAlreadyRunning, summary, sync_organization
 
@@ -14,8 +15,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--account", default="", help="Sync only this member account's IAM (12 digits).")
+        parser.add_argument(
+            "--no-after-sync",
+            action="store_true",
+            help="Skip the steps that follow a sync (findings, triggered reviews, ...); a scheduled sync runs them.",
+        )
 
-    def handle(self, *args, account: str = "", **options):
+    def handle(self, *args, account: str = "", no_after_sync: bool = False, **options):
         if account and not re.fullmatch(r"\d{12}", account):
             raise CommandError("--account must be a 12-digit AWS account id.")
         try:
@@ -25,4 +31,9 @@ class Command(BaseCommand):
         for error in run.errors:
             where = error.get("account") or error.get("scope", "")
             self.stderr.write(f"error: {where}: {error.get('error', '')}")
+        if not no_after_sync and after_sync.should_run(run):
+            try:
+                after_sync.run_steps(run.pk)
+            except after_sync.AfterSyncFailed as exc:
+                self.stderr.write(f"error: {exc}")
         self.stdout.write(json.dumps(summary(run), sort_keys=False))
