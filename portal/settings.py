@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "governance.audit",
     "governance.authz",
     "governance.inventory",
+    "governance.findings",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,58 @@
+"""parliament's lint per distinct policy document, kept in `LintCache` so each document is linted once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from governance.findings.analysis import Facts
+from governance.findings.models import LintCache
+
+# parliament findings that say nothing about the document itself.
+# RESOURCE_STAR repeats policy.service_wildcard and policy.admin_star, which judge the same statements precisely.
+IGNORED_ISSUES = frozenset({"RESOURCE_STAR"})
+CHUNK = 5000
+
+
+def _version() -> str:
+    import parliament
+
+    return f"parliament {parliament.__version__}"
+
+
+def lint_document(document: dict) -> list[dict[str, str]]:
+    import parliament  # slow to import; only linting needs it
+
+    analyzed = parliament.analyze_policy_string(json.dumps(document, indent=2))
+    found = []
+    for item in analyzed.findings:
+        if item.issue in IGNORED_ISSUES:
+            continue
+        detail = item.detail if isinstance(item.detail, str) else json.dumps(item.detail, sort_keys=True, default=str)
+        found.append({"issue": item.issue, "title": item.title or item.issue, "detail": detail or ""})
+    return sorted(found, key=lambda f: (f["issue"], f["detail"]))
+
+
+def lint_findings(facts: Iterable[Facts]) -> dict[str, list[dict[str, str]]]:
+    """Document key -> parliament's findings, from the cache or computed (and cached) now."""
+    wanted = {f.key: f for f in facts if f.policy is not None}
+    version = _version()
+    keys = list(wanted)
+    cached: dict[str, list[dict[str, str]]] = {}
+    for start in range(0, len(keys), CHUNK):
+        cached.update(
+            LintCache.objects.filter(document_key__in=keys[start : start + CHUNK], tool_version=version).values_list(
+                "document_key", "findings"
+            )
+        )
+    missing = [key for key in wanted if key not in cached]
+    if missing:
+        computed = {key: lint_document(wanted[key].policy.to_json()) for key in missing}
+        for start in range(0, len(missing), CHUNK):
+            LintCache.objects.filter(document_key__in=missing[start : start + CHUNK]).delete()
+        LintCache.objects.bulk_create(
+            [LintCache(document_key=key, tool_version=version, findings=value) for key, value in computed.items()],
+            batch_size=1000,
+        )
+        cached.update(computed)
+    return cached

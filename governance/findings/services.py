@@ -1,0 +1,486 @@
+"""Every change to findings: evaluation (the lifecycle), suppressions, and the baseline.
+
+Evaluation runs the registered rules and reconciles their hits with the stored findings, set-based:
+new hits are inserted (COPY on PostgreSQL), findings hit again get `last_seen`, resolved ones that
+are back are reopened, and unresolved ones no longer hit are resolved; each transition is a
+`FindingEvent`, and the run is one `AuditEvent`. Rules run per scope: after a sync, account rules
+only for the accounts whose inventory changed, organization-wide rules only when something
+organization-wide changed (`governance.inventory.after_sync.changes`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from governance.audit.services import record
+from governance.findings import rules as registry
+from governance.findings.models import (
+    SEVERITY_RANK,
+    BaselineSettings,
+    EvaluationRun,
+    EvaluationTrigger,
+    EventKind,
+    Finding,
+    FindingEvent,
+    FindingStatus,
+    Suppression,
+    SuppressionEnd,
+)
+from governance.findings.rules import Hit, Rule
+from governance.findings.rules.context import Context
+from governance.inventory.ingest import canonical_json, digest, insert_plain
+from governance.inventory.models import Account
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 5000
+MAX_SUPPRESSION_DAYS = 366
+FINDING_FIELDS = (
+    "fingerprint",
+    "rule_id",
+    "severity",
+    "severity_rank",
+    "status",
+    "account_id",
+    "principal_id",
+    "policy_id",
+    "permission_set_id",
+    "resource_type",
+    "resource_arn",
+    "resource_name",
+    "message",
+    "evidence",
+    "evidence_hash",
+    "first_seen",
+    "last_seen",
+    "times_reopened",
+    "first_run_id",
+)
+EVENT_FIELDS = ("finding_id", "kind", "at", "run_id", "actor_id", "actor_name", "note")
+
+
+class FindingsError(ValueError):
+    """A request the findings services refuse; the message says why, and nothing was written."""
+
+
+@dataclass
+class Summary:
+    run: EvaluationRun
+
+    def as_dict(self) -> dict[str, Any]:
+        run = self.run
+        return {
+            "rules": len(run.rules),
+            "open": run.open,
+            "new": run.new,
+            "resolved": run.resolved,
+            "by_rule": run.by_rule,
+            "seconds": run.seconds,
+            "reopened": run.reopened,
+            "accounts": run.accounts,
+            "full": run.full,
+            "run": run.pk,
+        }
+
+
+def fingerprint(rule_id: str, hit: Hit) -> str:
+    return digest(rule_id, hit.resource_arn, hit.key)
+
+
+def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _plan(
+    account_ids: Iterable[str] | None, organization: bool, rule_ids: Iterable[str] | None
+) -> tuple[list[tuple[Rule, frozenset[int] | None]], frozenset[int] | None]:
+    """Which rules run over which accounts: [(rule, account pks or None for all)], and the changed pks."""
+    chosen = registry.all_rules()
+    if rule_ids is not None:
+        wanted = set(rule_ids)
+        unknown = wanted - {r.id for r in chosen}
+        if unknown:
+            raise FindingsError(f"Unknown rule ids: {', '.join(sorted(unknown))}.")
+        chosen = [r for r in chosen if r.id in wanted]
+    if account_ids is None:
+        return [(r, None) for r in chosen], None
+    wanted_ids = sorted(set(account_ids))
+    pks = frozenset(Account.objects.filter(account_id__in=wanted_ids).values_list("pk", flat=True))
+    plan: list[tuple[Rule, frozenset[int] | None]] = []
+    for r in chosen:
+        if organization and (not r.per_account or r.organization_inputs):
+            plan.append((r, None))
+        elif r.per_account and pks:
+            plan.append((r, pks))
+    return plan, pks
+
+
+def evaluate(
+    *,
+    actor=None,
+    trigger: str = EvaluationTrigger.COMMAND,
+    account_ids: Iterable[str] | None = None,
+    organization: bool = True,
+    rule_ids: Iterable[str] | None = None,
+    sync_run=None,
+    now: datetime | None = None,
+) -> EvaluationRun:
+    """Run the rules and bring the findings up to date; returns the run (see `Summary`).
+
+    `account_ids` (AWS ids) limits account rules to those accounts (None: every account);
+    `organization=False` skips the rules that read organization-wide data. Idempotent: running it
+    again on the same inventory changes nothing but `last_seen`.
+    """
+    started = time.perf_counter()
+    now = now or timezone.now()
+    plan, changed = _plan(account_ids, organization, rule_ids)
+    baseline = BaselineSettings.current()
+    contexts: dict[frozenset[int] | None, Context] = {}
+    hits_by_rule: dict[str, tuple[Rule, frozenset[int] | None, dict[str, Hit]]] = {}
+    for rule, scope in plan:
+        ctx = contexts.get(scope)
+        if ctx is None:
+            ctx = contexts[scope] = Context(now=now, account_pks=scope, baseline=baseline)
+        hits: dict[str, Hit] = {}
+        for hit in rule.evaluate(ctx):
+            if rule.per_account and hit.account_id is None:
+                raise FindingsError(f"Rule {rule.id} is per account but found {hit.resource_arn} without an account.")
+            hits[fingerprint(rule.id, hit)] = hit
+        hits_by_rule[rule.id] = (rule, scope, hits)
+
+    removed_accounts = list(Account.objects.removed().values_list("pk", flat=True))
+    with transaction.atomic():
+        run = EvaluationRun.objects.create(
+            trigger=trigger,
+            sync_run=sync_run,
+            started_at=now,
+            full=account_ids is None and rule_ids is None,
+            accounts=len(changed) if changed is not None else Account.objects.present().count(),
+            rules=[rule.id for rule, _scope in plan],
+        )
+        counts: Counter[str] = Counter()
+        for rule, scope, hits in hits_by_rule.values():
+            counts.update(_reconcile(rule, scope, hits, run, now, removed_accounts))
+        _write_totals(run, counts, started)
+        record(
+            actor=actor,
+            action="findings.evaluated",
+            obj=run,
+            after={k: v for k, v in Summary(run).as_dict().items() if k != "by_rule"},
+        )
+    return run
+
+
+def _reconcile(
+    rule: Rule, scope: frozenset[int] | None, hits: dict[str, Hit], run: EvaluationRun, now: datetime,
+    removed_accounts: list[int],
+) -> Counter[str]:  # fmt: skip
+    stored = Finding.objects.filter(rule_id=rule.id)
+    if scope is not None:
+        stored = stored.filter(account_id__in=[*scope, *removed_accounts])
+    existing = {
+        fp: (pk, status, evidence_hash)
+        for pk, fp, status, evidence_hash in stored.values_list("id", "fingerprint", "status", "evidence_hash")
+    }
+    severity = str(rule.severity)
+    rank = SEVERITY_RANK[rule.severity]
+    new_rows, changed, reopened, resolved = [], [], [], []
+    for fp, hit in hits.items():
+        evidence_hash = digest(canonical_json(hit.evidence), hit.message, hit.resource_name)
+        found = existing.get(fp)
+        if found is None:
+            new_rows.append(
+                (fp, rule.id, severity, rank, FindingStatus.OPEN, hit.account_id, hit.principal_id, hit.policy_id,
+                 hit.permission_set_id, hit.resource_type, hit.resource_arn[:2048], hit.resource_name[:512],
+                 hit.message, hit.evidence, evidence_hash, now, now, 0, run.pk)
+            )  # fmt: skip
+            continue
+        pk, status, old_hash = found
+        if status == FindingStatus.RESOLVED:
+            reopened.append(pk)
+        if old_hash != evidence_hash:
+            changed.append((pk, hit, evidence_hash))
+    resolved = [pk for fp, (pk, status, _h) in existing.items() if fp not in hits and status != FindingStatus.RESOLVED]
+
+    insert_plain(Finding, FINDING_FIELDS, new_rows)
+    if new_rows:
+        _opened_events(run, rule.id)
+    for pk, hit, evidence_hash in changed:
+        Finding.objects.filter(pk=pk).update(
+            message=hit.message, evidence=hit.evidence, evidence_hash=evidence_hash, resource_name=hit.resource_name,
+            severity=severity, severity_rank=rank,
+        )  # fmt: skip
+    for part in _chunks(resolved):
+        Finding.objects.filter(pk__in=part).update(status=FindingStatus.RESOLVED, resolved_at=now)
+    # Everything still found (resolved rows excluded, as just written) is seen now: one statement.
+    stored.exclude(status=FindingStatus.RESOLVED).exclude(first_run=run).update(
+        last_seen=now, severity=severity, severity_rank=rank
+    )
+    if reopened:
+        suppressed = set(
+            Suppression.objects.active().filter(finding_id__in=reopened).values_list("finding_id", flat=True)
+        )
+        for status, pks in ((FindingStatus.SUPPRESSED, [p for p in reopened if p in suppressed]),
+                            (FindingStatus.OPEN, [p for p in reopened if p not in suppressed])):  # fmt: skip
+            for part in _chunks(pks):
+                Finding.objects.filter(pk__in=part).update(status=status, resolved_at=None, last_seen=now)
+        for part in _chunks(reopened):
+            Finding.objects.filter(pk__in=part).update(times_reopened=_plus_one())
+    events = [(pk, EventKind.REOPENED, now, run.pk, None, "", "") for pk in reopened]
+    events += [(pk, EventKind.RESOLVED, now, run.pk, None, "", "") for pk in resolved]
+    insert_plain(FindingEvent, EVENT_FIELDS, events)
+    return Counter(new=len(new_rows), reopened=len(reopened), resolved=len(resolved))
+
+
+def _plus_one():
+    from django.db.models import F
+
+    return F("times_reopened") + 1
+
+
+def _opened_events(run: EvaluationRun, rule_id: str) -> None:
+    """One "opened" event per finding this run inserted for the rule, in one INSERT .. SELECT."""
+    event_table = connection.ops.quote_name(FindingEvent._meta.db_table)
+    finding_table = connection.ops.quote_name(Finding._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {event_table} (finding_id, kind, at, run_id, actor_name, note) "  # noqa: S608 - table names
+            f"SELECT id, %s, first_seen, first_run_id, '', '' FROM {finding_table} "
+            "WHERE first_run_id = %s AND rule_id = %s",
+            [EventKind.OPENED.value, run.pk, rule_id],
+        )
+
+
+def _write_totals(run: EvaluationRun, counts: Counter[str], started: float) -> None:
+    by_severity = dict(
+        Finding.objects.filter(status=FindingStatus.OPEN).values_list("severity").annotate(n=Count("id")).order_by()
+    )
+    by_rule = dict(
+        Finding.objects.filter(status=FindingStatus.OPEN).values_list("rule_id").annotate(n=Count("id")).order_by()
+    )
+    run.new, run.reopened, run.resolved = counts["new"], counts["reopened"], counts["resolved"]
+    run.open = sum(by_severity.values())
+    run.open_by_severity = by_severity
+    run.by_rule = {rule_id: by_rule.get(rule_id, 0) for rule_id in sorted(set(by_rule) | set(run.rules))}
+    run.finished_at = timezone.now()
+    run.seconds = round(time.perf_counter() - started, 3)
+    run.save(
+        update_fields=["new", "reopened", "resolved", "open", "open_by_severity", "by_rule", "finished_at", "seconds"]
+    )
+
+
+# Suppressions ---------------------------------------------------------------------------------
+
+
+def _actor_name(actor) -> str:
+    return actor.get_username()[:150] if actor is not None and getattr(actor, "is_authenticated", False) else "system"
+
+
+def _event(finding: Finding, kind: str, *, actor, note: str = "", at: datetime) -> None:
+    FindingEvent.objects.create(
+        finding=finding,
+        kind=kind,
+        at=at,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor_name=_actor_name(actor),
+        note=note,
+    )
+
+
+def suppress_finding(
+    *, finding: Finding, justification: str, owner: str, expires_at: datetime, actor, request=None
+) -> Suppression:
+    """Accept a finding's risk until `expires_at`: it stops counting as open, and opens again when the
+    suppression expires (or is lifted). Refuses a resolved or already suppressed finding."""
+    justification = (justification or "").strip()
+    owner = (owner or "").strip()
+    now = timezone.now()
+    if len(justification) < 10:
+        raise FindingsError("Give a justification of at least 10 characters: why is this risk accepted?")
+    if len(justification) > 4000:
+        raise FindingsError("The justification is limited to 4,000 characters.")
+    try:
+        validate_email(owner)
+    except ValidationError:
+        raise FindingsError("The owner must be the e-mail address of the person accountable for the risk.") from None
+    if timezone.is_naive(expires_at):
+        raise FindingsError("The expiry needs a time zone.")
+    if expires_at <= now:
+        raise FindingsError("The expiry must be in the future.")
+    if expires_at > now + timedelta(days=MAX_SUPPRESSION_DAYS):
+        raise FindingsError(f"A suppression lasts at most {MAX_SUPPRESSION_DAYS} days; review it again then.")
+    with transaction.atomic():
+        locked = Finding.objects.select_for_update().get(pk=finding.pk)
+        if locked.status == FindingStatus.RESOLVED:
+            raise FindingsError("This finding is resolved: there is nothing to suppress.")
+        if Suppression.objects.active().filter(finding=locked).exists():
+            raise FindingsError("This finding is already suppressed; lift that suppression first.")
+        suppression = Suppression.objects.create(
+            finding=locked,
+            justification=justification,
+            owner=owner,
+            expires_at=expires_at,
+            created_at=now,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_by_name=_actor_name(actor),
+        )
+        locked.status = FindingStatus.SUPPRESSED
+        locked.save(update_fields=["status"])
+        _event(locked, EventKind.SUPPRESSED, actor=actor, note=f"until {expires_at:%Y-%m-%d}: {justification}", at=now)
+        record(
+            actor=actor,
+            action="findings.suppressed",
+            obj=locked,
+            after={
+                "justification": justification,
+                "owner": owner,
+                "expires_at": expires_at,
+                "suppression": suppression.pk,
+            },
+            request=request,
+        )
+    finding.status = locked.status
+    return suppression
+
+
+def lift_suppression(*, suppression: Suppression, actor, reason: str = "", request=None) -> Suppression:
+    """End a suppression now; its finding counts as open again (unless it has been resolved meanwhile)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Suppression.objects.select_for_update().select_related("finding").get(pk=suppression.pk)
+        if locked.ended_at is not None:
+            raise FindingsError("This suppression has already ended.")
+        locked.ended_at = now
+        locked.ended_by_name = _actor_name(actor)
+        locked.end_reason = SuppressionEnd.LIFTED
+        locked.save(update_fields=["ended_at", "ended_by_name", "end_reason"])
+        finding = locked.finding
+        if finding.status == FindingStatus.SUPPRESSED:
+            finding.status = FindingStatus.OPEN
+            finding.save(update_fields=["status"])
+        _event(finding, EventKind.UNSUPPRESSED, actor=actor, note=reason.strip()[:1000], at=now)
+        record(
+            actor=actor,
+            action="findings.suppression_lifted",
+            obj=finding,
+            before={"suppression": locked.pk, "expires_at": locked.expires_at},
+            after={"reason": reason.strip()[:1000]},
+            request=request,
+        )
+    return locked
+
+
+def expire_suppressions(*, now: datetime | None = None) -> int:
+    """End every suppression whose expiry has passed and open its finding again; returns how many."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            Suppression.objects.active().select_for_update().filter(expires_at__lte=now).values_list("pk", "finding_id")
+        )
+        if not due:
+            return 0
+        pks = [pk for pk, _finding in due]
+        findings = [finding for _pk, finding in due]
+        for part in _chunks(pks):
+            Suppression.objects.filter(pk__in=part).update(
+                ended_at=now, ended_by_name="system", end_reason=SuppressionEnd.EXPIRED
+            )
+        reopened = []
+        for part in _chunks(findings):
+            reopened += list(
+                Finding.objects.filter(pk__in=part, status=FindingStatus.SUPPRESSED).values_list("pk", flat=True)
+            )
+            Finding.objects.filter(pk__in=part, status=FindingStatus.SUPPRESSED).update(status=FindingStatus.OPEN)
+        insert_plain(
+            FindingEvent,
+            EVENT_FIELDS,
+            [(finding, EventKind.SUPPRESSION_EXPIRED, now, None, None, "system", "") for finding in findings],
+        )
+        record(
+            actor=None,
+            action="findings.suppressions_expired",
+            object_type="findings.suppression",
+            object_id=",".join(str(pk) for pk in pks[:50]),
+            object_repr=f"{len(pks)} suppression{'s' if len(pks) != 1 else ''} expired",
+            after={"suppressions": pks, "findings_open_again": reopened},
+        )
+    return len(pks)
+
+
+# Baseline -------------------------------------------------------------------------------------
+
+BASELINE_FIELDS = ("required_scp_names", "required_denies", "admin_permission_set_max_principals", "max_session_hours")
+
+
+def _clean_baseline(values: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    names = values.get("required_scp_names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise FindingsError("Required SCP names must be a list of names.")
+    cleaned["required_scp_names"] = sorted({n.strip() for n in names})
+    denies = values.get("required_denies", [])
+    if not isinstance(denies, list):
+        raise FindingsError('Required denies must be a list like [{"action": "s3:PutObject", "principal": "role"}].')
+    cleaned_denies = []
+    for deny in denies:
+        if not isinstance(deny, dict) or set(deny) - {"action", "principal"}:
+            raise FindingsError(
+                'Each required deny is {"action": "service:Action", "principal": "role"|"root"|"user"}.'
+            )
+        action = str(deny.get("action", "")).strip()
+        principal = str(deny.get("principal", "role")).strip()
+        if ":" not in action or "*" in action:
+            raise FindingsError(f"{action!r} is not an action (service:Action, no wildcards).")
+        if principal not in ("role", "root", "user"):
+            raise FindingsError(f"A required deny's principal is role, root or user, not {principal!r}.")
+        cleaned_denies.append({"action": action, "principal": principal})
+    cleaned["required_denies"] = cleaned_denies
+    for name, low, high in (("admin_permission_set_max_principals", 0, 100_000), ("max_session_hours", 1, 12)):
+        value = values.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise FindingsError(f"{name.replace('_', ' ')} must be a whole number from {low} to {high}.")
+        cleaned[name] = value
+    return cleaned
+
+
+def update_baseline(*, actor, values: dict[str, Any], request=None) -> BaselineSettings:
+    """Change the baseline the scp.* and permission_set.* rules judge by, then re-run those rules."""
+    cleaned = _clean_baseline(values)
+    with transaction.atomic():
+        baseline = BaselineSettings.objects.select_for_update().filter(pk=1).first() or BaselineSettings(pk=1)
+        before = {name: getattr(baseline, name) for name in BASELINE_FIELDS}
+        for name, value in cleaned.items():
+            setattr(baseline, name, value)
+        baseline.updated_at = timezone.now()
+        baseline.updated_by_name = _actor_name(actor)
+        baseline.save()
+        record(actor=actor, action="findings.baseline_changed", obj=baseline, before=before, after=cleaned,
+               request=request)  # fmt: skip
+        transaction.on_commit(_queue_baseline_evaluation)
+    return baseline
+
+
+BASELINE_RULES = (
+    "scp.baseline_missing",
+    "permission_set.admin_overassigned",
+    "permission_set.long_session",
+)
+
+
+def _queue_baseline_evaluation() -> None:
+    from django_q.tasks import async_task
+
+    async_task("governance.findings.tasks.evaluate_rules", rule_ids=list(BASELINE_RULES))
