@@ -18,7 +18,7 @@ has the everyday AWS managed policies (`AWS_MANAGED_POLICIES`), and assigning a 
 account provisions it there. What it still cannot do: service last accessed, CloudTrail lookups,
 Access Analyzer and policy simulation are missing; `SourceIdentity` and session tags are accepted by
 AssumeRole but not echoed back; IAM policies and SCPs are not enforced; the management account is
-named "master".
+named "master". The credential report starts with the root user's line, as AWS's does.
 """
 
 from __future__ import annotations
@@ -114,6 +114,7 @@ def _configure_moto() -> None:
     default_user_config["iam"]["load_aws_managed_policies"] = True
     _provision_on_assignment()
     _permission_set_boundaries()
+    _root_in_credential_report()
     _configured = True
 
 
@@ -177,13 +178,48 @@ def _permission_set_boundaries() -> None:
     SSOAdminResponse.delete_permissions_boundary_from_permission_set = delete
 
 
+ROOT_DEFAULTS = {"mfa_active": False, "access_key_active": False, "password_last_used_days_ago": None}
+
+
+def _root_in_credential_report() -> None:
+    """Put the root user's line first in the credential report, as AWS does (moto leaves it out).
+
+    A new account's root user has no MFA and no access keys, as in AWS; `_backdate` sets them
+    (payload key `root`), since AWS has no API for the root user's credentials either.
+    """
+    from moto.iam.models import IAMBackend
+
+    own = IAMBackend.get_credential_report
+
+    def report(self: Any) -> str:
+        header, _, users = own(self).partition("\n")
+        root = {**ROOT_DEFAULTS, **getattr(self, "root_user", {})}
+        now = datetime.now(UTC)
+        created = (now - timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        used_days = root["password_last_used_days_ago"]
+        used = "no_information"
+        if used_days is not None:
+            used = (now - timedelta(days=used_days)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        key = "true" if root["access_key_active"] else "false"
+        rotated = created if root["access_key_active"] else "N/A"
+        line = (
+            f"<root_account>,arn:aws:iam::{self.account_id}:root,{created},not_supported,{used},not_supported,"
+            f"not_supported,{'true' if root['mfa_active'] else 'false'},{key},{rotated},N/A,N/A,N/A,false,N/A,N/A,"
+            "N/A,N/A,false,N/A,false,N/A"
+        )
+        return f"{header}\n{line}\n{users}"
+
+    IAMBackend.get_credential_report = report
+
+
 def _backdate(payload: dict[str, Any]) -> int:
     """Move recorded dates of one IAM user (and its keys) or role into the past.
 
     Keys of `payload`: account_id; user_name with created_days_ago, password_last_used_days_ago,
     key_created_days_ago, key_last_used_days_ago (access_key_id narrows these to one key,
     key_last_used_service/region say where it was used); or role_name with created_days_ago and
-    role_last_used_days_ago.
+    role_last_used_days_ago; or root with the root user's mfa_active, access_key_active and
+    password_last_used_days_ago (see `_root_in_credential_report`).
     """
     from moto.iam.models import AccessKeyLastUsed, iam_backends
 
@@ -197,6 +233,12 @@ def _backdate(payload: dict[str, Any]) -> int:
         return None if days is None else now - timedelta(days=float(days))
 
     changed = 0
+    if isinstance(payload.get("root"), dict):
+        unknown = set(payload["root"]) - set(ROOT_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown root user facts: {', '.join(sorted(unknown))}")
+        backend.root_user = {**getattr(backend, "root_user", {}), **payload["root"]}
+        changed += len(payload["root"])
     if payload.get("user_name"):
         user = backend.get_user(payload["user_name"])
         if (when := ago("created_days_ago")) is not None:

@@ -189,6 +189,8 @@ class _Builder:
         # calls in parallel would draw in a different order each run.
         for spec in self.specs:
             self._populate_iam(spec, self._iam_client(self.accounts[spec.name], management_id), management_id)
+            root = {**layout.ROOT_USER, **layout.ROOT_USER_FLAWS.get(spec.name, {})}
+            self.backdates.append({"account_id": self.accounts[spec.name], "root": root})
         emulator.backdate(self.url, self.backdates)
         sso = _IdentityCenter(self)
         sso.run()
@@ -307,43 +309,34 @@ class _Builder:
             self.policy(iam, name, content, description, path=path)
 
     def _generated_iam(self, iam: Any, spec: AccountSpec, account_id: str) -> None:
-        """Ordinary clutter, different in every account: an application role, perhaps a service user."""
-        rng = self.rng
-        app = rng.choice(["orders", "reports", "ingest", "billing", "search", "notifier", "etl"])
-        service = rng.choice(["lambda.amazonaws.com", "ec2.amazonaws.com", "ecs-tasks.amazonaws.com"])
-        policy = rng.choice(["AmazonS3ReadOnlyAccess", "AmazonDynamoDBFullAccess", "CloudWatchReadOnlyAccess"])
+        """Ordinary clutter, different in every account (`layout.generated_iam`)."""
+        clutter = layout.generated_iam(spec, self.seed)
         self.role(
             iam,
             account_id,
-            f"{app}-{spec.environment}-app",
-            layout.trust_service(service),
-            policies=(managed(policy),),
+            clutter.role_name,
+            layout.trust_service(clutter.role_service),
+            policies=(managed(clutter.role_policy),),
             tags={"owner": spec.owner},
-            last_used_days_ago=rng.choice([0, 1, 3, 40, 200, None]),
+            last_used_days_ago=clutter.role_last_used_days_ago,
         )
-        if rng.random() < 0.5:
-            created = rng.randint(5, 720)
-            used = rng.choice([None, rng.randint(0, created)])
+        for user in (clutter.service_user, clutter.console_user):
+            if user is None:
+                continue
+            keys = [_Key(user.key_created_days_ago, user.key_last_used_days_ago)] if user.key_created_days_ago else []
             self.user(
                 iam,
                 account_id,
-                f"svc-{app}-{spec.environment}",
-                keys=[_Key(created, used)],
-                policies=(managed(rng.choice(["AmazonS3ReadOnlyAccess", "AmazonS3FullAccess"])),),
-                tags={"owner": spec.owner},
+                user.name,
+                console=user.console,
+                mfa=user.mfa,
+                keys=keys,
+                policies=(managed(user.policy),),
+                tags={"owner": spec.owner} if not user.console else None,
+                password_last_used_days_ago=user.password_last_used_days_ago,
+                created_days_ago=user.created_days_ago,
             )
-        if rng.random() < 0.3:
-            mfa = rng.random() < 0.5
-            self.user(
-                iam,
-                account_id,
-                f"{rng.choice(['ops', 'admin', 'dev', 'support'])}.{spec.name}",
-                console=True,
-                mfa=mfa,
-                policies=(managed(rng.choice(["ReadOnlyAccess", "PowerUserAccess", "AdministratorAccess"])),),
-                password_last_used_days_ago=rng.choice([1, 30, 120, None]),
-            )
-        if rng.random() < 0.3:
+        if clutter.medium_password_policy:
             self.password_policy(iam, layout.MEDIUM_PASSWORD_POLICY)
 
     def policy(self, iam: Any, name: str, document: str, description: str = "", *, path: str = "/") -> str:
@@ -400,6 +393,7 @@ class _Builder:
         boundary: str = "",
         tags: dict[str, str] | None = None,
         password_last_used_days_ago: int | None = None,
+        created_days_ago: int | None = None,
     ) -> str:
         params: dict[str, Any] = {"UserName": name}
         if boundary:
@@ -441,7 +435,8 @@ class _Builder:
                 item["key_last_used_days_ago"] = key.last_used_days_ago
             self.backdates.append(item)
             oldest = max(oldest, key.created_days_ago)
-        user_dates: dict[str, Any] = {"created_days_ago": oldest + self.rng.randint(1, 90)}
+        created = created_days_ago if created_days_ago is not None else oldest + self.rng.randint(1, 90)
+        user_dates: dict[str, Any] = {"created_days_ago": created}
         if password_last_used_days_ago is not None and console:
             user_dates["password_last_used_days_ago"] = password_last_used_days_ago
         self.backdates.append({"account_id": account_id, "user_name": name, **user_dates})
@@ -656,6 +651,17 @@ def _legacy_billing(b: _Builder, iam: Any, account_id: str) -> None:
     b.principals["trust_everyone_role"] = b.role(
         iam, account_id, "LegacyCrossAccess", layout.trust_everyone(), inline=layout.READ_BILLING_EXPORTS
     )
+    reports = b.policy(iam, "BillingReportsRead", layout.BILLING_REPORTS_READ, "Read the monthly billing reports")
+    b.principals["unused_role"] = b.role(
+        iam,
+        account_id,
+        "LegacyReportingRole",
+        layout.trust_service("lambda.amazonaws.com"),
+        policies=(reports,),
+        tags={"owner": layout.OPS_EMAIL},
+        last_used_days_ago=200,
+    )
+    b.backdates.append({"account_id": account_id, "role_name": "LegacyReportingRole", "created_days_ago": 400})
 
 
 def _sandbox_maria(b: _Builder, iam: Any, account_id: str) -> None:
@@ -784,7 +790,7 @@ class _IdentityCenter:
             InstanceArn=self.instance_arn,
             Name=name,
             Description=description,
-            SessionDuration="PT4H" if name.startswith("Governance") else "PT8H",
+            SessionDuration=layout.PERMISSION_SET_SESSIONS.get(name, "PT4H" if name.startswith("Governance") else "PT8H"),
         )["PermissionSet"]["PermissionSetArn"]
         self.permission_sets[name] = arn
         return arn

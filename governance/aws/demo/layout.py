@@ -102,6 +102,68 @@ def account_specs(count: int, rng: random.Random) -> list[AccountSpec]:
     return specs
 
 
+@dataclass(frozen=True)
+class GeneratedUser:
+    name: str
+    policy: str  # an AWS managed policy name, attached directly
+    created_days_ago: int
+    console: bool = False
+    mfa: bool = False
+    password_last_used_days_ago: int | None = None
+    key_created_days_ago: int | None = None
+    key_last_used_days_ago: int | None = None
+
+
+@dataclass(frozen=True)
+class GeneratedIam:
+    """An account's ordinary clutter: an application role, perhaps a service user and a console user."""
+
+    role_name: str
+    role_service: str
+    role_policy: str
+    role_last_used_days_ago: int | None
+    service_user: GeneratedUser | None
+    console_user: GeneratedUser | None
+    medium_password_policy: bool
+
+
+def generated_iam(spec: AccountSpec, seed: int) -> GeneratedIam:
+    """What `spec`'s account holds besides its named flaws; its own generator, so accounts stay apart."""
+    rng = random.Random(f"{seed}:{spec.name}:clutter")
+    app = rng.choice(["orders", "reports", "ingest", "billing", "search", "notifier", "etl"])
+    service = rng.choice(["lambda.amazonaws.com", "ec2.amazonaws.com", "ecs-tasks.amazonaws.com"])
+    policy = rng.choice(["AmazonS3ReadOnlyAccess", "AmazonDynamoDBFullAccess", "CloudWatchReadOnlyAccess"])
+    last_used = rng.choice([0, 1, 3, 40, 200, None])
+    service_user = console_user = None
+    if rng.random() < 0.5:
+        created = rng.randint(5, 720)
+        service_user = GeneratedUser(
+            name=f"svc-{app}-{spec.environment}",
+            policy=rng.choice(["AmazonS3ReadOnlyAccess", "AmazonS3FullAccess"]),
+            created_days_ago=created + rng.randint(1, 90),
+            key_created_days_ago=created,
+            key_last_used_days_ago=rng.choice([None, rng.randint(0, created)]),
+        )
+    if rng.random() < 0.3:
+        console_user = GeneratedUser(
+            name=f"{rng.choice(['ops', 'admin', 'dev', 'support'])}.{spec.name}",
+            policy=rng.choice(["ReadOnlyAccess", "PowerUserAccess", "AdministratorAccess"]),
+            created_days_ago=rng.randint(1, 80),
+            console=True,
+            mfa=rng.random() < 0.5,
+            password_last_used_days_ago=rng.choice([1, 30, 120, None]),
+        )
+    return GeneratedIam(
+        role_name=f"{app}-{spec.environment}-app",
+        role_service=service,
+        role_policy=policy,
+        role_last_used_days_ago=last_used,
+        service_user=service_user,
+        console_user=console_user,
+        medium_password_policy=rng.random() < 0.3,
+    )
+
+
 def document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
@@ -246,6 +308,19 @@ MEDIUM_PASSWORD_POLICY = {
     "RequireLowercaseCharacters": True,
     "AllowUsersToChangePassword": True,
 }
+
+# The root user of every account has MFA and no access keys, except where this says otherwise.
+ROOT_USER = {"mfa_active": True, "access_key_active": False}
+ROOT_USER_FLAWS = {
+    "legacy-billing": {"mfa_active": False},
+    "sandbox-olga": {"access_key_active": True},
+}
+# Permission set session durations other than the builder's default (PT4H governance, PT8H others).
+PERMISSION_SET_SESSIONS = {"AdministratorAccess": "PT12H"}
+# A read policy with a typo in an action name (s3:GetObjects), the kind of mistake parliament catches.
+BILLING_REPORTS_READ = document(
+    allow(["s3:GetObjects", "s3:ListBucket"], ["arn:aws:s3:::billing-reports", "arn:aws:s3:::billing-reports/*"])
+)
 
 # Service control policies: name -> (description, document, where it attaches). A target is an OU
 # path, "" for the root, or "account:<name>"; a policy with no targets is a draft nobody attached.
