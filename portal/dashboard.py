@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils.module_loading import import_string
+from django.utils.safestring import SafeString, mark_safe
 
 from governance.authz import mfa
 from governance.authz.capabilities import Capabilities, Capability, visible_accounts
@@ -64,3 +67,34 @@ def org_summary(user: Any, caps: Capabilities) -> OrgSummary:
         last_run=runs.first(),
         last_success=last_success,
     )
+
+
+@dataclass(frozen=True)
+class Card:
+    """A card a feature app adds to the dashboard (register from AppConfig.ready).
+
+    `context` is a dotted path to `f(request) -> dict | None`; None shows nothing (the user may not
+    see it). The card's template renders with that context plus `request`.
+    """
+
+    key: str
+    template: str
+    context: str
+    order: int = 100
+
+
+_CARDS: dict[str, Card] = {}
+
+
+def register_card(card: Card) -> None:
+    """Add a card (idempotent: the same key replaces the earlier one)."""
+    _CARDS[card.key] = card
+
+
+def render_cards(request: HttpRequest) -> SafeString:
+    parts = []
+    for card in sorted(_CARDS.values(), key=lambda c: (c.order, c.key)):
+        context = import_string(card.context)(request)
+        if context is not None:
+            parts.append(render_to_string(card.template, context, request=request))
+    return mark_safe("".join(parts))  # noqa: S308 - each part is a template rendered with auto-escaping

@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("me/", include("governance.authz.urls")),
     path("inventory/", include("governance.inventory.urls")),
+    path("findings/", include("governance.findings.urls")),
     path("admin/", admin.site.urls),
 ]
 

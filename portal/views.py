@@ -20,6 +20,7 @@ def dashboard(request):
         "caps": caps,
         "can_view_inventory": caps.has(Capability.INVENTORY_VIEW),
         "can_sync": caps.has(Capability.SYNC_RUN),
+        "cards": selectors.render_cards(request),
     }
     return render(request, "portal/dashboard.html", context)
 

@@ -28,6 +28,7 @@ class Capability(models.TextChoices):
     SYNC_RUN = "sync.run", "Run an AWS sync"
     AUDIT_VIEW = "audit.view", "Read the audit log"
     FINDINGS_VIEW = "findings.view", "See findings"
+    FINDINGS_MANAGE = "findings.manage", "Suppress findings and set the findings baseline"
     SCP_VIEW = "scp.view", "See service control policies"
     SCP_PROPOSE = "scp.propose", "Propose SCP changes"
     SCP_APPROVE = "scp.approve", "Approve and apply SCP changes"
@@ -61,6 +62,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             C.SYNC_RUN,
             C.AUDIT_VIEW,
             C.FINDINGS_VIEW,
+            C.FINDINGS_MANAGE,
             C.SCP_VIEW,
             C.SCP_PROPOSE,
             C.SCP_APPROVE,

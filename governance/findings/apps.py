@@ -11,6 +11,7 @@ class FindingsConfig(AppConfig):
         from governance.findings import rules, selectors
         from governance.findings.models import Finding
         from governance.inventory import after_sync, panels
+        from portal.dashboard import Card, register_card
         from portal.navigation import NavEntry, register
 
         rules.load_builtin()
@@ -34,6 +35,11 @@ class FindingsConfig(AppConfig):
                 order=10,
             )
         )
+
+        register_card(
+            Card(key="findings", template="findings/_dashboard_card.html",
+                 context="governance.findings.selectors.dashboard_card", order=10)
+        )  # fmt: skip
 
         def may_see(request):
             return capabilities(request.user).has(Capability.FINDINGS_VIEW)
