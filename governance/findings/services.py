@@ -300,11 +300,8 @@ def _event(finding: Finding, kind: str, *, actor, note: str = "", at: datetime) 
     )
 
 
-def suppress_finding(
-    *, finding: Finding, justification: str, owner: str, expires_at: datetime, actor, request=None
-) -> Suppression:
-    """Accept a finding's risk until `expires_at`: it stops counting as open, and opens again when the
-    suppression expires (or is lifted). Refuses a resolved or already suppressed finding."""
+def check_suppression(*, justification: str, owner: str, expires_at: datetime | None) -> tuple[str, str]:
+    """The cleaned justification and owner, or FindingsError saying what is wrong (nothing is written)."""
     justification = (justification or "").strip()
     owner = (owner or "").strip()
     now = timezone.now()
@@ -316,12 +313,22 @@ def suppress_finding(
         validate_email(owner)
     except ValidationError:
         raise FindingsError("The owner must be the e-mail address of the person accountable for the risk.") from None
-    if timezone.is_naive(expires_at):
-        raise FindingsError("The expiry needs a time zone.")
+    if expires_at is None or timezone.is_naive(expires_at):
+        raise FindingsError("Give the expiry as a date and time with a time zone.")
     if expires_at <= now:
         raise FindingsError("The expiry must be in the future.")
     if expires_at > now + timedelta(days=MAX_SUPPRESSION_DAYS):
         raise FindingsError(f"A suppression lasts at most {MAX_SUPPRESSION_DAYS} days; review it again then.")
+    return justification, owner
+
+
+def suppress_finding(
+    *, finding: Finding, justification: str, owner: str, expires_at: datetime, actor, request=None
+) -> Suppression:
+    """Accept a finding's risk until `expires_at`: it stops counting as open, and opens again when the
+    suppression expires (or is lifted). Refuses a resolved or already suppressed finding."""
+    justification, owner = check_suppression(justification=justification, owner=owner, expires_at=expires_at)
+    now = timezone.now()
     with transaction.atomic():
         locked = Finding.objects.select_for_update().get(pk=finding.pk)
         if locked.status == FindingStatus.RESOLVED:
@@ -425,7 +432,7 @@ def expire_suppressions(*, now: datetime | None = None) -> int:
 BASELINE_FIELDS = ("required_scp_names", "required_denies", "admin_permission_set_max_principals", "max_session_hours")
 
 
-def _clean_baseline(values: dict[str, Any]) -> dict[str, Any]:
+def clean_baseline(values: dict[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     names = values.get("required_scp_names", [])
     if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
@@ -458,7 +465,7 @@ def _clean_baseline(values: dict[str, Any]) -> dict[str, Any]:
 
 def update_baseline(*, actor, values: dict[str, Any], request=None) -> BaselineSettings:
     """Change the baseline the scp.* and permission_set.* rules judge by, then re-run those rules."""
-    cleaned = _clean_baseline(values)
+    cleaned = clean_baseline(values)
     with transaction.atomic():
         baseline = BaselineSettings.objects.select_for_update().filter(pk=1).first() or BaselineSettings(pk=1)
         before = {name: getattr(baseline, name) for name in BASELINE_FIELDS}

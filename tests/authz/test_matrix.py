@@ -57,12 +57,32 @@ def _sample_principal(inventory) -> Any:
     return inventory.manager_role
 
 
+def _sample_finding(inventory) -> Any:
+    from django.utils import timezone
+
+    from governance.findings.models import Finding, ResourceType, Severity
+
+    account = inventory.accounts[OWNED_ACCOUNT_IDS[0]]
+    now = timezone.now()
+    finding, _ = Finding.objects.get_or_create(
+        fingerprint="matrix-sample-finding",
+        defaults={"rule_id": "account.password_policy_weak", "severity": Severity.MEDIUM, "severity_rank": 2,
+                  "account": account, "resource_type": ResourceType.ACCOUNT, "resource_arn": account.arn,
+                  "resource_name": account.name, "message": "sample", "evidence_hash": "x", "first_seen": now,
+                  "last_seen": now},
+    )  # fmt: skip
+    return finding
+
+
 # URL parameter name -> value (a callable takes the persona inventory).
 SAMPLES: dict[str, Any] = {
     "token": "not-a-real-break-glass-token",
     "account_id": OWNED_ACCOUNT_IDS[0],
     "principal_id": lambda inv: _sample_principal(inv).pk,
     "principal_pk": lambda inv: _sample_principal(inv).pk,
+    "finding_id": lambda inv: _sample_finding(inv).pk,
+    "fmt": "csv",
+    "framework": "cis-aws-3",
 }
 
 _PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
