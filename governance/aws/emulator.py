@@ -194,12 +194,16 @@ def _root_in_credential_report() -> None:
     def report(self: Any) -> str:
         header, _, users = own(self).partition("\n")
         root = {**ROOT_DEFAULTS, **getattr(self, "root_user", {})}
+        # Dates fixed once per account, so an unchanged account reads the same report every time.
+        stamps = self.__dict__.setdefault("root_user_dates", {})
         now = datetime.now(UTC)
-        created = (now - timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        created = stamps.setdefault("created", (now - timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%S+00:00"))
         used_days = root["password_last_used_days_ago"]
         used = "no_information"
         if used_days is not None:
-            used = (now - timedelta(days=used_days)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+            used = stamps.setdefault(
+                f"used:{used_days}", (now - timedelta(days=used_days)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+            )
         key = "true" if root["access_key_active"] else "false"
         rotated = created if root["access_key_active"] else "N/A"
         line = (
