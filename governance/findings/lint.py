@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from governance.findings.analysis import Facts
 from governance.findings.models import LintCache
+from governance.inventory.ingest import insert_plain
 
 # parliament findings that say nothing about the document itself.
 # RESOURCE_STAR repeats policy.service_wildcard and policy.admin_star, which judge the same statements precisely.
@@ -50,9 +51,7 @@ def lint_findings(facts: Iterable[Facts]) -> dict[str, list[dict[str, str]]]:
         computed = {key: lint_document(wanted[key].policy.to_json()) for key in missing}
         for start in range(0, len(missing), CHUNK):
             LintCache.objects.filter(document_key__in=missing[start : start + CHUNK]).delete()
-        LintCache.objects.bulk_create(
-            [LintCache(document_key=key, tool_version=version, findings=value) for key, value in computed.items()],
-            batch_size=1000,
-        )
+        insert_plain(LintCache, ("document_key", "tool_version", "findings"),
+                     [(key, version, value) for key, value in computed.items()])  # fmt: skip
         cached.update(computed)
     return cached

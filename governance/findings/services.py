@@ -40,7 +40,8 @@ from governance.findings.models import (
 )
 from governance.findings.rules import Hit, Rule
 from governance.findings.rules.context import Context
-from governance.inventory.ingest import canonical_json, digest, insert_plain
+from governance.inventory.ingest import digest, insert_plain
+from governance.inventory.ingest import fingerprint as content_hash
 from governance.inventory.models import Account
 
 logger = logging.getLogger(__name__)
@@ -174,6 +175,8 @@ def evaluate(
         counts: Counter[str] = Counter()
         for rule, scope, hits in hits_by_rule.values():
             counts.update(_reconcile(rule, scope, hits, run, now, removed_accounts))
+        if counts["new"]:
+            _opened_events(run)
         _write_totals(run, counts, started)
         record(
             actor=actor,
@@ -199,7 +202,7 @@ def _reconcile(
     rank = SEVERITY_RANK[rule.severity]
     new_rows, changed, reopened, resolved = [], [], [], []
     for fp, hit in hits.items():
-        evidence_hash = digest(canonical_json(hit.evidence), hit.message, hit.resource_name)
+        evidence_hash = content_hash((hit.evidence, hit.message, hit.resource_name))
         found = existing.get(fp)
         if found is None:
             new_rows.append(
@@ -216,8 +219,6 @@ def _reconcile(
     resolved = [pk for fp, (pk, status, _h) in existing.items() if fp not in hits and status != FindingStatus.RESOLVED]
 
     insert_plain(Finding, FINDING_FIELDS, new_rows)
-    if new_rows:
-        _opened_events(run, rule.id)
     for pk, hit, evidence_hash in changed:
         Finding.objects.filter(pk=pk).update(
             message=hit.message, evidence=hit.evidence, evidence_hash=evidence_hash, resource_name=hit.resource_name,
@@ -251,16 +252,16 @@ def _plus_one():
     return F("times_reopened") + 1
 
 
-def _opened_events(run: EvaluationRun, rule_id: str) -> None:
-    """One "opened" event per finding this run inserted for the rule, in one INSERT .. SELECT."""
+def _opened_events(run: EvaluationRun) -> None:
+    """One "opened" event per finding this run inserted, in one INSERT .. SELECT."""
     event_table = connection.ops.quote_name(FindingEvent._meta.db_table)
     finding_table = connection.ops.quote_name(Finding._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {event_table} (finding_id, kind, at, run_id, actor_name, note) "  # noqa: S608 - table names
             f"SELECT id, %s, first_seen, first_run_id, '', '' FROM {finding_table} "
-            "WHERE first_run_id = %s AND rule_id = %s",
-            [EventKind.OPENED.value, run.pk, rule_id],
+            "WHERE first_run_id = %s",
+            [EventKind.OPENED.value, run.pk],
         )
 
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from governance.aws import session
 from governance.audit.models import AuditEvent
+from governance.aws import session
 from governance.findings import services, tasks
 from governance.findings.models import EventKind, Finding, FindingStatus, Suppression
 from governance.inventory.models import SyncStatus

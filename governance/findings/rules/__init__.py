@@ -73,7 +73,7 @@ class Remediation:
     cli: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """One thing a rule found. `resource_arn` (plus `key` when one resource has several, e.g. a
     user's two access keys) names it across evaluations; `message` and `evidence` must be stable

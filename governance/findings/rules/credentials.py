@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Exists, OuterRef, Q
 
@@ -98,7 +99,7 @@ def _users(ctx: Context):
     return ctx.scoped(Principal.objects.present().filter(kind=PrincipalKind.IAM_USER))
 
 
-def _user_hit(user: Principal, message: str, evidence: dict, key: str = "") -> Hit:
+def _user_hit(user: Any, message: str, evidence: dict, key: str = "") -> Hit:
     return Hit(
         resource_type=ResourceType.PRINCIPAL,
         resource_arn=user.arn,
@@ -111,7 +112,11 @@ def _user_hit(user: Principal, message: str, evidence: dict, key: str = "") -> H
     )
 
 
-USER_FIELDS = ("id", "arn", "name", "account_id", "mfa_enabled", "password_enabled", "password_last_used", "created")
+# Rules read plain named rows (values_list), not model instances: an organization has hundreds of
+# thousands of users and keys, and building a model per row was most of an evaluation's time.
+USER_FIELDS = ("pk", "arn", "name", "account_id", "password_last_used", "created")
+KEY_FIELDS = ("slot", "status", "created", "last_used_date", "account_id", "principal_id", "principal__arn",
+              "principal__name")  # fmt: skip
 
 
 @rule(
@@ -127,7 +132,7 @@ USER_FIELDS = ("id", "arn", "name", "account_id", "mfa_enabled", "password_enabl
     references=(CREDENTIALS_GUIDE, "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa.html"),
 )
 def console_without_mfa(ctx: Context) -> Iterator[Hit]:
-    for user in _users(ctx).filter(password_enabled=True, mfa_enabled=False).only(*USER_FIELDS):
+    for user in _users(ctx).filter(password_enabled=True, mfa_enabled=False).values_list(*USER_FIELDS, named=True):
         yield _user_hit(
             user,
             f"{user.name} has a console password and no MFA device.",
@@ -136,7 +141,20 @@ def console_without_mfa(ctx: Context) -> Iterator[Hit]:
 
 
 def _active_keys(ctx: Context):
-    return ctx.scoped(AccessKey.objects.present().filter(status=AccessKeyStatus.ACTIVE)).select_related("principal")
+    return ctx.scoped(AccessKey.objects.present().filter(status=AccessKeyStatus.ACTIVE))
+
+
+def _key_hit(key: Any, message: str, evidence: dict) -> Hit:
+    return Hit(
+        resource_type=ResourceType.PRINCIPAL,
+        resource_arn=key.principal__arn,
+        resource_name=key.principal__name,
+        message=message,
+        evidence=evidence,
+        account_id=key.account_id,
+        principal_id=key.principal_id,
+        key=f"key{key.slot}",
+    )
 
 
 @rule(
@@ -155,7 +173,7 @@ def _active_keys(ctx: Context):
 )
 def password_and_keys(ctx: Context) -> Iterator[Hit]:
     keyed = AccessKey.objects.present().filter(principal_id=OuterRef("pk"), status=AccessKeyStatus.ACTIVE)
-    for user in _users(ctx).filter(password_enabled=True).filter(Exists(keyed)).only(*USER_FIELDS):
+    for user in _users(ctx).filter(password_enabled=True).filter(Exists(keyed)).values_list(*USER_FIELDS, named=True):
         yield _user_hit(
             user,
             f"{user.name} has a console password and an active access key.",
@@ -182,13 +200,11 @@ def password_and_keys(ctx: Context) -> Iterator[Hit]:
 )
 def key_older_than_90d(ctx: Context) -> Iterator[Hit]:
     cutoff = ctx.now - timedelta(days=KEY_MAX_AGE_DAYS)
-    for key in _active_keys(ctx).filter(created__lt=cutoff):
-        user = key.principal
-        yield _user_hit(
-            user,
-            f"Access key {key.slot} of {user.name} was created on {_day(key.created)}.",
+    for key in _active_keys(ctx).filter(created__lt=cutoff).values_list(*KEY_FIELDS, named=True):
+        yield _key_hit(
+            key,
+            f"Access key {key.slot} of {key.principal__name} was created on {_day(key.created)}.",
             {"access_key": {"slot": key.slot, "status": key.status, "created": _day(key.created)}},
-            key=f"key{key.slot}",
         )
 
 
@@ -211,18 +227,16 @@ def key_older_than_90d(ctx: Context) -> Iterator[Hit]:
 def credential_unused_90d(ctx: Context) -> Iterator[Hit]:
     cutoff = ctx.now - timedelta(days=UNUSED_DAYS)
     stale_key = Q(last_used_date__lt=cutoff) | Q(last_used_date__isnull=True, created__lt=cutoff)
-    for key in _active_keys(ctx).filter(stale_key):
-        user = key.principal
+    for key in _active_keys(ctx).filter(stale_key).values_list(*KEY_FIELDS, named=True):
         used = _day(key.last_used_date)
-        yield _user_hit(
-            user,
-            f"Access key {key.slot} of {user.name} was "
+        yield _key_hit(
+            key,
+            f"Access key {key.slot} of {key.principal__name} was "
             + (f"last used on {used}." if used else f"never used since {_day(key.created)}."),
             {"access_key": {"slot": key.slot, "created": _day(key.created), "last_used": used}},
-            key=f"key{key.slot}",
         )
     stale_password = Q(password_last_used__lt=cutoff) | Q(password_last_used__isnull=True, created__lt=cutoff)
-    for user in _users(ctx).filter(password_enabled=True).filter(stale_password).only(*USER_FIELDS):
+    for user in _users(ctx).filter(password_enabled=True).filter(stale_password).values_list(*USER_FIELDS, named=True):
         used = _day(user.password_last_used)
         yield _user_hit(
             user,
@@ -250,7 +264,7 @@ def credential_unused_90d(ctx: Context) -> Iterator[Hit]:
 )
 def user_in_identity_center_account(ctx: Context) -> Iterator[Hit]:
     assigned = AccountAssignment.objects.present().filter(account_id=OuterRef("account_id"))
-    for user in _users(ctx).filter(password_enabled=True).filter(Exists(assigned)).only(*USER_FIELDS):
+    for user in _users(ctx).filter(password_enabled=True).filter(Exists(assigned)).values_list(*USER_FIELDS, named=True):
         yield _user_hit(
             user,
             f"{user.name} signs in with an IAM password in an account that Identity Center assignments reach.",

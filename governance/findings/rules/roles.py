@@ -38,7 +38,7 @@ def _roles(ctx: Context):
     )
 
 
-def _role_hit(role: Principal, message: str, evidence: dict, key: str = "") -> Hit:
+def _role_hit(role: Any, message: str, evidence: dict, key: str = "") -> Hit:
     return Hit(
         resource_type=ResourceType.PRINCIPAL,
         resource_arn=role.arn,
@@ -70,7 +70,7 @@ def _day(value) -> str | None:
 def role_unused(ctx: Context) -> Iterator[Hit]:
     cutoff = ctx.now - timedelta(days=UNUSED_DAYS)
     stale = Q(last_used__lt=cutoff) | Q(last_used__isnull=True, created__lt=cutoff)
-    for role in _roles(ctx).filter(stale).only("id", "arn", "name", "account_id", "last_used", "created"):
+    for role in _roles(ctx).filter(stale).values_list("pk", "arn", "name", "account_id", "last_used", "created", named=True):
         used = _day(role.last_used)
         yield _role_hit(
             role,
@@ -128,7 +128,8 @@ def _account_of(principal: str) -> str | None:
 
 
 def _trusting(ctx: Context):
-    return _roles(ctx).exclude(trust_policy__isnull=True).only("id", "arn", "name", "account_id", "trust_policy")
+    return _roles(ctx).exclude(trust_policy__isnull=True).values_list("pk", "arn", "name", "account_id", "trust_policy",
+                                                                      named=True)  # fmt: skip
 
 
 @rule(
