@@ -12,7 +12,7 @@ AWS's). Then, each three times, median reported:
 - cloudsplaining 0.9.1 (requirements-dev.txt) scanning the same accounts' authorization-details JSON
   (AWS managed policies included, as AWS returns them), in this process, one account after another
   as its CLI does. It takes about a second per account, so it scans a sample
-  (BENCH_FINDINGS_CLOUDSPLAINING_ACCOUNTS, default 25) and the portal evaluates the same sample too:
+  (BENCH_FINDINGS_CLOUDSPLAINING_ACCOUNTS, default 10) and the portal evaluates the same sample too:
   the ratio is measured on the same accounts, and the projection to all accounts is reported beside it.
 
 PostgreSQL only, in a scratch database (`<name>_bench_findings`) created and dropped here.
@@ -58,7 +58,7 @@ def run() -> dict:
         return {"skipped": "bench_findings needs PostgreSQL: set DATABASE_URL=postgres://... and run it again."}
     accounts = int(os.environ.get("BENCH_FINDINGS_ACCOUNTS", "1000"))
     principals = int(os.environ.get("BENCH_FINDINGS_PRINCIPALS", "200"))
-    sample = min(accounts, int(os.environ.get("BENCH_FINDINGS_CLOUDSPLAINING_ACCOUNTS", "25")))
+    sample = min(accounts, int(os.environ.get("BENCH_FINDINGS_CLOUDSPLAINING_ACCOUNTS", "10")))
     files = sorted(recorded.ensure(accounts=accounts, principals=principals).glob("*.json"))[:accounts]
 
     settings_dict = connection.settings_dict
@@ -76,18 +76,27 @@ def run() -> dict:
             _forget_findings()
             started = time.perf_counter()
             evaluation = services.evaluate()
-            full.append({"seconds": round(time.perf_counter() - started, 2), "open": evaluation.open,
-                         "new": evaluation.new})  # fmt: skip
+            full.append(
+                {"seconds": round(time.perf_counter() - started, 2), "open": evaluation.open, "new": evaluation.new}
+            )
         by_rule = evaluation.by_rule
 
-        changed_ids = [p.stem for p in files[:: max(1, len(files) // max(1, accounts // 100))]][: max(1, accounts // 100)]
+        changed_ids = [p.stem for p in files[:: max(1, len(files) // max(1, accounts // 100))]][
+            : max(1, accounts // 100)
+        ]
         changed = []
         for round_number in range(ROUNDS):
             _change(files, changed_ids, account_pks, round_number)
             started = time.perf_counter()
             evaluation = services.evaluate(account_ids=changed_ids, organization=False)
-            changed.append({"seconds": round(time.perf_counter() - started, 2), "new": evaluation.new,
-                            "resolved": evaluation.resolved, "accounts": evaluation.accounts})  # fmt: skip
+            changed.append(
+                {
+                    "seconds": round(time.perf_counter() - started, 2),
+                    "new": evaluation.new,
+                    "resolved": evaluation.resolved,
+                    "accounts": evaluation.accounts,
+                }
+            )
 
         sample_files = files[:sample]
         portal_sample = []
@@ -107,8 +116,11 @@ def run() -> dict:
         "accounts": accounts,
         "principals_per_account": principals,
         "rules": len(rules.all_rules()),
-        "inventory": {"principals": built["principals"], "entitlements": built["entitlements"],
-                      "ingest_seconds": built["seconds"]},  # fmt: skip
+        "inventory": {
+            "principals": built["principals"],
+            "entitlements": built["entitlements"],
+            "ingest_seconds": built["seconds"],
+        },
         "full_evaluation": {
             "runs": full,
             "median_seconds": full_median,
@@ -161,9 +173,18 @@ def _aws_managed() -> tuple[ManagedPolicy, ...]:
 
     data = json.loads(aws_managed_policies_data)
     return tuple(
-        ManagedPolicy(arn=f"arn:aws:iam::aws:policy/{name}", name=name, path="/", policy_id=f"ANPA{name.upper()[:17]}",
-                      default_version_id=data[name]["DefaultVersionId"], document=data[name]["Document"],
-                      attachment_count=None, description="", created=None, updated=None)  # fmt: skip
+        ManagedPolicy(
+            arn=f"arn:aws:iam::aws:policy/{name}",
+            name=name,
+            path="/",
+            policy_id=f"ANPA{name.upper()[:17]}",
+            default_version_id=data[name]["DefaultVersionId"],
+            document=data[name]["Document"],
+            attachment_count=None,
+            description="",
+            created=None,
+            updated=None,
+        )
         for name in recorded.AWS_MANAGED
     )
 
@@ -178,20 +199,38 @@ def _change(files: list[Path], account_ids: list[str], account_pks: dict[str, in
         details = record["details"]
         name = f"changed-{round_number}"
         arn = f"arn:aws:iam::{path.stem}:user/{name}"
-        details["UserDetailList"].append({"Path": "/", "UserName": name, "UserId": f"AIDACHANGED{round_number}", "Arn": arn,
-                                          "CreateDate": recorded._iso(400), "UserPolicyList": [], "GroupList": [],
-                                          "AttachedManagedPolicies": [], "Tags": []})  # fmt: skip
+        details["UserDetailList"].append(
+            {
+                "Path": "/",
+                "UserName": name,
+                "UserId": f"AIDACHANGED{round_number}",
+                "Arn": arn,
+                "CreateDate": recorded._iso(400),
+                "UserPolicyList": [],
+                "GroupList": [],
+                "AttachedManagedPolicies": [],
+                "Tags": [],
+            }
+        )
         details["RoleDetailList"][0]["RolePolicyList"][0]["PolicyDocument"]["Statement"][0]["Action"].append(
             f"s3:GetObjectVersion{round_number}"
         )
-        report = record["credential_report"].rstrip("\n") + "\n" + (
-            f"{name},{arn},{recorded._iso(400)},true,{recorded._iso(1)},{recorded._iso(300)},N/A,false,true,"
-            f"{recorded._iso(300)},{recorded._iso(2)},us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+        report = (
+            record["credential_report"].rstrip("\n")
+            + "\n"
+            + (
+                f"{name},{arn},{recorded._iso(400)},true,{recorded._iso(1)},{recorded._iso(300)},N/A,false,true,"
+                f"{recorded._iso(300)},{recorded._iso(2)},us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+            )
         )
-        iam = account_iam_from(path.stem, details=details, credential_report=parse_credential_report(report),
-                               generated_at=record["credential_report_generated"],
-                               password_policy=PasswordPolicyInfo(configured=True, raw=record["password_policy"]),
-                               digest=f"changed-{round_number}")  # fmt: skip
+        iam = account_iam_from(
+            path.stem,
+            details=details,
+            credential_report=parse_credential_report(report),
+            generated_at=record["credential_report_generated"],
+            password_policy=PasswordPolicyInfo(configured=True, raw=record["password_policy"]),
+            digest=f"changed-{round_number}",
+        )
         items.append((iam, account_pks[path.stem]))
     inventory.plan_accounts_iam(items=items, now=datetime.now(UTC), index=inventory.PolicyIndex()).write()
 
@@ -205,14 +244,22 @@ def _cloudsplaining(files: list[Path]) -> dict | None:
     import contextlib
     import io
 
-
     exclusions = Exclusions(DEFAULT_EXCLUSIONS_CONFIG)
     managed = [
-        {"PolicyName": p.name, "PolicyId": p.policy_id, "Arn": p.arn, "Path": "/", "DefaultVersionId": p.default_version_id,
-         "AttachmentCount": 1, "IsAttachable": True,
-         "PolicyVersionList": [{"Document": p.document, "VersionId": p.default_version_id, "IsDefaultVersion": True}]}
+        {
+            "PolicyName": p.name,
+            "PolicyId": p.policy_id,
+            "Arn": p.arn,
+            "Path": "/",
+            "DefaultVersionId": p.default_version_id,
+            "AttachmentCount": 1,
+            "IsAttachable": True,
+            "PolicyVersionList": [
+                {"Document": p.document, "VersionId": p.default_version_id, "IsDefaultVersion": True}
+            ],
+        }
         for p in _aws_managed()
-    ]  # fmt: skip
+    ]
     inputs = []
     for path in files:
         details = json.loads(path.read_bytes())["details"]
@@ -228,5 +275,3 @@ def _cloudsplaining(files: list[Path]) -> dict | None:
             findings = len(results.get("policies", {}))
         runs.append(round(time.perf_counter() - started, 2))
     return {"runs": runs, "median_seconds": statistics.median(runs), "policies_reported_last_account": findings}
-
-

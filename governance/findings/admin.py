@@ -157,9 +157,10 @@ class BaselineSettingsAdmin(_StepUp, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: BaselineSettings, form: Any, change: bool) -> None:
         saved = services.update_baseline(
-            actor=request.user, values={name: form.cleaned_data[name] for name in services.BASELINE_FIELDS},
+            actor=request.user,
+            values={name: form.cleaned_data[name] for name in services.BASELINE_FIELDS},
             request=request,
-        )  # fmt: skip
+        )
         obj.pk = saved.pk
 
 

@@ -37,9 +37,13 @@ class FindingsConfig(AppConfig):
         )
 
         register_card(
-            Card(key="findings", template="findings/_dashboard_card.html",
-                 context="governance.findings.selectors.dashboard_card", order=10)
-        )  # fmt: skip
+            Card(
+                key="findings",
+                template="findings/_dashboard_card.html",
+                context="governance.findings.selectors.dashboard_card",
+                order=10,
+            )
+        )
 
         def may_see(request):
             return capabilities(request.user).has(Capability.FINDINGS_VIEW)

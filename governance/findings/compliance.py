@@ -72,9 +72,12 @@ def parse(text: str) -> dict[str, Framework]:
                 )
             )
         frameworks[slug] = Framework(
-            slug=slug, name=raw["name"], section=raw.get("section", ""), source=raw.get("source", ""),
+            slug=slug,
+            name=raw["name"],
+            section=raw.get("section", ""),
+            source=raw.get("source", ""),
             controls=tuple(controls),
-        )  # fmt: skip
+        )
     return frameworks
 
 
@@ -120,8 +123,13 @@ def matrix(framework: Framework, findings, account_pks: list[int] | None) -> lis
         for rule in control.rules:
             for account_pk, n in open_counts.get(rule, {}).items():
                 failing[account_pk] += n
-        result.append(ControlRow(control=control, failing=dict(failing),
-                                 suppressed=sum(suppressed.get(rule, 0) for rule in control.rules)))  # fmt: skip
+        result.append(
+            ControlRow(
+                control=control,
+                failing=dict(failing),
+                suppressed=sum(suppressed.get(rule, 0) for rule in control.rules),
+            )
+        )
     return result
 
 

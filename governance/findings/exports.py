@@ -39,8 +39,11 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 BATCH = 2000
 OCSF_VERSION = "1.3.0"
 OCSF_SEVERITY = {Severity.LOW: 2, Severity.MEDIUM: 3, Severity.HIGH: 4, Severity.CRITICAL: 5}
-OCSF_STATUS = {FindingStatus.OPEN: (1, "New"), FindingStatus.SUPPRESSED: (3, "Suppressed"),
-               FindingStatus.RESOLVED: (4, "Resolved")}  # fmt: skip
+OCSF_STATUS = {
+    FindingStatus.OPEN: (1, "New"),
+    FindingStatus.SUPPRESSED: (3, "Suppressed"),
+    FindingStatus.RESOLVED: (4, "Resolved"),
+}
 
 
 def safe_cell(value: Any) -> str:
@@ -156,8 +159,10 @@ def ocsf(finding: Finding) -> dict[str, Any]:
         "unmapped": {"portal_finding_id": finding.pk},
     }
     if rule is not None:
-        result["remediation"] = {"desc": f"{rule.remediation.console} CLI: {rule.remediation.cli}",
-                                 "references": list(rule.references)}  # fmt: skip
+        result["remediation"] = {
+            "desc": f"{rule.remediation.console} CLI: {rule.remediation.cli}",
+            "references": list(rule.references),
+        }
     if controls:
         result["compliance"] = {
             "requirements": sorted({fw.name for fw, _c in controls}),
@@ -174,4 +179,3 @@ def ocsf_stream(queryset) -> Iterator[str]:
         yield ("" if first else ",\n") + json.dumps(ocsf(finding), ensure_ascii=False, default=str)
         first = False
     yield "]\n"
-

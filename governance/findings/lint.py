@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from functools import cache
 
 from governance.findings.analysis import Facts
 from governance.findings.models import LintCache
@@ -16,13 +17,25 @@ CHUNK = 5000
 
 
 def _version() -> str:
-    import parliament
+    return f"parliament {_parliament().__version__}"
 
-    return f"parliament {parliament.__version__}"
+
+@cache
+def _parliament():
+    """parliament, imported on first use (it is slow to import), with its action lookup memoized.
+
+    parliament looks every action up by scanning its whole IAM definition (`get_privilege_info`),
+    which is most of its time; the lookup is a pure function of (service, action), so it is cached.
+    """
+    import parliament
+    from parliament import statement
+
+    statement.get_privilege_info = cache(statement.get_privilege_info)
+    return parliament
 
 
 def lint_document(document: dict) -> list[dict[str, str]]:
-    import parliament  # slow to import; only linting needs it
+    parliament = _parliament()
 
     analyzed = parliament.analyze_policy_string(json.dumps(document, indent=2))
     found = []
@@ -51,7 +64,10 @@ def lint_findings(facts: Iterable[Facts]) -> dict[str, list[dict[str, str]]]:
         computed = {key: lint_document(wanted[key].policy.to_json()) for key in missing}
         for start in range(0, len(missing), CHUNK):
             LintCache.objects.filter(document_key__in=missing[start : start + CHUNK]).delete()
-        insert_plain(LintCache, ("document_key", "tool_version", "findings"),
-                     [(key, version, value) for key, value in computed.items()])  # fmt: skip
+        insert_plain(
+            LintCache,
+            ("document_key", "tool_version", "findings"),
+            [(key, version, value) for key, value in computed.items()],
+        )
         cached.update(computed)
     return cached

@@ -256,9 +256,11 @@ def dashboard_card(request) -> dict | None:
     if not capabilities(request.user).has(Capability.FINDINGS_VIEW):
         return None
     counts = dict(
-        visible_findings(request.user).filter(status=FindingStatus.OPEN).order_by().values_list("severity").annotate(
-            n=Count("id")
-        )
+        visible_findings(request.user)
+        .filter(status=FindingStatus.OPEN)
+        .order_by()
+        .values_list("severity")
+        .annotate(n=Count("id"))
     )
     return {"findings_by_severity": [(s, label, counts.get(s, 0)) for s, label in Severity.choices]}
 
@@ -294,4 +296,3 @@ def principal_panel(request, principal) -> dict | None:
 def findings_for_principal(user: Any, principal) -> QuerySet:
     """The findings on one principal that the user may see (for inventory and review pages)."""
     return visible_findings(user).filter(principal=principal)
-

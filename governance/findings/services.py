@@ -188,9 +188,13 @@ def evaluate(
 
 
 def _reconcile(
-    rule: Rule, scope: frozenset[int] | None, hits: dict[str, Hit], run: EvaluationRun, now: datetime,
+    rule: Rule,
+    scope: frozenset[int] | None,
+    hits: dict[str, Hit],
+    run: EvaluationRun,
+    now: datetime,
     removed_accounts: list[int],
-) -> Counter[str]:  # fmt: skip
+) -> Counter[str]:
     stored = Finding.objects.filter(rule_id=rule.id)
     if scope is not None:
         stored = stored.filter(account_id__in=[*scope, *removed_accounts])
@@ -206,10 +210,28 @@ def _reconcile(
         found = existing.get(fp)
         if found is None:
             new_rows.append(
-                (fp, rule.id, severity, rank, FindingStatus.OPEN, hit.account_id, hit.principal_id, hit.policy_id,
-                 hit.permission_set_id, hit.resource_type, hit.resource_arn[:2048], hit.resource_name[:512],
-                 hit.message, hit.evidence, evidence_hash, now, now, 0, run.pk)
-            )  # fmt: skip
+                (
+                    fp,
+                    rule.id,
+                    severity,
+                    rank,
+                    FindingStatus.OPEN,
+                    hit.account_id,
+                    hit.principal_id,
+                    hit.policy_id,
+                    hit.permission_set_id,
+                    hit.resource_type,
+                    hit.resource_arn[:2048],
+                    hit.resource_name[:512],
+                    hit.message,
+                    hit.evidence,
+                    evidence_hash,
+                    now,
+                    now,
+                    0,
+                    run.pk,
+                )
+            )
             continue
         pk, status, old_hash = found
         if status == FindingStatus.RESOLVED:
@@ -221,9 +243,13 @@ def _reconcile(
     insert_plain(Finding, FINDING_FIELDS, new_rows)
     for pk, hit, evidence_hash in changed:
         Finding.objects.filter(pk=pk).update(
-            message=hit.message, evidence=hit.evidence, evidence_hash=evidence_hash, resource_name=hit.resource_name,
-            severity=severity, severity_rank=rank,
-        )  # fmt: skip
+            message=hit.message,
+            evidence=hit.evidence,
+            evidence_hash=evidence_hash,
+            resource_name=hit.resource_name,
+            severity=severity,
+            severity_rank=rank,
+        )
     for part in _chunks(resolved):
         Finding.objects.filter(pk__in=part).update(status=FindingStatus.RESOLVED, resolved_at=now)
     # Everything still found (resolved rows excluded, as just written) is seen now: one statement.
@@ -234,8 +260,10 @@ def _reconcile(
         suppressed = set(
             Suppression.objects.active().filter(finding_id__in=reopened).values_list("finding_id", flat=True)
         )
-        for status, pks in ((FindingStatus.SUPPRESSED, [p for p in reopened if p in suppressed]),
-                            (FindingStatus.OPEN, [p for p in reopened if p not in suppressed])):  # fmt: skip
+        for status, pks in (
+            (FindingStatus.SUPPRESSED, [p for p in reopened if p in suppressed]),
+            (FindingStatus.OPEN, [p for p in reopened if p not in suppressed]),
+        ):
             for part in _chunks(pks):
                 Finding.objects.filter(pk__in=part).update(status=status, resolved_at=None, last_seen=now)
         for part in _chunks(reopened):
@@ -475,8 +503,9 @@ def update_baseline(*, actor, values: dict[str, Any], request=None) -> BaselineS
         baseline.updated_at = timezone.now()
         baseline.updated_by_name = _actor_name(actor)
         baseline.save()
-        record(actor=actor, action="findings.baseline_changed", obj=baseline, before=before, after=cleaned,
-               request=request)  # fmt: skip
+        record(
+            actor=actor, action="findings.baseline_changed", obj=baseline, before=before, after=cleaned, request=request
+        )
         transaction.on_commit(_queue_baseline_evaluation)
     return baseline
 

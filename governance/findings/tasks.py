@@ -9,11 +9,19 @@ from governance.inventory.models import SyncRun
 
 SCHEDULES = [
     # Ages move on without any sync: keys pass 90 days, roles fall out of use.
-    {"name": "evaluate_all", "func": "governance.findings.tasks.evaluate_all", "schedule_type": "cron",
-     "cron": "20 3 * * *"},
-    {"name": "expire_suppressions", "func": "governance.findings.tasks.expire_suppressions",
-     "schedule_type": "minutes", "minutes": 15},
-]  # fmt: skip
+    {
+        "name": "evaluate_all",
+        "func": "governance.findings.tasks.evaluate_all",
+        "schedule_type": "cron",
+        "cron": "20 3 * * *",
+    },
+    {
+        "name": "expire_suppressions",
+        "func": "governance.findings.tasks.expire_suppressions",
+        "schedule_type": "minutes",
+        "minutes": 15,
+    },
+]
 
 
 def evaluate_after_sync(*, run_id: int) -> dict:

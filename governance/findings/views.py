@@ -17,15 +17,20 @@ from governance.findings import compliance, exports, selectors
 from governance.findings import rules as registry
 from governance.inventory.pagination import paginate
 
-EXPORTS = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-           "ocsf": "application/json"}  # fmt: skip
+EXPORTS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ocsf": "application/json",
+}
 ACCOUNTS_PER_PAGE = 25
 
 
 @require_GET
 @requires(Capability.FINDINGS_VIEW)
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "findings/dashboard.html", {"board": selectors.dashboard(request.user), "section": "dashboard"})
+    return render(
+        request, "findings/dashboard.html", {"board": selectors.dashboard(request.user), "section": "dashboard"}
+    )
 
 
 @require_GET
@@ -48,7 +53,10 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "xlsx":
         return FileResponse(
-            exports.xlsx_file(queryset), as_attachment=True, filename=f"findings-{stamp}.xlsx", content_type=EXPORTS[fmt]
+            exports.xlsx_file(queryset),
+            as_attachment=True,
+            filename=f"findings-{stamp}.xlsx",
+            content_type=EXPORTS[fmt],
         )
     stream = exports.csv_stream(queryset) if fmt == "csv" else exports.ocsf_stream(queryset)
     response = StreamingHttpResponse(stream, content_type=EXPORTS[fmt])

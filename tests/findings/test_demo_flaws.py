@@ -33,7 +33,9 @@ def test_sync_then_evaluate_shows_every_seeded_flaw_and_nothing_else(synced_demo
     out = StringIO()
     call_command("evaluate_findings", stdout=out)
     summary = json.loads(out.getvalue().strip().splitlines()[-1])
-    expected = Counter((f.rule, f.account, f.resource) for f in flaws.seeded_flaws(accounts=DEMO_ACCOUNTS, seed=DEMO_SEED))
+    expected = Counter(
+        (f.rule, f.account, f.resource) for f in flaws.seeded_flaws(accounts=DEMO_ACCOUNTS, seed=DEMO_SEED)
+    )
     found = _found(synced_demo)
     assert found - expected == Counter(), "false alarms"
     assert expected - found == Counter(), "seeded flaws the findings miss"

@@ -3,6 +3,7 @@ comes back, suppressed until the suppression expires; re-evaluation only for the
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -36,7 +37,14 @@ def test_it_resolves_a_finding_aws_no_longer_shows_and_reopens_it_when_it_comes_
     assert finding.status == FindingStatus.OPEN
     iam = session.client_for("iam", session.member_credentials(fresh_demo_org.accounts["legacy-billing"]))
     trust = iam.get_role(RoleName="LegacyCrossAccess")["Role"]["AssumeRolePolicyDocument"]
-    safe = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+    safe = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
     iam.update_assume_role_policy(RoleName="LegacyCrossAccess", PolicyDocument=safe)
 
     run = _sync()
@@ -44,8 +52,6 @@ def test_it_resolves_a_finding_aws_no_longer_shows_and_reopens_it_when_it_comes_
     assert result["accounts"] == 1 and result["full"] is False  # only legacy-billing changed
     finding.refresh_from_db()
     assert finding.status == FindingStatus.RESOLVED and finding.resolved_at is not None
-
-    import json
 
     iam.update_assume_role_policy(RoleName="LegacyCrossAccess", PolicyDocument=json.dumps(trust))
     tasks.evaluate_after_sync(run_id=_sync().pk)
@@ -77,8 +83,13 @@ def test_a_suppression_hides_a_finding_until_it_expires(synced_demo):
     admin = make_persona_user("policy_admin")
     finding = _finding("role.trust_any_principal", "LegacyCrossAccess")
     expires = timezone.now() + timedelta(days=30)
-    services.suppress_finding(finding=finding, justification="Vendor migration ends in March", owner="olga.ops@example.com",
-                              expires_at=expires, actor=admin)  # fmt: skip
+    services.suppress_finding(
+        finding=finding,
+        justification="Vendor migration ends in March",
+        owner="olga.ops@example.com",
+        expires_at=expires,
+        actor=admin,
+    )
     finding.refresh_from_db()
     assert finding.status == FindingStatus.SUPPRESSED
     assert services.evaluate().by_rule["role.trust_any_principal"] == 0  # still found, but not open
@@ -108,8 +119,13 @@ def test_a_bad_suppression_is_refused_and_writes_nothing(synced_demo, justificat
     finding = _finding("role.trust_any_principal", "LegacyCrossAccess")
     events = AuditEvent.objects.count()
     with pytest.raises(services.FindingsError, match=message):
-        services.suppress_finding(finding=finding, justification=justification, owner=owner,
-                                  expires_at=timezone.now() + timedelta(days=days), actor=None)  # fmt: skip
+        services.suppress_finding(
+            finding=finding,
+            justification=justification,
+            owner=owner,
+            expires_at=timezone.now() + timedelta(days=days),
+            actor=None,
+        )
     finding.refresh_from_db()
     assert finding.status == FindingStatus.OPEN
     assert not Suppression.objects.exists() and AuditEvent.objects.count() == events
@@ -118,13 +134,21 @@ def test_a_bad_suppression_is_refused_and_writes_nothing(synced_demo, justificat
 def test_lifting_a_suppression_opens_the_finding_again(synced_demo):
     services.evaluate()
     finding = _finding("root.mfa_missing", "root user of legacy-billing")
-    suppression = services.suppress_finding(finding=finding, justification="Root MFA device is in the post",
-                                            owner="olga.ops@example.com",
-                                            expires_at=timezone.now() + timedelta(days=5), actor=None)  # fmt: skip
+    suppression = services.suppress_finding(
+        finding=finding,
+        justification="Root MFA device is in the post",
+        owner="olga.ops@example.com",
+        expires_at=timezone.now() + timedelta(days=5),
+        actor=None,
+    )
     with pytest.raises(services.FindingsError, match="already suppressed"):
-        services.suppress_finding(finding=finding, justification="Root MFA device is in the post",
-                                  owner="olga.ops@example.com", expires_at=timezone.now() + timedelta(days=5),
-                                  actor=None)  # fmt: skip
+        services.suppress_finding(
+            finding=finding,
+            justification="Root MFA device is in the post",
+            owner="olga.ops@example.com",
+            expires_at=timezone.now() + timedelta(days=5),
+            actor=None,
+        )
     services.lift_suppression(suppression=suppression, actor=None, reason="device arrived")
     finding.refresh_from_db()
     assert finding.status == FindingStatus.OPEN
@@ -134,10 +158,21 @@ def test_lifting_a_suppression_opens_the_finding_again(synced_demo):
 
 def test_the_baseline_is_validated_and_audited(db, django_capture_on_commit_callbacks):
     with pytest.raises(services.FindingsError, match="not an action"):
-        services.update_baseline(actor=None, values={"required_scp_names": [], "required_denies": [{"action": "s3:*"}],
-                                                      "admin_permission_set_max_principals": 3, "max_session_hours": 8})
-    values = {"required_scp_names": ["DenyLeaveOrganization"], "required_denies": [],
-              "admin_permission_set_max_principals": 10, "max_session_hours": 12}  # fmt: skip
+        services.update_baseline(
+            actor=None,
+            values={
+                "required_scp_names": [],
+                "required_denies": [{"action": "s3:*"}],
+                "admin_permission_set_max_principals": 3,
+                "max_session_hours": 8,
+            },
+        )
+    values = {
+        "required_scp_names": ["DenyLeaveOrganization"],
+        "required_denies": [],
+        "admin_permission_set_max_principals": 10,
+        "max_session_hours": 12,
+    }
     with django_capture_on_commit_callbacks() as callbacks:
         baseline = services.update_baseline(actor=None, values=values)
     assert baseline.admin_permission_set_max_principals == 10 and len(callbacks) == 1

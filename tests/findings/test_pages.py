@@ -20,8 +20,16 @@ pytestmark = pytest.mark.django_db
 HOSTILE = '=HYPERLINK("http://evil.example","click")'
 
 
-def _finding(account, *, name: str, rule: str = "user.direct_policy", severity=Severity.LOW, principal=None,
-             status=FindingStatus.OPEN, n: int = 0) -> Finding:  # fmt: skip
+def _finding(
+    account,
+    *,
+    name: str,
+    rule: str = "user.direct_policy",
+    severity=Severity.LOW,
+    principal=None,
+    status=FindingStatus.OPEN,
+    n: int = 0,
+) -> Finding:
     now = timezone.now()
     return Finding.objects.create(
         fingerprint=f"{rule}:{account.account_id}:{name}:{n}",
@@ -49,8 +57,9 @@ def findings(persona_inventory):
     return {
         "owned": _finding(owned, name=HOSTILE, severity=Severity.HIGH),
         "other": _finding(other, name="not-the-managers", severity=Severity.CRITICAL),
-        "role": _finding(other, name="payments-deployer", principal=persona_inventory.manager_role,
-                         rule="role.unused_90d"),  # fmt: skip
+        "role": _finding(
+            other, name="payments-deployer", principal=persona_inventory.manager_role, rule="role.unused_90d"
+        ),
     }
 
 
@@ -68,9 +77,13 @@ def test_the_list_filters_and_ignores_values_that_name_nothing(findings, persona
     client = persona_client("auditor")
     page = client.get(reverse("findings:list"), {"severity": "critical"}).content.decode()
     assert "not-the-managers" in page and "payments-deployer" not in page
-    page = client.get(reverse("findings:list"), {"rule": "role.unused_90d", "account": OTHER_ACCOUNT_ID}).content.decode()
+    page = client.get(
+        reverse("findings:list"), {"rule": "role.unused_90d", "account": OTHER_ACCOUNT_ID}
+    ).content.decode()
     assert "payments-deployer" in page and "not-the-managers" not in page
-    assert client.get(reverse("findings:list"), {"severity": "<script>", "rule": "nope", "after": "!!"}).status_code == 200
+    assert (
+        client.get(reverse("findings:list"), {"severity": "<script>", "rule": "nope", "after": "!!"}).status_code == 200
+    )
 
 
 def test_page_queries_do_not_grow_with_rows(persona_inventory, persona_client, django_assert_max_num_queries):

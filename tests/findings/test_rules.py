@@ -14,8 +14,14 @@ pytestmark = pytest.mark.django_db
 
 # rule -> (account, resource it fires on), (account, resource of the same kind it must not fire on)
 CASES = {
-    "root.mfa_missing": (("legacy-billing", "root user of legacy-billing"), ("payments-prod", "root user of payments-prod")),
-    "root.access_keys": (("sandbox-olga", "root user of sandbox-olga"), ("payments-prod", "root user of payments-prod")),
+    "root.mfa_missing": (
+        ("legacy-billing", "root user of legacy-billing"),
+        ("payments-prod", "root user of payments-prod"),
+    ),
+    "root.access_keys": (
+        ("sandbox-olga", "root user of sandbox-olga"),
+        ("payments-prod", "root user of payments-prod"),
+    ),
     "user.console_without_mfa": (("payments-dev", "lee.dev"), ("payments-dev", "jamie.dev")),
     "user.password_and_keys": (("shared-network", "alice.ops"), ("data-dev", "carol.data")),
     "user.key_older_than_90d": (("payments-dev", "payments-ci"), ("payments-dev", "jamie.dev")),
@@ -23,9 +29,15 @@ CASES = {
     "user.in_identity_center_account": (("shared-network", "alice.ops"), ("payments-dev", "payments-ci")),
     "user.direct_policy": (("payments-dev", "payments-ci"), ("payments-dev", "jamie.dev")),
     "role.unused_90d": (("legacy-billing", "LegacyReportingRole"), ("payments-prod", "VendorAuditRole")),
-    "role.trust_external_without_external_id": (("payments-prod", "VendorAuditRole"), ("data-prod", "VendorMonitoringRole")),
+    "role.trust_external_without_external_id": (
+        ("payments-prod", "VendorAuditRole"),
+        ("data-prod", "VendorMonitoringRole"),
+    ),
     "role.trust_any_principal": (("legacy-billing", "LegacyCrossAccess"), ("payments-prod", "CrossAccountDeploy")),
-    "role.trust_federated_without_audience": (("payments-dev", "GitHubActionsAnyRepo"), ("payments-dev", "GitHubActionsDeploy")),
+    "role.trust_federated_without_audience": (
+        ("payments-dev", "GitHubActionsAnyRepo"),
+        ("payments-dev", "GitHubActionsDeploy"),
+    ),
     "account.password_policy_weak": (("legacy-billing", "legacy-billing"), ("management", "master")),
     "policy.admin_star": (("legacy-billing", "legacy-admin"), ("shared-network", "alice.ops")),
     "policy.service_wildcard": (("payments-dev", "S3Everything"), ("legacy-billing", "BillingReportsRead")),
@@ -33,12 +45,15 @@ CASES = {
     "policy.privilege_escalation": (("payments-prod", "CrossAccountDeploy"), ("payments-prod", "VendorAuditRole")),
     "policy.sensitive_without_condition": (("payments-dev", "S3Everything"), ("legacy-billing", "BillingReportsRead")),
     "policy.lint": (("legacy-billing", "BillingReportsRead"), ("payments-dev", "S3Everything")),
-    "boundary.delegated_admin_missing": (("payments-dev", "GovernancePortalWriterRole"), ("payments-dev", "GovernancePortalReadRole")),
+    "boundary.delegated_admin_missing": (
+        ("payments-dev", "GovernancePortalWriterRole"),
+        ("payments-dev", "GovernancePortalReadRole"),
+    ),
     "scp.baseline_missing": (("legacy-billing", "legacy-billing"), ("payments-prod", "payments-prod")),
     "scp.root_only_full_access": (("legacy-billing", "legacy-billing"), ("payments-dev", "payments-dev")),
     "permission_set.admin_overassigned": (("", "AdministratorAccess"), ("", "ReadOnlyAccess")),
     "permission_set.long_session": (("", "AdministratorAccess"), ("", "GovernanceAuditor")),
-}  # fmt: skip
+}
 
 
 def test_every_rule_has_a_case():
@@ -84,16 +99,29 @@ def test_every_rule_states_its_remediation_and_references():
 def _another_apps_rule(ctx):
     for account in ctx.accounts.values():
         if account.name == "legacy-billing":
-            yield Hit(resource_type="account", resource_arn=account.arn, resource_name=account.name,
-                      message="drifted", evidence={"drift": True}, account_id=account.pk)  # fmt: skip
+            yield Hit(
+                resource_type="account",
+                resource_arn=account.arn,
+                resource_name=account.name,
+                message="drifted",
+                evidence={"drift": True},
+                account_id=account.pk,
+            )
 
 
 @pytest.fixture
 def extra_rule():
     registered = rules.register(
-        rules.Rule(id="scp.test_drift", title="Test drift", severity=Severity.LOW, rationale="for the registry test",
-                   remediation=Remediation(console="-", cli="-"), references=(), evaluate=_another_apps_rule)
-    )  # fmt: skip
+        rules.Rule(
+            id="scp.test_drift",
+            title="Test drift",
+            severity=Severity.LOW,
+            rationale="for the registry test",
+            remediation=Remediation(console="-", cli="-"),
+            references=(),
+            evaluate=_another_apps_rule,
+        )
+    )
     yield registered
     rules._REGISTRY.pop(registered.id)
 
@@ -106,19 +134,46 @@ def test_a_rule_registered_by_another_app_gets_findings(synced_demo, extra_rule)
 
 def test_the_registry_refuses_bad_and_clashing_ids(extra_rule):
     with pytest.raises(ValueError, match="must look like"):
-        rules.register(rules.Rule(id="NoDot", title="", severity="low", rationale="", remediation=extra_rule.remediation,
-                                  references=(), evaluate=_another_apps_rule))  # fmt: skip
+        rules.register(
+            rules.Rule(
+                id="NoDot",
+                title="",
+                severity="low",
+                rationale="",
+                remediation=extra_rule.remediation,
+                references=(),
+                evaluate=_another_apps_rule,
+            )
+        )
     with pytest.raises(ValueError, match="already registered"):
-        rules.register(rules.Rule(id="scp.test_drift", title="", severity="low", rationale="",
-                                  remediation=extra_rule.remediation, references=(), evaluate=lambda ctx: ()))  # fmt: skip
+        rules.register(
+            rules.Rule(
+                id="scp.test_drift",
+                title="",
+                severity="low",
+                rationale="",
+                remediation=extra_rule.remediation,
+                references=(),
+                evaluate=lambda ctx: (),
+            )
+        )
 
 
 def test_a_per_account_rule_whose_hit_has_no_account_is_refused(synced_demo):
     def broken(ctx):
         yield Hit(resource_type="account", resource_arn="arn:x", resource_name="x", message="x")
 
-    rules.register(rules.Rule(id="test.broken", title="", severity="low", rationale="",
-                              remediation=Remediation(console="-", cli="-"), references=(), evaluate=broken))  # fmt: skip
+    rules.register(
+        rules.Rule(
+            id="test.broken",
+            title="",
+            severity="low",
+            rationale="",
+            remediation=Remediation(console="-", cli="-"),
+            references=(),
+            evaluate=broken,
+        )
+    )
     try:
         with pytest.raises(services.FindingsError, match="without an account"):
             services.evaluate(rule_ids=["test.broken"])
@@ -128,5 +183,5 @@ def test_a_per_account_rule_whose_hit_has_no_account_is_refused(synced_demo):
 
 
 def test_an_unknown_rule_id_is_refused(db):
-    with pytest.raises(services.FindingsError, match="Unknown rule ids: nope.nope"):
+    with pytest.raises(services.FindingsError, match=r"Unknown rule ids: nope\.nope"):
         services.evaluate(rule_ids=["nope.nope"])

@@ -790,7 +790,9 @@ class _IdentityCenter:
             InstanceArn=self.instance_arn,
             Name=name,
             Description=description,
-            SessionDuration=layout.PERMISSION_SET_SESSIONS.get(name, "PT4H" if name.startswith("Governance") else "PT8H"),
+            SessionDuration=layout.PERMISSION_SET_SESSIONS.get(
+                name, "PT4H" if name.startswith("Governance") else "PT8H"
+            ),
         )["PermissionSet"]["PermissionSetArn"]
         self.permission_sets[name] = arn
         return arn

@@ -140,7 +140,12 @@ def _scps_on(spec: AccountSpec) -> set[str]:
     found = set()
     for name, (_description, _document, targets) in layout.SCPS.items():
         for target in targets:
-            if target == f"account:{spec.name}" or target == "" or spec.ou == target or spec.ou.startswith(f"{target}/"):
+            if (
+                target == f"account:{spec.name}"
+                or target == ""
+                or spec.ou == target
+                or spec.ou.startswith(f"{target}/")
+            ):
                 found.add(name)
     return found
 

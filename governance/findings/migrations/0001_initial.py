@@ -7,157 +7,338 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('inventory', '0006_permission_set_customer_managed_refs'),
+        ("inventory", "0006_permission_set_customer_managed_refs"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BaselineSettings',
+            name="BaselineSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('required_scp_names', models.JSONField(blank=True, default=list, help_text='SCPs (by name) that must be in effect on every member account.')),
-                ('required_denies', models.JSONField(blank=True, default=governance.findings.models.default_required_denies, help_text='Requests the effective SCPs must deny: [{"action": "service:Action", "principal": "role"|"root"}].')),
-                ('admin_permission_set_max_principals', models.PositiveIntegerField(default=3, help_text='An administrator permission set held by more principals than this is a finding.')),
-                ('max_session_hours', models.PositiveSmallIntegerField(default=8, help_text='A permission set whose session lasts longer than this is a finding.')),
-                ('updated_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_by_name', models.CharField(blank=True, max_length=150)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "required_scp_names",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="SCPs (by name) that must be in effect on every member account.",
+                    ),
+                ),
+                (
+                    "required_denies",
+                    models.JSONField(
+                        blank=True,
+                        default=governance.findings.models.default_required_denies,
+                        help_text='Requests the effective SCPs must deny: [{"action": "service:Action", "principal": "role"|"root"}].',
+                    ),
+                ),
+                (
+                    "admin_permission_set_max_principals",
+                    models.PositiveIntegerField(
+                        default=3,
+                        help_text="An administrator permission set held by more principals than this is a finding.",
+                    ),
+                ),
+                (
+                    "max_session_hours",
+                    models.PositiveSmallIntegerField(
+                        default=8, help_text="A permission set whose session lasts longer than this is a finding."
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_by_name", models.CharField(blank=True, max_length=150)),
             ],
             options={
-                'verbose_name': 'baseline settings',
-                'verbose_name_plural': 'baseline settings',
+                "verbose_name": "baseline settings",
+                "verbose_name_plural": "baseline settings",
             },
         ),
         migrations.CreateModel(
-            name='LintCache',
+            name="LintCache",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('document_key', models.CharField(max_length=32, unique=True)),
-                ('tool_version', models.CharField(max_length=32)),
-                ('findings', models.JSONField(blank=True, default=list)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("document_key", models.CharField(max_length=32, unique=True)),
+                ("tool_version", models.CharField(max_length=32)),
+                ("findings", models.JSONField(blank=True, default=list)),
             ],
         ),
         migrations.CreateModel(
-            name='EvaluationRun',
+            name="EvaluationRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('trigger', models.CharField(choices=[('command', 'Command line'), ('after_sync', 'After a sync'), ('schedule', 'Schedule'), ('settings', 'Settings changed')], max_length=16)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('full', models.BooleanField(default=True, help_text='Every rule over every account.')),
-                ('accounts', models.PositiveIntegerField(default=0, help_text='Accounts whose account rules ran.')),
-                ('rules', models.JSONField(blank=True, default=list)),
-                ('new', models.PositiveIntegerField(default=0)),
-                ('reopened', models.PositiveIntegerField(default=0)),
-                ('resolved', models.PositiveIntegerField(default=0)),
-                ('open', models.PositiveIntegerField(default=0)),
-                ('open_by_severity', models.JSONField(blank=True, default=dict)),
-                ('by_rule', models.JSONField(blank=True, default=dict, help_text='Rule id -> open findings after the run.')),
-                ('seconds', models.FloatField(blank=True, null=True)),
-                ('sync_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='inventory.syncrun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("command", "Command line"),
+                            ("after_sync", "After a sync"),
+                            ("schedule", "Schedule"),
+                            ("settings", "Settings changed"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("full", models.BooleanField(default=True, help_text="Every rule over every account.")),
+                ("accounts", models.PositiveIntegerField(default=0, help_text="Accounts whose account rules ran.")),
+                ("rules", models.JSONField(blank=True, default=list)),
+                ("new", models.PositiveIntegerField(default=0)),
+                ("reopened", models.PositiveIntegerField(default=0)),
+                ("resolved", models.PositiveIntegerField(default=0)),
+                ("open", models.PositiveIntegerField(default=0)),
+                ("open_by_severity", models.JSONField(blank=True, default=dict)),
+                (
+                    "by_rule",
+                    models.JSONField(blank=True, default=dict, help_text="Rule id -> open findings after the run."),
+                ),
+                ("seconds", models.FloatField(blank=True, null=True)),
+                (
+                    "sync_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="inventory.syncrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Finding',
+            name="Finding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('fingerprint', models.CharField(editable=False, max_length=32, unique=True)),
-                ('rule_id', models.CharField(max_length=64)),
-                ('severity', models.CharField(choices=[('critical', 'Critical'), ('high', 'High'), ('medium', 'Medium'), ('low', 'Low')], max_length=16)),
-                ('severity_rank', models.PositiveSmallIntegerField(default=0, help_text='For ordering: critical first.')),
-                ('status', models.CharField(choices=[('open', 'Open'), ('suppressed', 'Suppressed'), ('resolved', 'Resolved')], default='open', max_length=16)),
-                ('resource_type', models.CharField(choices=[('account', 'Account'), ('root_user', 'Root user'), ('principal', 'Principal'), ('access_key', 'Access key'), ('policy', 'Policy'), ('permission_set', 'Permission set')], max_length=16)),
-                ('resource_arn', models.CharField(max_length=2048)),
-                ('resource_name', models.CharField(max_length=512)),
-                ('message', models.TextField()),
-                ('evidence', models.JSONField(blank=True, default=dict)),
-                ('evidence_hash', models.CharField(editable=False, max_length=32)),
-                ('first_seen', models.DateTimeField()),
-                ('last_seen', models.DateTimeField()),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('times_reopened', models.PositiveIntegerField(default=0)),
-                ('account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='findings', to='inventory.account')),
-                ('first_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='findings.evaluationrun')),
-                ('permission_set', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='findings', to='inventory.permissionset')),
-                ('policy', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='findings', to='inventory.policy')),
-                ('principal', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='findings', to='inventory.principal')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("fingerprint", models.CharField(editable=False, max_length=32, unique=True)),
+                ("rule_id", models.CharField(max_length=64)),
+                (
+                    "severity",
+                    models.CharField(
+                        choices=[("critical", "Critical"), ("high", "High"), ("medium", "Medium"), ("low", "Low")],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "severity_rank",
+                    models.PositiveSmallIntegerField(default=0, help_text="For ordering: critical first."),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("suppressed", "Suppressed"), ("resolved", "Resolved")],
+                        default="open",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "resource_type",
+                    models.CharField(
+                        choices=[
+                            ("account", "Account"),
+                            ("root_user", "Root user"),
+                            ("principal", "Principal"),
+                            ("access_key", "Access key"),
+                            ("policy", "Policy"),
+                            ("permission_set", "Permission set"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("resource_arn", models.CharField(max_length=2048)),
+                ("resource_name", models.CharField(max_length=512)),
+                ("message", models.TextField()),
+                ("evidence", models.JSONField(blank=True, default=dict)),
+                ("evidence_hash", models.CharField(editable=False, max_length=32)),
+                ("first_seen", models.DateTimeField()),
+                ("last_seen", models.DateTimeField()),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("times_reopened", models.PositiveIntegerField(default=0)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="findings",
+                        to="inventory.account",
+                    ),
+                ),
+                (
+                    "first_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="findings.evaluationrun",
+                    ),
+                ),
+                (
+                    "permission_set",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="findings",
+                        to="inventory.permissionset",
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="findings",
+                        to="inventory.policy",
+                    ),
+                ),
+                (
+                    "principal",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="findings",
+                        to="inventory.principal",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-severity_rank', 'id'],
+                "ordering": ["-severity_rank", "id"],
             },
         ),
         migrations.CreateModel(
-            name='FindingEvent',
+            name="FindingEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('opened', 'Opened'), ('resolved', 'Resolved (no longer found)'), ('reopened', 'Reopened (found again)'), ('suppressed', 'Suppressed'), ('unsuppressed', 'Suppression lifted'), ('suppression_expired', 'Suppression expired')], max_length=24)),
-                ('at', models.DateTimeField()),
-                ('actor_name', models.CharField(blank=True, max_length=150)),
-                ('note', models.TextField(blank=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('finding', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='findings.finding')),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='findings.evaluationrun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("opened", "Opened"),
+                            ("resolved", "Resolved (no longer found)"),
+                            ("reopened", "Reopened (found again)"),
+                            ("suppressed", "Suppressed"),
+                            ("unsuppressed", "Suppression lifted"),
+                            ("suppression_expired", "Suppression expired"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("actor_name", models.CharField(blank=True, max_length=150)),
+                ("note", models.TextField(blank=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "finding",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="events", to="findings.finding"
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="findings.evaluationrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['finding', 'at', 'id'],
+                "ordering": ["finding", "at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Suppression',
+            name="Suppression",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('justification', models.TextField()),
-                ('owner', models.CharField(help_text='Who is accountable for the accepted risk (e-mail).', max_length=320)),
-                ('expires_at', models.DateTimeField()),
-                ('created_at', models.DateTimeField()),
-                ('created_by_name', models.CharField(blank=True, max_length=150)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_by_name', models.CharField(blank=True, max_length=150)),
-                ('end_reason', models.CharField(blank=True, choices=[('lifted', 'Lifted'), ('expired', 'Expired')], max_length=16)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('finding', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='suppressions', to='findings.finding')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("justification", models.TextField()),
+                (
+                    "owner",
+                    models.CharField(help_text="Who is accountable for the accepted risk (e-mail).", max_length=320),
+                ),
+                ("expires_at", models.DateTimeField()),
+                ("created_at", models.DateTimeField()),
+                ("created_by_name", models.CharField(blank=True, max_length=150)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_by_name", models.CharField(blank=True, max_length=150)),
+                (
+                    "end_reason",
+                    models.CharField(blank=True, choices=[("lifted", "Lifted"), ("expired", "Expired")], max_length=16),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "finding",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="suppressions", to="findings.finding"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='evaluationrun',
-            index=models.Index(fields=['-started_at', '-id'], name='findings_run_started'),
+            model_name="evaluationrun",
+            index=models.Index(fields=["-started_at", "-id"], name="findings_run_started"),
         ),
         migrations.AddIndex(
-            model_name='finding',
-            index=models.Index(fields=['status', '-severity_rank', 'id'], name='findings_status_rank'),
+            model_name="finding",
+            index=models.Index(fields=["status", "-severity_rank", "id"], name="findings_status_rank"),
         ),
         migrations.AddIndex(
-            model_name='finding',
-            index=models.Index(fields=['rule_id', 'status'], name='findings_rule_status'),
+            model_name="finding",
+            index=models.Index(fields=["rule_id", "status"], name="findings_rule_status"),
         ),
         migrations.AddIndex(
-            model_name='finding',
-            index=models.Index(fields=['account', 'status'], name='findings_account_status'),
+            model_name="finding",
+            index=models.Index(fields=["account", "status"], name="findings_account_status"),
         ),
         migrations.AddIndex(
-            model_name='finding',
-            index=models.Index(fields=['principal', 'status'], name='findings_principal_status'),
+            model_name="finding",
+            index=models.Index(fields=["principal", "status"], name="findings_principal_status"),
         ),
         migrations.AddIndex(
-            model_name='findingevent',
-            index=models.Index(fields=['finding', 'at', 'id'], name='findings_event_finding'),
+            model_name="findingevent",
+            index=models.Index(fields=["finding", "at", "id"], name="findings_event_finding"),
         ),
         migrations.AddIndex(
-            model_name='suppression',
-            index=models.Index(fields=['ended_at', 'expires_at'], name='findings_suppression_expiry'),
+            model_name="suppression",
+            index=models.Index(fields=["ended_at", "expires_at"], name="findings_suppression_expiry"),
         ),
         migrations.AddConstraint(
-            model_name='suppression',
-            constraint=models.UniqueConstraint(condition=models.Q(('ended_at__isnull', True)), fields=('finding',), name='findings_one_active_suppression'),
+            model_name="suppression",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("ended_at__isnull", True)),
+                fields=("finding",),
+                name="findings_one_active_suppression",
+            ),
         ),
     ]

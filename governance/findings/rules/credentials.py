@@ -115,8 +115,16 @@ def _user_hit(user: Any, message: str, evidence: dict, key: str = "") -> Hit:
 # Rules read plain named rows (values_list), not model instances: an organization has hundreds of
 # thousands of users and keys, and building a model per row was most of an evaluation's time.
 USER_FIELDS = ("pk", "arn", "name", "account_id", "password_last_used", "created")
-KEY_FIELDS = ("slot", "status", "created", "last_used_date", "account_id", "principal_id", "principal__arn",
-              "principal__name")  # fmt: skip
+KEY_FIELDS = (
+    "slot",
+    "status",
+    "created",
+    "last_used_date",
+    "account_id",
+    "principal_id",
+    "principal__arn",
+    "principal__name",
+)
 
 
 @rule(
@@ -264,7 +272,9 @@ def credential_unused_90d(ctx: Context) -> Iterator[Hit]:
 )
 def user_in_identity_center_account(ctx: Context) -> Iterator[Hit]:
     assigned = AccountAssignment.objects.present().filter(account_id=OuterRef("account_id"))
-    for user in _users(ctx).filter(password_enabled=True).filter(Exists(assigned)).values_list(*USER_FIELDS, named=True):
+    for user in (
+        _users(ctx).filter(password_enabled=True).filter(Exists(assigned)).values_list(*USER_FIELDS, named=True)
+    ):
         yield _user_hit(
             user,
             f"{user.name} signs in with an IAM password in an account that Identity Center assignments reach.",

@@ -66,55 +66,103 @@ class EscalationPath:
 
 
 PATHS = (
-    EscalationPath("CreatePolicyVersion", "Create a new version of a managed policy it holds",
-                   (Step("iam:CreatePolicyVersion", PROBE_POLICY),)),
-    EscalationPath("SetDefaultPolicyVersion", "Switch a managed policy to an older, broader version",
-                   (Step("iam:SetDefaultPolicyVersion", PROBE_POLICY),)),
-    EscalationPath("CreateAccessKey", "Create access keys for another user",
-                   (Step("iam:CreateAccessKey", PROBE_USER),)),
-    EscalationPath("CreateLoginProfile", "Give another user a console password",
-                   (Step("iam:CreateLoginProfile", PROBE_USER),)),
-    EscalationPath("UpdateLoginProfile", "Change another user's console password",
-                   (Step("iam:UpdateLoginProfile", PROBE_USER),)),
-    EscalationPath("AttachUserPolicy", "Attach any managed policy to a user",
-                   (Step("iam:AttachUserPolicy", PROBE_USER),)),
-    EscalationPath("AttachGroupPolicy", "Attach any managed policy to a group",
-                   (Step("iam:AttachGroupPolicy", PROBE_GROUP),)),
-    EscalationPath("AttachRolePolicy", "Attach any managed policy to a role it can assume",
-                   (Step("iam:AttachRolePolicy", PROBE_ROLE), Step("sts:AssumeRole", PROBE_ROLE))),
+    EscalationPath(
+        "CreatePolicyVersion",
+        "Create a new version of a managed policy it holds",
+        (Step("iam:CreatePolicyVersion", PROBE_POLICY),),
+    ),
+    EscalationPath(
+        "SetDefaultPolicyVersion",
+        "Switch a managed policy to an older, broader version",
+        (Step("iam:SetDefaultPolicyVersion", PROBE_POLICY),),
+    ),
+    EscalationPath(
+        "CreateAccessKey", "Create access keys for another user", (Step("iam:CreateAccessKey", PROBE_USER),)
+    ),
+    EscalationPath(
+        "CreateLoginProfile", "Give another user a console password", (Step("iam:CreateLoginProfile", PROBE_USER),)
+    ),
+    EscalationPath(
+        "UpdateLoginProfile", "Change another user's console password", (Step("iam:UpdateLoginProfile", PROBE_USER),)
+    ),
+    EscalationPath(
+        "AttachUserPolicy", "Attach any managed policy to a user", (Step("iam:AttachUserPolicy", PROBE_USER),)
+    ),
+    EscalationPath(
+        "AttachGroupPolicy", "Attach any managed policy to a group", (Step("iam:AttachGroupPolicy", PROBE_GROUP),)
+    ),
+    EscalationPath(
+        "AttachRolePolicy",
+        "Attach any managed policy to a role it can assume",
+        (Step("iam:AttachRolePolicy", PROBE_ROLE), Step("sts:AssumeRole", PROBE_ROLE)),
+    ),
     EscalationPath("PutUserPolicy", "Write an inline policy on a user", (Step("iam:PutUserPolicy", PROBE_USER),)),
     EscalationPath("PutGroupPolicy", "Write an inline policy on a group", (Step("iam:PutGroupPolicy", PROBE_GROUP),)),
-    EscalationPath("PutRolePolicy", "Write an inline policy on a role it can assume",
-                   (Step("iam:PutRolePolicy", PROBE_ROLE), Step("sts:AssumeRole", PROBE_ROLE))),
+    EscalationPath(
+        "PutRolePolicy",
+        "Write an inline policy on a role it can assume",
+        (Step("iam:PutRolePolicy", PROBE_ROLE), Step("sts:AssumeRole", PROBE_ROLE)),
+    ),
     EscalationPath("AddUserToGroup", "Add a user to any group", (Step("iam:AddUserToGroup", PROBE_GROUP),)),
-    EscalationPath("UpdateAssumeRolePolicy", "Rewrite a role's trust policy, then assume it",
-                   (Step("iam:UpdateAssumeRolePolicy", PROBE_ROLE), Step("sts:AssumeRole", PROBE_ROLE))),
+    EscalationPath(
+        "UpdateAssumeRolePolicy",
+        "Rewrite a role's trust policy, then assume it",
+        (Step("iam:UpdateAssumeRolePolicy", PROBE_ROLE), Step("sts:AssumeRole", PROBE_ROLE)),
+    ),
     EscalationPath("PassRoleToEC2", "Pass a role to a new EC2 instance", (_pass("ec2"), Step("ec2:RunInstances"))),
-    EscalationPath("PassRoleToLambdaInvoke", "Pass a role to a new Lambda function and invoke it",
-                   (_pass("lambda"), Step("lambda:CreateFunction", PROBE_FUNCTION),
-                    Step("lambda:InvokeFunction", PROBE_FUNCTION))),
-    EscalationPath("PassRoleToLambdaEventSource", "Pass a role to a new Lambda function triggered by an event source",
-                   (_pass("lambda"), Step("lambda:CreateFunction", PROBE_FUNCTION),
-                    Step("lambda:CreateEventSourceMapping"))),
-    EscalationPath("UpdateFunctionCode", "Replace the code of an existing Lambda function (and run as its role)",
-                   (Step("lambda:UpdateFunctionCode", PROBE_FUNCTION),)),
-    EscalationPath("PassRoleToGlue", "Pass a role to a new Glue development endpoint",
-                   (_pass("glue"), Step("glue:CreateDevEndpoint"))),
-    EscalationPath("UpdateGlueDevEndpoint", "Take over an existing Glue development endpoint",
-                   (Step("glue:UpdateDevEndpoint"),)),
-    EscalationPath("PassRoleToCloudFormation", "Pass a role to a new CloudFormation stack",
-                   (_pass("cloudformation"), Step("cloudformation:CreateStack"))),
-    EscalationPath("PassRoleToDataPipeline", "Pass a role to a new Data Pipeline",
-                   (_pass("datapipeline"), Step("datapipeline:CreatePipeline"),
-                    Step("datapipeline:PutPipelineDefinition"))),
-    EscalationPath("PassRoleToSageMaker", "Pass a role to a new SageMaker notebook and open it",
-                   (_pass("sagemaker"), Step("sagemaker:CreateNotebookInstance"),
-                    Step("sagemaker:CreatePresignedNotebookInstanceUrl"))),
-    EscalationPath("PassRoleToECS", "Pass a role to a new ECS task",
-                   (_pass("ecs-tasks"), Step("ecs:RegisterTaskDefinition"), Step("ecs:RunTask"))),
-    EscalationPath("PassRoleToCodeBuild", "Pass a role to a new CodeBuild project and start it",
-                   (_pass("codebuild"), Step("codebuild:CreateProject"), Step("codebuild:StartBuild"))),
-)  # fmt: skip
+    EscalationPath(
+        "PassRoleToLambdaInvoke",
+        "Pass a role to a new Lambda function and invoke it",
+        (_pass("lambda"), Step("lambda:CreateFunction", PROBE_FUNCTION), Step("lambda:InvokeFunction", PROBE_FUNCTION)),
+    ),
+    EscalationPath(
+        "PassRoleToLambdaEventSource",
+        "Pass a role to a new Lambda function triggered by an event source",
+        (_pass("lambda"), Step("lambda:CreateFunction", PROBE_FUNCTION), Step("lambda:CreateEventSourceMapping")),
+    ),
+    EscalationPath(
+        "UpdateFunctionCode",
+        "Replace the code of an existing Lambda function (and run as its role)",
+        (Step("lambda:UpdateFunctionCode", PROBE_FUNCTION),),
+    ),
+    EscalationPath(
+        "PassRoleToGlue",
+        "Pass a role to a new Glue development endpoint",
+        (_pass("glue"), Step("glue:CreateDevEndpoint")),
+    ),
+    EscalationPath(
+        "UpdateGlueDevEndpoint", "Take over an existing Glue development endpoint", (Step("glue:UpdateDevEndpoint"),)
+    ),
+    EscalationPath(
+        "PassRoleToCloudFormation",
+        "Pass a role to a new CloudFormation stack",
+        (_pass("cloudformation"), Step("cloudformation:CreateStack")),
+    ),
+    EscalationPath(
+        "PassRoleToDataPipeline",
+        "Pass a role to a new Data Pipeline",
+        (_pass("datapipeline"), Step("datapipeline:CreatePipeline"), Step("datapipeline:PutPipelineDefinition")),
+    ),
+    EscalationPath(
+        "PassRoleToSageMaker",
+        "Pass a role to a new SageMaker notebook and open it",
+        (
+            _pass("sagemaker"),
+            Step("sagemaker:CreateNotebookInstance"),
+            Step("sagemaker:CreatePresignedNotebookInstanceUrl"),
+        ),
+    ),
+    EscalationPath(
+        "PassRoleToECS",
+        "Pass a role to a new ECS task",
+        (_pass("ecs-tasks"), Step("ecs:RegisterTaskDefinition"), Step("ecs:RunTask")),
+    ),
+    EscalationPath(
+        "PassRoleToCodeBuild",
+        "Pass a role to a new CodeBuild project and start it",
+        (_pass("codebuild"), Step("codebuild:CreateProject"), Step("codebuild:StartBuild")),
+    ),
+)
 
 # Creating IAM principals or changing what they may do: delegated to anyone, it needs a boundary.
 DELEGATION = (
@@ -165,8 +213,13 @@ def _request(step: Step, kind: str, now) -> Request:
     if step.passed_to:
         context["iam:PassedToService"] = step.passed_to
     resource = step.resource.format(account=PLACEHOLDER_ACCOUNT, region=_region())
-    return Request(principal=CALLERS[kind].format(account=PLACEHOLDER_ACCOUNT), action=step.action,
-                   resource=resource, context=context, now=now)  # fmt: skip
+    return Request(
+        principal=CALLERS[kind].format(account=PLACEHOLDER_ACCOUNT),
+        action=step.action,
+        resource=resource,
+        context=context,
+        now=now,
+    )
 
 
 def _allowed_by(decision, names: dict[str, str]) -> list[dict[str, str]]:
@@ -197,12 +250,15 @@ def _judge(policy_set: PolicySet, kind: str, now, names: dict[str, str]) -> tupl
                     "id": path.id,
                     "title": path.title,
                     "steps": [
-                        {"action": s.action, "resource": s.resource.format(account="<account>", region=_region()),
-                         "allowed_by": _allowed_by(d, names)}
+                        {
+                            "action": s.action,
+                            "resource": s.resource.format(account="<account>", region=_region()),
+                            "allowed_by": _allowed_by(d, names),
+                        }
                         for s, d in zip(path.steps, decisions, strict=True)
                     ],
                 }
-            )  # fmt: skip
+            )
     delegation = [
         {"action": step.action, "allowed_by": _allowed_by(decide(step), names)}
         for step in DELEGATION
@@ -222,10 +278,12 @@ def analyze(ctx: Context) -> list[Candidate]:
     for start in range(0, len(ids), CHUNK):
         rows = (
             ctx.scoped(Entitlement.objects.present())
-            .filter(policy_id__in=ids[start : start + CHUNK],
-                    principal__kind__in=[PrincipalKind.IAM_USER, PrincipalKind.IAM_ROLE])
+            .filter(
+                policy_id__in=ids[start : start + CHUNK],
+                principal__kind__in=[PrincipalKind.IAM_USER, PrincipalKind.IAM_ROLE],
+            )
             .values_list("principal_id", "policy_id")
-        )  # fmt: skip
+        )
         for principal_id, policy_id in rows:
             if policy_id not in held[principal_id]:
                 held[principal_id].append(policy_id)
@@ -349,8 +407,9 @@ def privilege_escalation(ctx: Context) -> Iterator[Hit]:
         assert verdict is not None
         names = candidate.names
         if verdict.error:
-            yield _hit(candidate, f"{candidate.principal['name']} cannot be judged: {verdict.error}.",
-                       {"error": verdict.error})  # fmt: skip
+            yield _hit(
+                candidate, f"{candidate.principal['name']} cannot be judged: {verdict.error}.", {"error": verdict.error}
+            )
         elif verdict.paths:
             ids = [path["id"] for path in verdict.paths]
             yield _hit(

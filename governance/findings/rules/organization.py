@@ -33,8 +33,10 @@ DURATION = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$")
 
 @cache
 def _allow_everything():
-    return parse_policy({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
-                        name="(any identity policy)")  # fmt: skip
+    return parse_policy(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+        name="(any identity policy)",
+    )
 
 
 def _members(ctx: Context):
@@ -73,9 +75,13 @@ def baseline_missing(ctx: Context) -> Iterator[Hit]:
             for deny in denies:
                 caller = PROBES.get(str(deny.get("principal", "role")), PROBES["role"])
                 decision = policy_set.evaluate(
-                    Request(principal=caller, action=str(deny["action"]), context={"aws:RequestedRegion": "us-east-1"},
-                            now=ctx.now)
-                )  # fmt: skip
+                    Request(
+                        principal=caller,
+                        action=str(deny["action"]),
+                        context={"aws:RequestedRegion": "us-east-1"},
+                        now=ctx.now,
+                    )
+                )
                 if decision.outcome is Outcome.ALLOW:
                     problems.append(f"{deny['action']} is not denied for the {deny.get('principal', 'role')}")
         if problems:

@@ -60,9 +60,16 @@ def admin_star(ctx: Context) -> Iterator[Hit]:
     held = (
         ctx.scoped(Entitlement.objects.present())
         .filter(policy_id__in=admin_ids, via=EntitlementVia.DIRECT)
-        .values_list("principal_id", "principal__arn", "principal__name", "account_id", "policy_id", "policy__arn",
-                     "policy__name")
-    )  # fmt: skip
+        .values_list(
+            "principal_id",
+            "principal__arn",
+            "principal__name",
+            "account_id",
+            "policy_id",
+            "policy__arn",
+            "policy__name",
+        )
+    )
     for principal_id, arn, name, account_id, policy_id, policy_arn, policy_name in held:
         yield Hit(
             resource_type=ResourceType.PRINCIPAL,

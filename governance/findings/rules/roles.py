@@ -70,7 +70,9 @@ def _day(value) -> str | None:
 def role_unused(ctx: Context) -> Iterator[Hit]:
     cutoff = ctx.now - timedelta(days=UNUSED_DAYS)
     stale = Q(last_used__lt=cutoff) | Q(last_used__isnull=True, created__lt=cutoff)
-    for role in _roles(ctx).filter(stale).values_list("pk", "arn", "name", "account_id", "last_used", "created", named=True):
+    for role in (
+        _roles(ctx).filter(stale).values_list("pk", "arn", "name", "account_id", "last_used", "created", named=True)
+    ):
         used = _day(role.last_used)
         yield _role_hit(
             role,
@@ -128,8 +130,11 @@ def _account_of(principal: str) -> str | None:
 
 
 def _trusting(ctx: Context):
-    return _roles(ctx).exclude(trust_policy__isnull=True).values_list("pk", "arn", "name", "account_id", "trust_policy",
-                                                                      named=True)  # fmt: skip
+    return (
+        _roles(ctx)
+        .exclude(trust_policy__isnull=True)
+        .values_list("pk", "arn", "name", "account_id", "trust_policy", named=True)
+    )
 
 
 @rule(

@@ -14,9 +14,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--account", action="append", dest="accounts", metavar="ID",
+            "--account",
+            action="append",
+            dest="accounts",
+            metavar="ID",
             help="Limit account rules to this AWS account id (repeatable); organization rules still run.",
-        )  # fmt: skip
+        )
         parser.add_argument("--rule", action="append", dest="rules", metavar="RULE_ID", help="Run only this rule.")
 
     def handle(self, *args, accounts=None, rules=None, **options):
