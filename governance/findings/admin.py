@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.html import format_html
 
 from governance.authz import mfa
@@ -54,7 +55,7 @@ class FindingAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Finding page")
     def link(self, obj: Finding) -> str:
-        return format_html('<a href="/findings/{}/">Open the finding page</a>', obj.pk)
+        return format_html('<a href="{}">Open the finding page</a>', reverse("findings:detail", args=[obj.pk]))
 
 
 class SuppressionForm(forms.ModelForm):

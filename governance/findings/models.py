@@ -90,17 +90,25 @@ class Finding(models.Model):
     severity = models.CharField(max_length=16, choices=Severity.choices)
     severity_rank = models.PositiveSmallIntegerField(default=0, help_text="For ordering: critical first.")
     status = models.CharField(max_length=16, choices=FindingStatus.choices, default=FindingStatus.OPEN)
+    # Foreign keys without an index of their own: the (account, status) and (principal, status)
+    # indexes serve those lookups, and inventory rows are never deleted. An evaluation inserts
+    # hundreds of thousands of findings in a large organization; each index costs every insert.
     account = models.ForeignKey(
-        "inventory.Account", on_delete=models.PROTECT, null=True, blank=True, related_name="findings"
+        "inventory.Account", on_delete=models.PROTECT, null=True, blank=True, related_name="findings", db_index=False
     )
     principal = models.ForeignKey(
-        "inventory.Principal", on_delete=models.PROTECT, null=True, blank=True, related_name="findings"
+        "inventory.Principal", on_delete=models.PROTECT, null=True, blank=True, related_name="findings", db_index=False
     )
     policy = models.ForeignKey(
-        "inventory.Policy", on_delete=models.PROTECT, null=True, blank=True, related_name="findings"
+        "inventory.Policy", on_delete=models.PROTECT, null=True, blank=True, related_name="findings", db_index=False
     )
     permission_set = models.ForeignKey(
-        "inventory.PermissionSet", on_delete=models.PROTECT, null=True, blank=True, related_name="findings"
+        "inventory.PermissionSet",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="findings",
+        db_index=False,
     )
     resource_type = models.CharField(max_length=16, choices=ResourceType.choices)
     resource_arn = models.CharField(max_length=2048)
@@ -112,7 +120,9 @@ class Finding(models.Model):
     last_seen = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
     times_reopened = models.PositiveIntegerField(default=0)
-    first_run = models.ForeignKey(EvaluationRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    first_run = models.ForeignKey(
+        EvaluationRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
 
     objects = FindingQuerySet.as_manager()
 
@@ -143,12 +153,15 @@ class EventKind(models.TextChoices):
 
 
 class FindingEvent(models.Model):
-    finding = models.ForeignKey(Finding, on_delete=models.PROTECT, related_name="events")
+    # The (finding, at, id) index serves the finding's lookups; run and actor are for display.
+    finding = models.ForeignKey(Finding, on_delete=models.PROTECT, related_name="events", db_index=False)
     kind = models.CharField(max_length=24, choices=EventKind.choices)
     at = models.DateTimeField()
-    run = models.ForeignKey(EvaluationRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    run = models.ForeignKey(
+        EvaluationRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     actor_name = models.CharField(max_length=150, blank=True)
     note = models.TextField(blank=True)

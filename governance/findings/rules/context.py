@@ -30,6 +30,11 @@ from governance.policy import PolicyError, parse_policy
 CUSTOMER_AUTHORED = (PolicyKind.CUSTOMER_MANAGED, PolicyKind.INLINE)
 
 
+def day(value: datetime | None) -> str | None:
+    """A date as evidence shows it: the day, so the evidence of an unchanged problem never changes."""
+    return value.date().isoformat() if value else None
+
+
 @dataclass
 class HeldPolicy:
     """A customer-authored policy that grants something in a scope account, with its facts."""
@@ -85,9 +90,13 @@ class Context:
         """Customer managed and inline policies of scope accounts that some present principal holds."""
         held = Entitlement.objects.present().filter(policy_id=OuterRef("pk"))
         queryset = self.scoped(Policy.objects.present().filter(kind__in=CUSTOMER_AUTHORED)).filter(Exists(held))
-        rows = list(queryset.values_list("id", "arn", "name", "kind", "account_id", "principal_id"))
-        facts = self.facts_for(Policy.objects.filter(pk__in=[r[0] for r in rows]))
-        return [HeldPolicy(*row, facts=facts[row[0]]) for row in rows if row[0] in facts]
+        rows = list(
+            queryset.annotate(text=Cast("document", output_field=TextField())).values_list(
+                "id", "arn", "name", "kind", "account_id", "principal_id", "account__account_id", "text"
+            )
+        )
+        facts = ANALYZER.facts((row[0], row[6], row[7]) for row in rows)
+        return [HeldPolicy(*row[:6], facts=facts[row[0]]) for row in rows if row[0] in facts]
 
     @cached_property
     def aws_managed_facts(self) -> dict[int, Facts]:
@@ -132,6 +141,10 @@ class Context:
         naming an SCP that cannot be parsed ("" when all can)."""
         parsed: list[list[Any]] = []
         for level in self.scp_levels(account):
+            if not level:
+                # AWS keeps at least one SCP on every node while SCPs are enabled: a node with none
+                # means SCPs are not in use here (or not synced), so it restricts nothing.
+                continue
             current = []
             for pk, name, document in level:
                 key = (pk, account.account_id)

@@ -11,6 +11,7 @@ from django.db.models import Exists, OuterRef, Q
 from governance.findings.models import ResourceType, Severity
 from governance.findings.rules import Hit, Remediation, rule
 from governance.findings.rules.context import Context
+from governance.findings.rules.context import day as _day
 from governance.inventory.models import (
     AccessKey,
     AccessKeyStatus,
@@ -26,10 +27,6 @@ UNUSED_DAYS = 90
 KEY_MAX_AGE_DAYS = 90
 CREDENTIALS_GUIDE = "https://docs.aws.amazon.com/IAM/latest/UserGuide/best-practices.html"
 ROOT_GUIDE = "https://docs.aws.amazon.com/IAM/latest/UserGuide/root-user-best-practices.html"
-
-
-def _day(value) -> str | None:
-    return value.date().isoformat() if value else None
 
 
 def _root_rows(ctx: Context):

@@ -11,6 +11,7 @@ from django.db.models import Q
 from governance.findings.models import ResourceType, Severity
 from governance.findings.rules import Hit, Remediation, rule
 from governance.findings.rules.context import Context
+from governance.findings.rules.context import day as _day
 from governance.inventory.models import Principal, PrincipalKind
 
 UNUSED_DAYS = 90
@@ -49,10 +50,6 @@ def _role_hit(role: Any, message: str, evidence: dict, key: str = "") -> Hit:
         principal_id=role.pk,
         key=key,
     )
-
-
-def _day(value) -> str | None:
-    return value.date().isoformat() if value else None
 
 
 @rule(
