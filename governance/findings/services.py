@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 CHUNK = 5000
 MAX_SUPPRESSION_DAYS = 366
+# Key of the advisory lock evaluations take turns with; an arbitrary constant no other lock uses.
+EVALUATION_LOCK_KEY = 0x7F1D_0A11_5EED_0011
 FINDING_FIELDS = (
     "fingerprint",
     "rule_id",
@@ -164,6 +166,7 @@ def evaluate(
 
     removed_accounts = list(Account.objects.removed().values_list("pk", flat=True))
     with transaction.atomic():
+        _one_writer_at_a_time()
         run = EvaluationRun.objects.create(
             trigger=trigger,
             sync_run=sync_run,
@@ -185,6 +188,15 @@ def evaluate(
             after={k: v for k, v in Summary(run).as_dict().items() if k != "by_rule"},
         )
     return run
+
+
+def _one_writer_at_a_time() -> None:
+    """Evaluations (after a sync, on schedule, from the command) write one after another, each
+    reconciling with what the one before it wrote: a transaction-scoped advisory lock on PostgreSQL;
+    on SQLite the transaction's IMMEDIATE write lock does the same."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVALUATION_LOCK_KEY])
 
 
 def _reconcile(
