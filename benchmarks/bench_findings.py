@@ -167,10 +167,9 @@ def run() -> dict:
 
 
 def _forget_findings() -> None:
-    FindingEvent.objects.all().delete()
-    Finding.objects.all().delete()
-    EvaluationRun.objects.all().delete()
-    LintCache.objects.all().delete()
+    tables = ", ".join(m._meta.db_table for m in (FindingEvent, Finding, EvaluationRun, LintCache))
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {tables}")
     analysis.ANALYZER._facts.clear()
 
 
