@@ -35,7 +35,7 @@ from benchmarks.fixtures import authorization_details as recorded
 from governance.aws.readers.iam import account_iam_from, parse_credential_report
 from governance.aws.readers.types import ManagedPolicy, PasswordPolicyInfo
 from governance.findings import analysis, rules, services
-from governance.findings.models import EvaluationRun, Finding, FindingEvent, LintCache
+from governance.findings.models import EvaluationRun, Finding, FindingEvent, LintCache, Suppression
 from governance.inventory import services as inventory
 from governance.inventory.models import Account
 
@@ -167,7 +167,7 @@ def run() -> dict:
 
 
 def _forget_findings() -> None:
-    tables = ", ".join(m._meta.db_table for m in (FindingEvent, Finding, EvaluationRun, LintCache))
+    tables = ", ".join(m._meta.db_table for m in (Suppression, FindingEvent, Finding, EvaluationRun, LintCache))
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {tables}")
     analysis.ANALYZER._facts.clear()
