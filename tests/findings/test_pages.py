@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import zipfile
@@ -32,7 +33,7 @@ def _finding(
 ) -> Finding:
     now = timezone.now()
     return Finding.objects.create(
-        fingerprint=f"{rule}:{account.account_id}:{name}:{n}",
+        fingerprint=hashlib.md5(f"{rule}:{account.account_id}:{name}:{n}".encode(), usedforsecurity=False).hexdigest(),
         rule_id=rule,
         severity=severity,
         severity_rank={"critical": 4, "high": 3, "medium": 2, "low": 1}[severity],
@@ -100,6 +101,31 @@ def test_page_queries_do_not_grow_with_rows(persona_inventory, persona_client, d
     finding = Finding.objects.first()
     with django_assert_max_num_queries(25):
         assert client.get(reverse("findings:detail", args=[finding.pk])).status_code == 200
+
+
+def test_the_findings_panels_cost_two_queries_whatever_the_findings(persona_client, persona_inventory, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from governance.inventory import panels
+
+    account = persona_inventory.accounts[OWNED_ACCOUNT_IDS[0]]
+    role = persona_inventory.manager_role
+    client = persona_client("auditor")
+    pages = [reverse("inventory:account", args=[account.account_id]), reverse("inventory:principal", args=[role.pk])]
+    client.get(pages[0])
+    registered = dict(panels._PANELS)
+    for url in pages:
+        monkeypatch.setattr(panels, "_PANELS", {})
+        with CaptureQueriesContext(connection) as without:
+            client.get(url)
+        monkeypatch.setattr(panels, "_PANELS", registered)
+        for n in range(30):
+            _finding(account, name=f"user-{n}", principal=role, n=n)
+        with CaptureQueriesContext(connection) as with_panels:
+            assert "user-1" in client.get(url).content.decode()
+        assert len(with_panels.captured_queries) - len(without.captured_queries) <= 2
+        Finding.objects.all().delete()
 
 
 def test_csv_export_is_spreadsheet_safe(findings, persona_client):

@@ -217,7 +217,8 @@ def test_it_copies_what_aws_returns(emulator):
         "AWS": "*"
     }
     assert PasswordPolicy.objects.get(account__account_id=small.accounts["member-1"]).minimum_length == 14
-    assert CredentialReportRow.objects.filter(account__account_id=small.accounts["member-1"]).count() == 2
+    # Two users and the root user, whose line every credential report starts with.
+    assert CredentialReportRow.objects.filter(account__account_id=small.accounts["member-1"]).count() == 3
     assert GroupMembership.objects.filter(group__kind=PrincipalKind.IAM_GROUP).count() == 2 * len(small.accounts)
 
     auditor = Principal.objects.get(kind=PrincipalKind.SSO_USER, user_name="arthur.auditor")
