@@ -28,6 +28,7 @@ from governance.authz.capabilities import (
 from governance.findings import rules as registry
 from governance.findings.models import (
     EvaluationRun,
+    EventKind,
     Finding,
     FindingEvent,
     FindingStatus,
@@ -155,7 +156,9 @@ def filter_choices(user: Any) -> dict[str, Any]:
 
 
 def history(finding: Finding) -> list[FindingEvent]:
-    return list(finding.events.order_by("at", "id"))
+    """The finding's events, its opening first (kept on the finding itself, not as an event row)."""
+    opened = FindingEvent(finding=finding, kind=EventKind.OPENED, at=finding.first_seen, run_id=finding.first_run_id)
+    return [opened, *finding.events.order_by("at", "id")]
 
 
 def suppressions(finding: Finding) -> list[Suppression]:

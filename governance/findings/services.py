@@ -2,8 +2,10 @@
 
 Evaluation runs the registered rules and reconciles their hits with the stored findings, set-based:
 new hits are inserted (COPY on PostgreSQL), findings hit again get `last_seen`, resolved ones that
-are back are reopened, and unresolved ones no longer hit are resolved; each transition is a
-`FindingEvent`, and the run is one `AuditEvent`. Rules run per scope: after a sync, account rules
+are back are reopened, and unresolved ones no longer hit are resolved; each later transition is a
+`FindingEvent` (the opening is the finding's own `first_seen` and `first_run`, not a row of its own,
+since an organization's first evaluation opens hundreds of thousands), and the run is one
+`AuditEvent`. Rules run per scope: after a sync, account rules
 only for the accounts whose inventory changed, organization-wide rules only when something
 organization-wide changed (`governance.inventory.after_sync.changes`).
 """
@@ -191,6 +193,11 @@ def _evaluate(
 
     removed_accounts = list(Account.objects.removed().values_list("pk", flat=True))
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # As the inventory's bulk ingest: a crash may lose this evaluation's commit (the next one
+            # redoes it), never corrupt it; hundreds of thousands of rows need not wait for the WAL.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
         _one_writer_at_a_time()
         run = EvaluationRun.objects.create(
             trigger=trigger,
@@ -203,8 +210,6 @@ def _evaluate(
         counts: Counter[str] = Counter()
         for rule, scope, hits in hits_by_rule.values():
             counts.update(_reconcile(rule, scope, hits, run, now, removed_accounts))
-        if counts["new"]:
-            _opened_events(run)
         _write_totals(run, counts, started)
         record(
             actor=actor,
@@ -315,19 +320,6 @@ def _plus_one():
     from django.db.models import F
 
     return F("times_reopened") + 1
-
-
-def _opened_events(run: EvaluationRun) -> None:
-    """One "opened" event per finding this run inserted, in one INSERT .. SELECT."""
-    event_table = connection.ops.quote_name(FindingEvent._meta.db_table)
-    finding_table = connection.ops.quote_name(Finding._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {event_table} (finding_id, kind, at, run_id, actor_name, note) "  # noqa: S608 - table names
-            f"SELECT id, %s, first_seen, first_run_id, '', '' FROM {finding_table} "
-            "WHERE first_run_id = %s",
-            [EventKind.OPENED.value, run.pk],
-        )
 
 
 def _write_totals(run: EvaluationRun, counts: Counter[str], started: float) -> None:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from governance.audit.models import AuditEvent
 from governance.aws import session
-from governance.findings import services, tasks
+from governance.findings import selectors, services, tasks
 from governance.findings.models import EventKind, Finding, FindingStatus, Suppression
 from governance.inventory.models import SyncStatus
 from governance.inventory.sync import sync_organization
@@ -57,8 +57,11 @@ def test_it_resolves_a_finding_aws_no_longer_shows_and_reopens_it_when_it_comes_
     tasks.evaluate_after_sync(run_id=_sync().pk)
     finding.refresh_from_db()
     assert finding.status == FindingStatus.OPEN and finding.times_reopened == 1
-    kinds = list(finding.events.order_by("at", "id").values_list("kind", flat=True))
-    assert kinds == [EventKind.OPENED, EventKind.RESOLVED, EventKind.REOPENED]
+    assert [event.kind for event in selectors.history(finding)] == [
+        EventKind.OPENED,
+        EventKind.RESOLVED,
+        EventKind.REOPENED,
+    ]
 
 
 def test_an_unchanged_sync_evaluates_nothing(synced_demo):
