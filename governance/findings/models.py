@@ -76,14 +76,6 @@ class EvaluationRun(models.Model):
         return f"evaluation {self.pk}"
 
 
-class FindingQuerySet(models.QuerySet):
-    def unresolved(self):
-        return self.exclude(status=FindingStatus.RESOLVED)
-
-    def open(self):
-        return self.filter(status=FindingStatus.OPEN)
-
-
 class Finding(models.Model):
     fingerprint = models.CharField(max_length=32, unique=True, editable=False)
     rule_id = models.CharField(max_length=64)
@@ -124,8 +116,6 @@ class Finding(models.Model):
         EvaluationRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
 
-    objects = FindingQuerySet.as_manager()
-
     class Meta:
         ordering = ["-severity_rank", "id"]
         indexes = [
@@ -137,10 +127,6 @@ class Finding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_id} on {self.resource_name}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.status == FindingStatus.OPEN
 
 
 class EventKind(models.TextChoices):

@@ -20,7 +20,6 @@ from governance.findings.models import BaselineSettings
 from governance.inventory.models import (
     Account,
     Entitlement,
-    OrganizationalUnit,
     Policy,
     PolicyKind,
     ScpAttachment,
@@ -105,7 +104,7 @@ class Context:
     # Service control policies -------------------------------------------------------------------
 
     @cached_property
-    def _scp_tree(self) -> tuple[dict[str, list[int]], dict[int, list[int]], dict[int, Any], dict[str, str]]:
+    def _scp_tree(self) -> tuple[dict[str, list[int]], dict[int, list[int]], dict[int, Any]]:
         units: dict[str, list[int]] = defaultdict(list)
         accounts: dict[int, list[int]] = defaultdict(list)
         for unit_ou, account_pk, policy_pk in ScpAttachment.objects.present().values_list(
@@ -118,21 +117,17 @@ class Context:
         policies: dict[int, Any] = {}
         for pk, name, document in Policy.objects.filter(kind=PolicyKind.SCP).values_list("pk", "name", "document"):
             policies[pk] = (name, document)
-        names = dict(OrganizationalUnit.objects.values_list("ou_id", "name"))
-        return units, accounts, policies, names
+        return units, accounts, policies
 
     def scp_levels(self, account: Account) -> list[list[tuple[int, str, Any]]]:
         """The SCPs in effect on the account, level by level from the root: [(pk, name, document)]."""
-        units, by_account, policies, _names = self._scp_tree
+        units, by_account, policies = self._scp_tree
         levels = []
         path = account.parent.path if account.parent_id and account.parent else ""
         for ou_id in [part for part in path.split("/") if part]:
             levels.append([(pk, *policies[pk]) for pk in units.get(ou_id, ()) if pk in policies])
         levels.append([(pk, *policies[pk]) for pk in by_account.get(account.pk, ()) if pk in policies])
         return levels
-
-    def unit_name(self, ou_id: str) -> str:
-        return self._scp_tree[3].get(ou_id, ou_id)
 
     _parsed_scps: dict[tuple[int, str], Any] = field(default_factory=dict)
 
