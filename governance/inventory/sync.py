@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
 from governance.aws import calls
+from governance.aws.errors import AwsError
 from governance.aws.readers import iam as iam_reader
 from governance.aws.readers import identity_center, organizations
 from governance.aws.readers.iam import UnchangedIam
@@ -74,14 +74,10 @@ class AccountRead:
 
 def describe_error(exc: BaseException) -> str:
     """A one-line reason for a page: the AWS error code and message, or the exception."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        operation = getattr(exc, "operation_name", "")
-        return f"{operation}: {error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+    if isinstance(exc, AwsError):
+        return str(exc)
     if isinstance(exc, MalformedData):
         return f"Malformed data: {exc}"
-    if isinstance(exc, BotoCoreError):
-        return f"{type(exc).__name__}: {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from django.conf import settings
 
+from governance.aws.errors import translates
 from governance.aws.readers.organizations import parse_document
 from governance.aws.readers.types import (
     AccountIam,
@@ -61,6 +62,7 @@ class UnchangedIam:
     credential_report_generated_at: datetime | None
 
 
+@translates
 def read_account(account_id: str, *, client: Any | None = None, sleep=time.sleep) -> AccountIam:
     """Assume the member role in `account_id` and read its IAM state."""
     read = read_account_unless_unchanged(account_id, stored_digest="", client=client, sleep=sleep)
@@ -68,6 +70,7 @@ def read_account(account_id: str, *, client: Any | None = None, sleep=time.sleep
     return read
 
 
+@translates
 def read_account_unless_unchanged(
     account_id: str, *, stored_digest: str, client: Any | None = None, sleep=time.sleep
 ) -> AccountIam | UnchangedIam:
@@ -185,6 +188,7 @@ def account_iam_from(
     )
 
 
+@translates
 def read_aws_managed_policies(client: Any) -> tuple[ManagedPolicy, ...]:
     """Every AWS managed policy with its default document (AWS's, the same in every account)."""
     details = authorization_details(client, ["AWSManagedPolicy"])
