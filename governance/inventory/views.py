@@ -132,7 +132,13 @@ def sync_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @requires(Capability.INVENTORY_VIEW_ALL)
 def sync_progress(request: HttpRequest) -> HttpResponse:
-    return render(request, "inventory/_partials/sync_progress.html", _progress_context(request))
+    context = _progress_context(request)
+    # A poll that finds its run finished tells the page, which then refreshes "Recent runs".
+    context["just_finished"] = bool(request.htmx) and context["progress_run"] is not None and not context["polling"]
+    response = render(request, "inventory/_partials/sync_progress.html", context)
+    if context["just_finished"]:
+        response["HX-Trigger"] = "sync-finished"
+    return response
 
 
 @require_POST

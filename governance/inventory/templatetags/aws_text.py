@@ -2,20 +2,24 @@
 
     <bdi>{{ principal.name|reveal }}</bdi>        evil⟦U+202E⟧gnp.exe
     {{ field.value|reveal_note }}                 a note under an editable admin field
+    {{ account.email|breakable }}                 revealed, and may wrap after @ . - _ / : on a phone
 
 See governance/inventory/text.py for what is marked and why.
 """
 
 from __future__ import annotations
 
+import re
+
 from django import template
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from governance.inventory.text import marked
 from governance.inventory.text import reveal as reveal_text
 
 register = template.Library()
+_BREAK_AFTER = re.compile(r"([@./:_+-])")
 
 
 @register.filter
@@ -39,3 +43,14 @@ def reveal_note(value: object) -> SafeString | str:
         items,
         reveal_text(str(value)),
     )
+
+
+@register.filter
+def breakable(value: object) -> SafeString:
+    """Revealed and escaped, with a line-break opportunity after @ . / : _ + - (e-mails, ARNs, paths).
+
+    Long e-mail addresses and ARNs then wrap where a reader expects on a narrow screen, instead
+    of at an arbitrary letter or not at all.
+    """
+    escaped = escape(reveal_text(str(value)))
+    return mark_safe(_BREAK_AFTER.sub(r"\1<wbr>", escaped))  # noqa: S308 - escaped above; only <wbr> added
