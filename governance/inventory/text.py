@@ -66,7 +66,7 @@ def _script(char: str) -> str:
 @lru_cache(maxsize=4096)
 def _compatibility_ascii(char: str) -> bool:
     """A fullwidth, mathematical or other compatibility form of an ASCII character (U+FF21, U+1D41A, U+FB01)."""
-    if char.isascii():
+    if char.isascii() or unicodedata.category(char)[0] not in "LN":  # letters and digits: "…" is fine
         return False
     folded = unicodedata.normalize("NFKC", char)
     return folded != char and folded.isascii() and folded.strip() != ""
