@@ -19,7 +19,7 @@ from governance.inventory.text import marked
 from governance.inventory.text import reveal as reveal_text
 
 register = template.Library()
-_BREAK_AFTER = re.compile(r"([@./:_+-])")
+_BREAK_AFTER = re.compile(r"([@./:_-])")
 
 
 @register.filter
@@ -47,7 +47,7 @@ def reveal_note(value: object) -> SafeString | str:
 
 @register.filter
 def breakable(value: object) -> SafeString:
-    """Revealed and escaped, with a line-break opportunity after @ . / : _ + - (e-mails, ARNs, paths).
+    """Revealed and escaped, with a line-break opportunity after @ . / : _ - (e-mails, ARNs, paths).
 
     Long e-mail addresses and ARNs then wrap where a reader expects on a narrow screen, instead
     of at an arbitrary letter or not at all.
