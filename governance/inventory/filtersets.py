@@ -28,20 +28,29 @@ class _AccountFilter(django_filters.FilterSet):
         field_name="account__account_id", label="Account id", validators=[ACCOUNT_ID], max_length=12
     )
 
+    def filter_unused(self, queryset, name, value):
+        """Never used, or last used more than `value` days ago (`name` is the last-use column)."""
+        return queryset.filter(Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__lt": _days_ago(int(value))}))
+
+    def filter_nothing(self, queryset, name, value):
+        """For a filter the list applies itself (a parsed trust policy, the entitlements it reads)."""
+        return queryset
+
+
+def _unused_for(column: str) -> django_filters.NumberFilter:
+    return django_filters.NumberFilter(
+        field_name=column, label="Unused for days", method="filter_unused", validators=[MinValueValidator(0)]
+    )
+
 
 class IamUserFilter(_AccountFilter):
     mfa = django_filters.BooleanFilter(field_name="mfa_enabled", label="MFA")
     console = django_filters.BooleanFilter(field_name="password_enabled", label="Console password")
-    unused_for = django_filters.NumberFilter(
-        label="Unused for days", method="filter_unused", validators=[MinValueValidator(0)]
-    )
+    unused_for = _unused_for("last_used")
 
     class Meta:
         model = Principal
         fields: list[str] = []
-
-    def filter_unused(self, queryset, name, value):
-        return queryset.filter(Q(last_used__isnull=True) | Q(last_used__lt=_days_ago(int(value))))
 
 
 class AccessKeyFilter(_AccountFilter):
@@ -49,9 +58,7 @@ class AccessKeyFilter(_AccountFilter):
     older_than = django_filters.NumberFilter(
         label="Older than days", method="filter_older", validators=[MinValueValidator(0)]
     )
-    unused_for = django_filters.NumberFilter(
-        label="Unused for days", method="filter_unused", validators=[MinValueValidator(0)]
-    )
+    unused_for = _unused_for("last_used_date")
 
     class Meta:
         model = AccessKey
@@ -59,9 +66,6 @@ class AccessKeyFilter(_AccountFilter):
 
     def filter_older(self, queryset, name, value):
         return queryset.filter(created__lt=_days_ago(int(value)))
-
-    def filter_unused(self, queryset, name, value):
-        return queryset.filter(Q(last_used_date__isnull=True) | Q(last_used_date__lt=_days_ago(int(value))))
 
 
 TRUST_CHOICES = (
@@ -76,19 +80,11 @@ TRUST_CHOICES = (
 class RoleFilter(_AccountFilter):
     # Applied in Python on each page's candidates (governance.inventory.trust), not here.
     trust = django_filters.ChoiceFilter(choices=TRUST_CHOICES, label="Trusts", method="filter_nothing")
-    unused_for = django_filters.NumberFilter(
-        label="Unused for days", method="filter_unused", validators=[MinValueValidator(0)]
-    )
+    unused_for = _unused_for("last_used")
 
     class Meta:
         model = Principal
         fields: list[str] = []
-
-    def filter_nothing(self, queryset, name, value):
-        return queryset
-
-    def filter_unused(self, queryset, name, value):
-        return queryset.filter(Q(last_used__isnull=True) | Q(last_used__lt=_days_ago(int(value))))
 
 
 class AdminPowerFilter(_AccountFilter):
@@ -100,6 +96,3 @@ class AdminPowerFilter(_AccountFilter):
     class Meta:
         model = Principal
         fields: list[str] = []
-
-    def filter_nothing(self, queryset, name, value):
-        return queryset  # the selector narrows the entitlements it looks at instead

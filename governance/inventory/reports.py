@@ -39,11 +39,19 @@ def _date(field_name: str) -> Coalesce:
     return Coalesce(Cast(field_name, output_field=CharField()), Value(""))
 
 
+def _text(field_name: str) -> Coalesce:
+    """A text column that may be null (through an optional relation) as a never-null sort key."""
+    return Coalesce(field_name, Value(""), output_field=CharField())
+
+
 @dataclass(frozen=True)
 class Sort:
     label: str
     order: tuple[str, ...]
     keys: dict[str, Callable[[], Any]] = field(default_factory=dict)  # annotations the order uses
+
+
+BY_ACCOUNT = Sort("Account", ("account_key", "name", "id"), {"account_key": lambda: _text("account__name")})
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,7 @@ IAM_USERS = Listing(
     filterset=filtersets.IamUserFilter,
     sorts={
         "name": Sort("Name", ("name", "id")),
-        "account": Sort("Account", ("account__name", "name", "id")),
+        "account": BY_ACCOUNT,
         "password_used": Sort(
             "Password last used (newest)",
             ("-password_used_key", "-id"),
@@ -239,7 +247,7 @@ ROLES = Listing(
     filterset=filtersets.RoleFilter,
     sorts={
         "name": Sort("Name", ("name", "id")),
-        "account": Sort("Account", ("account__name", "name", "id")),
+        "account": BY_ACCOUNT,
         "last_used": Sort("Last used (oldest)", ("last_used_key", "id"), {"last_used_key": lambda: _date("last_used")}),
     },
     rows=lambda user: _principals(user, PrincipalKind.IAM_ROLE),
@@ -309,7 +317,7 @@ ADMIN_POWER = Listing(
     sorts={
         "name": Sort("Name", ("name", "id")),
         "kind": Sort("Kind", ("kind", "name", "id")),
-        "account": Sort("Account", ("account__name", "name", "id")),
+        "account": BY_ACCOUNT,
     },
     rows=_admins,
     columns=(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, Prefetch, Q, QuerySet, Value, When
 
 from governance.authz.capabilities import (
     Capability,
@@ -459,13 +459,20 @@ def visible_policies(user: Any) -> QuerySet:
     if not caps.has(Capability.INVENTORY_VIEW):
         return Policy.objects.none()
     owned = list(caps.owned_account_ids)
-    paths = Account.objects.filter(account_id__in=owned, parent__isnull=False).values_list("parent__path", flat=True)
-    units = {ou for path in paths for ou in path.split("/") if ou}
+    units = _units_above(owned)
     held = Entitlement.objects.filter(principal__in=visible_principals(user)).values("policy_id")
     in_effect = ScpAttachment.objects.filter(Q(account__account_id__in=owned) | Q(unit__ou_id__in=units)).values(
         "policy_id"
     )
     return Policy.objects.filter(Q(account__account_id__in=owned) | Q(pk__in=held) | Q(pk__in=in_effect))
+
+
+def _units_above(account_ids: list[str]) -> set[str]:
+    """The OU ids (root included) on the way down to these accounts."""
+    paths = Account.objects.filter(account_id__in=account_ids, parent__isnull=False).values_list(
+        "parent__path", flat=True
+    )
+    return {ou for path in paths for ou in path.split("/") if ou}
 
 
 def policy_for_user(user: Any, policy_id: int) -> Policy:
@@ -496,8 +503,9 @@ def policy_details(user: Any, policy: Policy, *, include_removed: bool = False) 
         .order_by("target_type", "target_id", "id")
     )
     if not sees_everything(user):  # an owner sees the attachments on their own branch only
-        visible = set(visible_accounts(user).values_list("pk", flat=True))
-        targets = [t for t in targets if t.unit_id or t.account_id in visible]
+        owned = list(capabilities(user).owned_account_ids)
+        units = _units_above(owned)
+        targets = [t for t in targets if (t.unit.ou_id in units if t.unit_id else t.account.account_id in owned)]
     permission_sets = list(
         _present(PermissionSetPolicy.objects.filter(policy=policy), include_removed)
         .select_related("permission_set")
@@ -589,7 +597,11 @@ def permission_set_assignments(
 
 
 def credential_report(account: Account, *, include_removed: bool = False) -> QuerySet:
-    """The account's credential report as last synced, the root user first, then by user name."""
-    return _present(CredentialReportRow.objects.filter(account=account), include_removed).order_by(
-        "-is_root", "user_name", "id"
+    """The account's credential report as last synced, the root user first, then by user name.
+
+    `root_last` (0 for the root user's line, else 1) is the sort key: keyset cursors take no booleans.
+    """
+    rows = _present(CredentialReportRow.objects.filter(account=account), include_removed)
+    return rows.annotate(root_last=Case(When(is_root=True, then=Value(0)), default=Value(1))).order_by(
+        "root_last", "user_name", "id"
     )

@@ -270,7 +270,7 @@ def credential_report(request: HttpRequest, account_id: str) -> HttpResponse:
         return csv_export.stream(
             f"credential-report-{account.account_id}", CREDENTIAL_REPORT_COLUMNS, rows.iterator(chunk_size=2000)
         )
-    page = paginate(rows, order=("-is_root", "user_name", "id"), per_page=200, **_cursors(request))
+    page = paginate(rows, order=("root_last", "user_name", "id"), per_page=200, **_cursors(request))
     generated = selectors.account_overview(account).last_sync
     return _render(request, "inventory/credential_report.html", {"account": account, "page": page, "sync": generated})
 

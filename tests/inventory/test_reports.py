@@ -291,3 +291,23 @@ def test_a_csv_cell_that_a_spreadsheet_would_run_is_defused():
     assert cell("+1") == "'+1" and cell("@SUM(A1)") == "'@SUM(A1)" and cell("-x") == "'-x"
     assert cell("evil\u202egnp") == "evil⟦U+202E⟧gnp"
     assert cell(None) == "" and cell(True) == "yes"
+
+
+@pytest.mark.parametrize("sort", ["name", "account", "last_used", "password_used", "created"])
+def test_every_sort_pages_through_every_user_once(synced_persona_client, monkeypatch, sort):
+    import re
+
+    from governance.inventory import reports
+
+    monkeypatch.setattr(reports, "PER_PAGE", 4)
+    client = synced_persona_client("auditor")
+    url, seen = reverse("inventory:users") + f"?sort={sort}", []
+    for _ in range(20):
+        page = client.get(url).content.decode()
+        seen += re.findall(r'href="/inventory/principals/(\d+)/"', page.split("<tbody>", 1)[1].split("</tbody>", 1)[0])
+        following = re.search(r'rel="next" href="([^"]+)"', page)
+        if not following:
+            break
+        url = reverse("inventory:users") + following.group(1).replace("&amp;", "&")
+    users = Principal.objects.present().filter(kind=PrincipalKind.IAM_USER)
+    assert len(seen) == len(set(seen)) == users.count()
