@@ -173,7 +173,7 @@ def _free_port() -> int:
 
 def _stop(process: subprocess.Popen) -> str:
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=30)
+    _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     return stderr
 
@@ -182,7 +182,9 @@ def test_a_stopped_emulator_starts_again_with_the_organization_it_held(tmp_path,
     state = tmp_path / "emulator-state.pickle"
     port = _free_port()
     settings.AWS_ENDPOINT_URL = f"http://127.0.0.1:{port}"
-    process = emulator.start_subprocess(port, state=state, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = emulator.start_subprocess(
+        port, state=state, timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         session.reset()
         built = build(accounts=layout.MIN_ACCOUNTS, seed=7)
@@ -190,7 +192,9 @@ def test_a_stopped_emulator_starts_again_with_the_organization_it_held(tmp_path,
         _stop(process)
     assert state.exists()
 
-    process = emulator.start_subprocess(port, state=state, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = emulator.start_subprocess(
+        port, state=state, timeout=120, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         session.reset()
         with pytest.raises(DemoOrgExists) as exists:  # what `make run` relies on: nothing is seeded again
@@ -209,7 +213,9 @@ def test_an_unusable_state_file_is_ignored_and_the_emulator_starts_empty(tmp_pat
     state = tmp_path / "emulator-state.pickle"
     state.write_bytes(b"not a pickle")
     port = _free_port()
-    process = emulator.start_subprocess(port, state=state, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = emulator.start_subprocess(
+        port, state=state, timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     stderr = _stop(process)
     assert "Ignoring the saved emulator state" in stderr
     assert state.read_bytes() != b"not a pickle"  # replaced by what the emulator held when it stopped
