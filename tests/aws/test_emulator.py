@@ -178,7 +178,9 @@ def _stop(process: subprocess.Popen) -> str:
     return stderr
 
 
-def test_a_stopped_emulator_starts_again_with_the_organization_it_held(tmp_path, settings):
+def test_a_stopped_emulator_starts_again_with_the_organization_it_held(tmp_path, settings, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     state = tmp_path / "emulator-state.pickle"
     port = _free_port()
     settings.AWS_ENDPOINT_URL = f"http://127.0.0.1:{port}"
