@@ -195,7 +195,7 @@ def main() -> None:
         )
         idp = processes.start("demo IdP", [PYTHON, "-m", "portal.demo_idp", "--port", str(idp_port)], env)
         _manage(env, "migrate", "--no-input", "-v", "0")
-        _wait_http(env["AWS_ENDPOINT_URL"] + "/moto-api/", "AWS emulator", emulator)
+        _wait_http(env["AWS_ENDPOINT_URL"] + "/_emulator/ready", "AWS emulator", emulator)
         _manage(env, "demo_org")  # does nothing when the emulator restored its organization
         _manage(env, "setup_schedules")
         _wait_http(env["DEMO_IDP_URL"] + "/.well-known/openid-configuration", "demo identity provider", idp)

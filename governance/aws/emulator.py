@@ -53,6 +53,7 @@ from urllib.parse import urlsplit
 DEFAULT_HOST = "127.0.0.1"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BACKDATE_PATH = "/_emulator/backdate"
+READY_PATH = "/_emulator/ready"
 
 
 class EmulatorError(RuntimeError):
@@ -249,6 +250,11 @@ class _EmulatorApp:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO") == BACKDATE_PATH and environ.get("REQUEST_METHOD") == "POST":
             return self._backdate(environ, start_response)
+        if environ.get("PATH_INFO") == READY_PATH:
+            # Cheap, and ours: moto's /moto-api/data.json serializes everything the emulator holds.
+            body = b'{"emulator": "ready"}'
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         return self.moto(environ, start_response)
 
     def _backdate(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -367,9 +373,8 @@ def start_threaded(port: int = 0, *, host: str = DEFAULT_HOST) -> Emulator:
 def is_running(url: str) -> bool:
     """Whether an emulator answers at `url` (anything else there, or nothing, is False)."""
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/moto-api/data.json", timeout=2) as response:  # noqa: S310
-            json.loads(response.read())
-            return True
+        with urllib.request.urlopen(url.rstrip("/") + READY_PATH, timeout=2) as response:  # noqa: S310
+            return json.loads(response.read()).get("emulator") == "ready"
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
