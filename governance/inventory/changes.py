@@ -50,6 +50,7 @@ class Section:
     title: str
     rows: dict[str, list[Any]] = field(default_factory=dict)
     more: dict[str, bool] = field(default_factory=dict)
+    described: dict[str, list[tuple[Any, tuple[str, str, str]]]] = field(default_factory=dict)
 
     @property
     def total_shown(self) -> int:
@@ -154,8 +155,31 @@ def change_rows(
             rows = list(ordered[: limit + 1]) if limit is not None else list(ordered.iterator(chunk_size=2000))
             section.more[change] = limit is not None and len(rows) > limit
             section.rows[change] = rows[:limit] if limit is not None else rows
+        section.described = {
+            change: [(row, describe(section.key, row)) for row in section.rows[change]] for change in ChangeKind.ALL
+        }
         sections.append(section)
     return sections
+
+
+CSV_COLUMNS = (
+    ("kind", lambda r: r[0]),
+    ("change", lambda r: r[1]),
+    ("account", lambda r: r[2]),
+    ("name", lambda r: r[3]),
+    ("detail", lambda r: r[4]),
+    ("arn", lambda r: getattr(r[5], "arn", "")),
+)
+
+
+def csv_rows(sections: list[Section]) -> list[tuple]:
+    """(kind, change, account, name, detail, row) for each changed row, for `CSV_COLUMNS`."""
+    return [
+        (section.key, change, *describe(section.key, row), row)
+        for section in sections
+        for change in ChangeKind.ALL
+        for row in section.rows[change]
+    ]
 
 
 def describe(key: str, row: Any) -> tuple[str, str, str]:

@@ -286,27 +286,9 @@ def _changes(request: HttpRequest, account=None) -> HttpResponse:
         request.user, chosen, account=account, sees_everything=sees_all, limit=None if csv_wanted else changes.SHOWN
     )
     if csv_wanted:
-        rows = [
-            (section.key, change, *changes.describe(section.key, row), row)
-            for section in sections
-            for change in changes.ChangeKind.ALL
-            for row in section.rows[change]
-        ]
-        columns = (
-            ("kind", lambda r: r[0]),
-            ("change", lambda r: r[1]),
-            ("account", lambda r: r[2]),
-            ("name", lambda r: r[3]),
-            ("detail", lambda r: r[4]),
-            ("arn", lambda r: getattr(r[5], "arn", "")),
-        )
         where = account.account_id if account is not None else "organization"
-        return csv_export.stream(f"changes-{where}-{chosen.end.pk if chosen.end else 'none'}", columns, rows)
-    for section in sections:
-        section.described = {
-            change: [(row, changes.describe(section.key, row)) for row in section.rows[change]]
-            for change in changes.ChangeKind.ALL
-        }
+        name = f"changes-{where}-{chosen.end.pk if chosen.end else 'none'}"
+        return csv_export.stream(name, changes.CSV_COLUMNS, changes.csv_rows(sections))
     context = {"window": chosen, "sections": sections, "account": account, "kinds": changes.ChangeKind.ALL}
     return _render(request, "inventory/changes.html", context)
 
