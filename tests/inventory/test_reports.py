@@ -293,21 +293,22 @@ def test_a_csv_cell_that_a_spreadsheet_would_run_is_defused():
     assert cell(None) == "" and cell(True) == "yes"
 
 
-@pytest.mark.parametrize("sort", ["name", "account", "last_used", "password_used", "created"])
-def test_every_sort_pages_through_every_user_once(synced_persona_client, monkeypatch, sort):
+def test_every_sort_pages_through_every_user_once(synced_persona_client, monkeypatch):
     import re
 
     from governance.inventory import reports
 
     monkeypatch.setattr(reports, "PER_PAGE", 4)
     client = synced_persona_client("auditor")
-    url, seen = reverse("inventory:users") + f"?sort={sort}", []
-    for _ in range(20):
-        page = client.get(url).content.decode()
-        seen += re.findall(r'href="/inventory/principals/(\d+)/"', page.split("<tbody>", 1)[1].split("</tbody>", 1)[0])
-        following = re.search(r'rel="next" href="([^"]+)"', page)
-        if not following:
-            break
-        url = reverse("inventory:users") + following.group(1).replace("&amp;", "&")
-    users = Principal.objects.present().filter(kind=PrincipalKind.IAM_USER)
-    assert len(seen) == len(set(seen)) == users.count()
+    users = Principal.objects.present().filter(kind=PrincipalKind.IAM_USER).count()
+    for sort in reports.IAM_USERS.sorts:
+        url, seen = reverse("inventory:users") + f"?sort={sort}", []
+        for _ in range(20):
+            page = client.get(url).content.decode()
+            body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+            seen += re.findall(r'href="/inventory/principals/(\d+)/"', body)
+            following = re.search(r'rel="next" href="([^"]+)"', page)
+            if not following:
+                break
+            url = reverse("inventory:users") + following.group(1).replace("&amp;", "&")
+        assert len(seen) == len(set(seen)) == users, sort
