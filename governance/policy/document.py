@@ -52,7 +52,7 @@ STATEMENT_KEYS = (
 )
 _PRINCIPAL_TYPES = {"AWS", "Service", "Federated", "CanonicalUser"}
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
-_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::(\d{12}|aws|cloudfront):\S+$")
+_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::(\d{12}|aws|cloudfront):.+$")
 _ACTION = re.compile(r"^[A-Za-z0-9*?_.-]+:[A-Za-z0-9*?_.-]+$")
 _ACTION_CACHE_LIMIT = 8192
 
