@@ -91,14 +91,6 @@ def _role_flags(path_and_name: str) -> tuple[bool, bool]:
     return service_linked, reserved
 
 
-def role_resource_flags(resource: str) -> tuple[bool, bool]:
-    """``(service-linked, reserved)`` for an IAM role ARN used as a resource; ``(False, False)`` otherwise."""
-    parts = resource.split(":", 5)
-    if len(parts) != 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
-        return False, False
-    return _role_flags(parts[5].removeprefix("role/"))
-
-
 @lru_cache(maxsize=4096)
 def principal_facts(
     principal: str, principal_arn: str | None = None, username: str | None = None, userid: str | None = None

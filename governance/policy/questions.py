@@ -21,13 +21,15 @@ and the same service rules govern are decided alike).
     change = compare(before_set, after_set, Request(principal=arn, action="ec2:*", resource="*"))
     change.lost                  # parts allowed before and denied after, with both decisions
 
-The resource's account, for the cross-account rules, is the request's ``resource_account`` when given,
-otherwise the account an example's ARN names (none: same account as the caller).
+The question is about resources in one account, for the cross-account rules: the request's
+``resource_account`` when given, else the account the resource pattern names literally, else the caller's
+own ("who can pass any role?" means any role of the caller's account).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -38,12 +40,12 @@ from .catalog import expand_actions
 from .errors import PolicyError
 from .patterns import ANY, STAR, Token, glob_tokens, has_wildcard, regions
 from .request import Decision, Request, StatementRef, prepare
-from .service_rules import RESOURCE_PATTERNS, action_rules
+from .service_rules import action_rules
 
 if TYPE_CHECKING:
     from .evaluate import PolicySet
 
-_SERVICE_PATTERNS = tuple(glob_tokens(pattern) for pattern in RESOURCE_PATTERNS)
+_ACCOUNT = re.compile(r"^\d{12}$")
 
 
 class Coverage(StrEnum):
@@ -187,8 +189,9 @@ Found = tuple[tuple[str, ...], str, tuple[str, ...], tuple[str, ...], list[Decis
 
 def _explore(request: Request, sets: Sequence[PolicySet]) -> Iterator[Found]:
     question = glob_tokens(request.resource)
+    account = request.resource_account or _pattern_account(request.resource) or prepare(request).account
     for actions in _action_classes(request.action, sets):
-        asked = dataclasses.replace(request, action=actions[0], resource=request.resource)
+        asked = dataclasses.replace(request, action=actions[0], resource_account=account)
         context = prepare(asked).context
         action = actions[0].lower()
         patterns: dict[tuple[Token, ...], None] = {}
@@ -197,9 +200,7 @@ def _explore(request: Request, sets: Sequence[PolicySet]) -> Iterator[Found]:
                 for tokens in statement.resource_tokens(context):
                     if tokens != (STAR,):
                         patterns[tokens] = None
-        rules = action_rules(action)
-        if rules.kms or rules.trust or rules.protected_role_change:
-            patterns.update(dict.fromkeys(_SERVICE_PATTERNS))
+        patterns.update(dict.fromkeys(_tokens(action_rules(action).resource_patterns)))
         ordered = tuple(patterns)
         for vector, example in _regions(question, ordered):
             prepared = prepare(asked, resource=example)
@@ -207,6 +208,17 @@ def _explore(request: Request, sets: Sequence[PolicySet]) -> Iterator[Found]:
             matches = tuple(_text(tokens) for tokens, hit in zip(ordered, vector, strict=True) if hit)
             excludes = tuple(_text(tokens) for tokens, hit in zip(ordered, vector, strict=True) if not hit)
             yield actions, example, matches, excludes, decisions
+
+
+@lru_cache(maxsize=64)
+def _tokens(patterns: tuple[str, ...]) -> tuple[tuple[Token, ...], ...]:
+    return tuple(glob_tokens(pattern) for pattern in patterns)
+
+
+def _pattern_account(pattern: str) -> str | None:
+    """The account a resource pattern names literally (``arn:aws:sqs:*:444455556666:*``), if any."""
+    parts = pattern.split(":", 5)
+    return parts[4] if len(parts) == 6 and _ACCOUNT.match(parts[4]) else None
 
 
 @lru_cache(maxsize=4096)

@@ -23,10 +23,11 @@ cached, so the evaluator asks them at the cost of two dictionary lookups.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .principals import role_resource_flags
+from .patterns import compile_glob
 
 # Organizations guide, "List of AWS services that support RCPs" (service prefixes).
 RCP_SERVICES = frozenset(
@@ -135,20 +136,24 @@ PROTECTED_ROLE_CHANGES = frozenset(
         "iam:deleterole",
     }
 )
-_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[^:]*:[^:]*:key/")
-_KMS_AWS_ALIAS = re.compile(r"^arn:aws[a-z-]*:kms:[^:]*:[^:]*:alias/aws/")
 _ACCOUNT = re.compile(r"^\d{12}$")
 
-# Resource patterns the rules above look at: a question over many resources splits on them too.
-RESOURCE_PATTERNS = (
-    "arn:aws:kms:*:*:key/*",
-    "arn:aws:kms:*:*:alias/aws/*",
-    "arn:aws:iam::*:role/*",
-    "arn:aws:iam::*:role/aws-service-role/*",
-    "arn:aws:iam::*:role/aws-reserved/*",
-    "arn:aws:iam::*:role/AWSServiceRoleFor*",
-    "arn:aws:iam::*:role/AWSReservedSSO_*",
-)
+# The resources the rules single out, as policy-language patterns: the evaluator tests a resource with
+# exactly these, so a question over many resources can split on them and still agree with evaluation.
+KMS_KEYS = ("arn:aws*:kms:*:*:key/*",)
+AWS_MANAGED_ALIASES = ("arn:aws*:kms:*:*:alias/aws/*",)
+ROLES = ("arn:aws*:iam::*:role/*",)
+SERVICE_LINKED_ROLES = ("arn:aws*:iam::*:role/aws-service-role/*", "arn:aws*:iam::*:role/AWSServiceRoleFor*")
+RESERVED_ROLES = ("arn:aws*:iam::*:role/aws-reserved/*", "arn:aws*:iam::*:role/AWSReservedSSO_*")
+
+
+def _any_of(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    matchers = [compile_glob(pattern) for pattern in patterns]
+    return lambda resource: any(matcher(resource) for matcher in matchers)
+
+
+_is_key, _is_aws_alias, _is_role = _any_of(KMS_KEYS), _any_of(AWS_MANAGED_ALIASES), _any_of(ROLES)
+_is_service_linked, _is_reserved = _any_of(SERVICE_LINKED_ROLES), _any_of(RESERVED_ROLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +179,18 @@ class ActionRules:
             self.reserved_alias_change,
             self.protected_role_change,
         )
+
+    @property
+    def resource_patterns(self) -> tuple[str, ...]:
+        """The resource patterns these rules tell apart (for questions over many resources)."""
+        patterns: tuple[str, ...] = ()
+        if self.kms:
+            patterns += KMS_KEYS + AWS_MANAGED_ALIASES
+        if self.trust:
+            patterns += ROLES + SERVICE_LINKED_ROLES
+        if self.protected_role_change:
+            patterns += SERVICE_LINKED_ROLES + RESERVED_ROLES
+        return patterns
 
 
 @lru_cache(maxsize=8192)
@@ -205,13 +222,11 @@ class ResourceFacts:
 @lru_cache(maxsize=8192)
 def resource_facts(resource: str) -> ResourceFacts:
     parts = resource.split(":", 5)
-    account = parts[4] if len(parts) == 6 and _ACCOUNT.match(parts[4]) else None
-    service_linked, reserved = role_resource_flags(resource)
     return ResourceFacts(
-        account=account,
-        role=len(parts) == 6 and parts[2] == "iam" and parts[5].startswith("role/"),
-        service_linked_role=service_linked,
-        reserved_role=reserved,
-        kms_key=_KMS_KEY.match(resource) is not None,
-        aws_managed_alias=_KMS_AWS_ALIAS.match(resource) is not None,
+        account=parts[4] if len(parts) == 6 and _ACCOUNT.match(parts[4]) else None,
+        role=_is_role(resource),
+        service_linked_role=_is_service_linked(resource),
+        reserved_role=_is_reserved(resource),
+        kms_key=_is_key(resource),
+        aws_managed_alias=_is_aws_alias(resource),
     )
