@@ -107,16 +107,6 @@ class _Plan:
     scp_grants: tuple[StatementRef, ...] | None = None
     rcp_grants: tuple[StatementRef, ...] | None = None
 
-    def statements(self) -> Iterator[Statement]:
-        """Every statement that can match the action, whatever its role."""
-        groups: list[Iterable[Candidate]] = [[candidate for candidate, _check in self.denies[-1]]]
-        groups.append(self.identity_allows)
-        groups += [*self.scp_levels, *self.rcp_levels, *(allows for _label, allows in self.resource_gates)]
-        groups += [group for group in (self.boundary_allows, self.session_allows, self.vpce_allows) if group]
-        for group in groups:
-            for _ref, statement in group:
-                yield statement
-
 
 def _candidates(policy_type: PolicyType, policy: Policy, statements: tuple[Statement, ...]) -> list[Candidate]:
     return [(StatementRef(policy_type, policy.name, s.sid, s.index), s) for s in statements]
@@ -434,7 +424,7 @@ class PolicySet:
     ) -> Decision:
         """Steps 6 and 7 of the module docstring when resource-based policies, or their absence, matter."""
         facts, rules = prepared.facts, plan.rules
-        grants = [(label, _first(allows, prepared, with_principal=True)) for label, allows in plan.resource_gates]
+        grants = [(label, self._best_grant(allows, prepared)) for label, allows in plan.resource_gates]
         if not facts.has_identity_side:
             return self._outside_iam(grants, granted, endpoint, prepared)
         about = prepared.resource_facts
@@ -497,6 +487,27 @@ class PolicySet:
                 return Decision(Outcome.IMPLICIT_DENY, detail, tuple(granted))
             granted.append(found[0])
         return None
+
+    @classmethod
+    def _best_grant(cls, allows: tuple[Candidate, ...], prepared: PreparedRequest) -> Candidate | None:
+        """The matching Allow of a resource policy that needs least of the identity side (any grant naming
+        the caller exactly is enough, wherever it stands in the policy)."""
+        best: Candidate | None = None
+        best_need = _IDENTITY + 1
+        resource, context, identifiers = prepared.resource, prepared.context, prepared.identifiers
+        for candidate in allows:
+            statement = candidate[1]
+            if (
+                statement.resource_test(resource, context)
+                and statement.matches_principal(identifiers)
+                and statement.conditions_hold(context)
+            ):
+                need = cls._need(candidate, prepared)
+                if need < best_need:
+                    best, best_need = candidate, need
+                    if need == _EXACT:
+                        break
+        return best
 
     @staticmethod
     def _need(grant: Candidate | None, prepared: PreparedRequest) -> int:

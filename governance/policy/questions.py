@@ -31,15 +31,16 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .catalog import expand_actions
+from .document import Effect, Statement
 from .errors import PolicyError
-from .patterns import ANY, STAR, Token, glob_tokens, has_wildcard, regions
-from .request import Decision, Request, StatementRef, prepare
+from .patterns import ANY, STAR, Part, Token, glob_tokens, has_wildcard, matches_tokens, regions
+from .request import Decision, PreparedRequest, Request, StatementRef, prepare
 from .service_rules import action_rules
 
 if TYPE_CHECKING:
@@ -54,19 +55,35 @@ class Coverage(StrEnum):
     NONE = "none"
 
 
+class _Described:
+    """``matches``/``excludes``: the Resource patterns of the policies (those that can decide the question)
+    that the part's example matches and does not match, worked out when asked for."""
+
+    example: str
+    patterns: tuple[tuple[Token, ...], ...]
+
+    @property
+    def matches(self) -> tuple[str, ...]:
+        return tuple(_text(tokens) for tokens in self.patterns if matches_tokens(tokens, self.example))
+
+    @property
+    def excludes(self) -> tuple[str, ...]:
+        return tuple(_text(tokens) for tokens in self.patterns if not matches_tokens(tokens, self.example))
+
+
 @dataclass(frozen=True, slots=True)
-class PatternPart:
+class PatternPart(_Described):
     """One region of a question: its actions, an example resource, and the decision for all of them.
 
-    ``matches`` are the policies' Resource patterns every resource of the region matches, ``excludes``
-    those none of them matches (together they describe the region).
+    Every resource of the region is decided like ``example``: the same gates allow it and the same Deny
+    lists apply (``decision`` names the statements that decide the example; another resource of the part
+    may be allowed by another statement of the same gate).
     """
 
     actions: tuple[str, ...]
     example: str
-    matches: tuple[str, ...]
-    excludes: tuple[str, ...]
     decision: Decision
+    patterns: tuple[tuple[Token, ...], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def allowed(self) -> bool:
@@ -97,15 +114,14 @@ class PatternAnswer:
 
 
 @dataclass(frozen=True, slots=True)
-class PatternShift:
+class PatternShift(_Described):
     """A region whose decision differs between two policy sets."""
 
     actions: tuple[str, ...]
     example: str
-    matches: tuple[str, ...]
-    excludes: tuple[str, ...]
     before: Decision
     after: Decision
+    patterns: tuple[tuple[Token, ...], ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +139,8 @@ class PatternChange:
 def ask(policy_set: PolicySet, request: Request) -> PatternAnswer:
     """Answer ``request`` (its action and resource may be patterns) against one policy set."""
     parts = tuple(
-        PatternPart(actions, example, matches, excludes, decisions[0])
-        for actions, example, matches, excludes, decisions in _explore(request, (policy_set,))
+        PatternPart(actions, example, decisions[0], patterns)
+        for actions, example, patterns, decisions in _explore(request, (policy_set,))
     )
     return PatternAnswer(request.action, request.resource, _coverage(part.allowed for part in parts), parts)
 
@@ -166,11 +182,11 @@ def compare(before: PolicySet, after: PolicySet, request: Request) -> PatternCha
     gained: list[PatternShift] = []
     was: list[bool] = []
     now: list[bool] = []
-    for actions, example, matches, excludes, (old, new) in _explore(request, (before, after)):
+    for actions, example, patterns, (old, new) in _explore(request, (before, after)):
         was.append(old.allowed)
         now.append(new.allowed)
         if old.allowed != new.allowed:
-            shift = PatternShift(actions, example, matches, excludes, old, new)
+            shift = PatternShift(actions, example, old, new, patterns)
             (lost if old.allowed else gained).append(shift)
     return PatternChange(request.action, request.resource, _coverage(was), _coverage(now), tuple(lost), tuple(gained))
 
@@ -184,7 +200,7 @@ def _coverage(allowed: Iterable[bool]) -> Coverage:
     return Coverage.NONE
 
 
-Found = tuple[tuple[str, ...], str, tuple[str, ...], tuple[str, ...], list[Decision]]
+Found = tuple[tuple[str, ...], str, tuple[tuple[Token, ...], ...], list[Decision]]
 
 
 def _explore(request: Request, sets: Sequence[PolicySet]) -> Iterator[Found]:
@@ -192,22 +208,86 @@ def _explore(request: Request, sets: Sequence[PolicySet]) -> Iterator[Found]:
     account = request.resource_account or _pattern_account(request.resource) or prepare(request).account
     for actions in _action_classes(request.action, sets):
         asked = dataclasses.replace(request, action=actions[0], resource_account=account)
-        context = prepare(asked).context
+        prepared = prepare(asked)
         action = actions[0].lower()
-        patterns: dict[tuple[Token, ...], None] = {}
+        groups: list[tuple[Part, ...]] = []
         for policy_set in sets:
-            for statement in policy_set._plan(action).statements():
-                for tokens in statement.resource_tokens(context):
-                    if tokens != (STAR,):
-                        patterns[tokens] = None
-        patterns.update(dict.fromkeys(_tokens(action_rules(action).resource_patterns)))
-        ordered = tuple(patterns)
-        for vector, example in _regions(question, ordered):
-            prepared = prepare(asked, resource=example)
-            decisions = [policy_set.evaluate(prepared) for policy_set in sets]
-            matches = tuple(_text(tokens) for tokens, hit in zip(ordered, vector, strict=True) if hit)
-            excludes = tuple(_text(tokens) for tokens, hit in zip(ordered, vector, strict=True) if not hit)
-            yield actions, example, matches, excludes, decisions
+            groups.extend(_groups(policy_set._plan(action), prepared))
+        groups.extend(((tokens,),) for tokens in _tokens(action_rules(action).resource_patterns))
+        unique = tuple(dict.fromkeys(groups))
+        patterns = tuple(dict.fromkeys(tokens for group in unique for part in group for tokens in part))
+        for _vector, example in _regions(question, unique):
+            decisions = [policy_set.evaluate(prepare(asked, resource=example)) for policy_set in sets]
+            yield actions, example, patterns, decisions
+
+
+def _groups(plan: Any, prepared: PreparedRequest) -> list[tuple[Part, ...]]:
+    """The unions of Resource patterns whose membership decides the request, for one policy set.
+
+    The decision depends on the resource only through: whether some Deny applies, whether each gate (the
+    identity policies, the boundary, the session policy, each SCP and RCP level, the endpoint policy, each
+    resource policy by how it names the caller) has an Allow that applies. So each of those is one union
+    of the Resource patterns of the statements that can apply here (their conditions and principal do not
+    depend on the resource), a NotResource statement a union of its own; a gate that allows every resource
+    contributes nothing, and neither does a Deny list once one Deny covers everything. A union is kept as
+    one part per policy, so principals sharing a managed policy share its automaton.
+    """
+    context, identifiers = prepared.context, prepared.identifiers
+    groups: list[tuple[Part, ...]] = []
+
+    def applicable(statement: Statement, *, check_principal: bool) -> bool:
+        # A Deny with NotPrincipal may apply whoever is named (a principal with a boundary): kept.
+        spared = statement.not_principal and statement.effect is Effect.DENY
+        if (
+            check_principal
+            and statement.principal is not None
+            and not spared
+            and not statement.matches_principal(identifiers)
+        ):
+            return False
+        return statement.conditions_hold(context)
+
+    def union(candidates: list[tuple[StatementRef, Statement]]) -> bool:
+        """Adds the candidates' unions; True when they cover every resource."""
+        parts: dict[str, list[tuple[Token, ...]]] = {}
+        negated: list[tuple[tuple[Token, ...], ...]] = []
+        for ref, statement in candidates:
+            entries = statement.resource_tokens(context)
+            if statement.resources is None or (not statement.not_resource and "*" in statement.resources):
+                return True
+            if statement.not_resource:
+                if statement.effect is Effect.ALLOW and len(entries) < len(statement.resources):
+                    continue  # an unresolvable NotResource entry: the Allow never applies
+                if not entries:
+                    return True
+                negated.append(tuple(entries))
+            else:
+                parts.setdefault(f"{ref.policy_type}:{ref.policy}", []).extend(entries)
+        if parts:
+            unique = dict.fromkeys(tuple(dict.fromkeys(entries)) for entries in parts.values() if entries)
+            groups.append(tuple(unique))
+        groups.extend((entries,) for entries in negated)
+        return False
+
+    denies = [candidate for candidate, check in plan.denies[-1] if applicable(candidate[1], check_principal=check)]
+    if union(denies):
+        return []  # everything is denied: one region
+    gates = [plan.identity_allows, *plan.scp_levels, *plan.rcp_levels]
+    gates += [gate for gate in (plan.boundary_allows, plan.session_allows, plan.vpce_allows) if gate is not None]
+    for gate in gates:
+        start = len(groups)
+        if union([candidate for candidate in gate if applicable(candidate[1], check_principal=True)]):
+            del groups[start:]
+    for _label, allows in plan.resource_gates:
+        kinds: dict[int, list[tuple[StatementRef, Statement]]] = {}
+        for candidate in allows:
+            if applicable(candidate[1], check_principal=True):
+                kinds.setdefault(_grant_kind(candidate[1], prepared), []).append(candidate)
+        for candidates in kinds.values():
+            start = len(groups)
+            if union(candidates):
+                del groups[start:]
+    return [group for group in groups if group]
 
 
 @lru_cache(maxsize=64)
@@ -221,14 +301,21 @@ def _pattern_account(pattern: str) -> str | None:
     return parts[4] if len(parts) == 6 and _ACCOUNT.match(parts[4]) else None
 
 
+def _grant_kind(statement: Statement, prepared: PreparedRequest) -> int:
+    from .evaluate import PolicySet
+
+    return PolicySet._need((None, statement), prepared)  # type: ignore[arg-type]
+
+
 @lru_cache(maxsize=4096)
-def _regions(question: tuple[Token, ...], patterns: tuple[tuple[Token, ...], ...]) -> list:
+def _regions(question: tuple[Token, ...], groups: tuple[tuple[Part, ...], ...]) -> list:
     try:
-        return regions(question, patterns)
+        return regions(question, groups)
     except ValueError as exc:
         raise PolicyError(f"cannot split the resources of this question: {exc}") from None
 
 
+@lru_cache(maxsize=16384)
 def _text(tokens: tuple[Token, ...]) -> str:
     """A token pattern back as policy text (a literal wildcard character written as its escape)."""
     out = []
@@ -243,22 +330,66 @@ def _text(tokens: tuple[Token, ...]) -> str:
 
 
 def _action_classes(action: str, sets: Sequence[PolicySet]) -> list[tuple[str, ...]]:
-    """The actions a (possibly wildcard) action names, grouped into those every statement treats alike."""
+    """The actions a (possibly wildcard) action names, grouped into those every statement treats alike.
+
+    Partition refinement: start from the groups the service rules make, then split every group by each
+    statement that could name some of the actions (whether it names each one is cached per statement, so
+    principals sharing a managed policy share the work).
+    """
     if not has_wildcard(action):
         return [(action,)]
-    names = sorted(expand_actions(action))
+    names, lowered, by_rules = _catalog_actions(action)
+    service = action.partition(":")[0].lower()
+    statements: dict[int, Statement] = {}
+    for policy_set in sets:
+        for policy in policy_set.policies():
+            candidates = (
+                policy.statements
+                if has_wildcard(service)
+                else (*policy._by_service.get(service, ()), *policy._any_service)
+            )
+            for statement in candidates:
+                statements[id(statement)] = statement
+    classes = [list(group) for group in by_rules]
+    for statement in statements.values():
+        hits = _named_by(statement, action, lowered)
+        if not hits:
+            continue
+        refined = []
+        for group in classes:
+            inside = [index for index in group if index in hits]
+            if inside and len(inside) < len(group):
+                refined.append(inside)
+                refined.append([index for index in group if index not in hits])
+            else:
+                refined.append(group)
+        classes = refined
+    return [tuple(names[index] for index in group) for group in classes]
+
+
+@lru_cache(maxsize=256)
+def _catalog_actions(pattern: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[int, ...], ...]]:
+    """The catalog actions of a pattern, their lower-cased names, and their indices grouped by service rules."""
+    names = tuple(sorted(expand_actions(pattern)))
     if not names:
-        raise PolicyError(f"{action!r} matches no action in the IAM catalog")
-    policies = [policy for policy_set in sets for policy in policy_set.policies()]
-    groups: dict[tuple[Any, ...], list[str]] = {}
-    for name in names:
-        lowered = name.lower()
-        key = (
-            action_rules(lowered).key,
-            *(
-                tuple(map(id, allow)) + tuple(map(id, deny))
-                for allow, deny in (p.statements_for(lowered) for p in policies)
-            ),
-        )
-        groups.setdefault(key, []).append(name)
-    return [tuple(group) for group in groups.values()]
+        raise PolicyError(f"{pattern!r} matches no action in the IAM catalog")
+    lowered = tuple(name.lower() for name in names)
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for index, name in enumerate(lowered):
+        groups.setdefault(action_rules(name).key, []).append(index)
+    return names, lowered, tuple(tuple(group) for group in groups.values())
+
+
+_NAMED: dict[tuple[int, str], tuple[Statement, frozenset[int]]] = {}
+
+
+def _named_by(statement: Statement, pattern: str, lowered: tuple[str, ...]) -> frozenset[int]:
+    """The indices of the pattern's actions that the statement's Action/NotAction names (cached)."""
+    key = (id(statement), pattern)
+    found = _NAMED.get(key)
+    if found is None or found[0] is not statement:
+        if len(_NAMED) >= 65536:
+            _NAMED.clear()
+        hits = frozenset(index for index, name in enumerate(lowered) if statement.matches_action(name))
+        found = _NAMED[key] = (statement, hits)  # holding the statement keeps its id from being reused
+    return found[1]

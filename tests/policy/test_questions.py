@@ -199,13 +199,26 @@ def test_evaluate_pattern_takes_the_arguments_of_evaluate() -> None:
         ("a?c", ["abc"], {(True,), (False,)}),
         ("abc", ["a*", "*c", "b*"], {(True, True, False)}),
         ("*", ["a*", "*a"], {(True, True), (True, False), (False, True), (False, False)}),
+        (
+            "arn:aws:s3:::*",
+            ["arn:aws:s3:::b/*", "*admin*"],
+            {(True, True), (True, False), (False, True), (False, False)},
+        ),
+        ("a*", ["*", "b*"], {(True, False)}),
     ],
 )
 def test_regions_split_a_pattern_by_what_other_patterns_match(question_pattern, patterns, expected) -> None:
-    found = regions(glob_tokens(question_pattern), [glob_tokens(pattern) for pattern in patterns])
+    found = regions(glob_tokens(question_pattern), [((glob_tokens(pattern),),) for pattern in patterns])
     assert {vector for vector, _example in found} == expected
     from governance.policy.patterns import compile_glob
 
     for vector, example in found:
-        assert compile_glob(question_pattern)(example)
+        assert example and compile_glob(question_pattern)(example)
         assert tuple(compile_glob(pattern)(example) for pattern in patterns) == vector
+
+
+def test_a_group_of_patterns_is_one_union() -> None:
+    a_or_b = ((glob_tokens("a*"),), (glob_tokens("b*"),))  # one group of two parts
+    found = dict(regions(glob_tokens("*"), [a_or_b, ((glob_tokens("*z"),),)]))
+    assert set(found) == {(True, True), (True, False), (False, True), (False, False)}
+    assert found[(True, False)][0] in "ab" and found[(True, True)].endswith("z")
