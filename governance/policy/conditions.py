@@ -329,7 +329,7 @@ class ConditionClause:
     def evaluate(self, context: Context) -> bool:
         present = context.get(self.key)
         if self.base == "Null":
-            exists = bool(present) and any(value != "" for value in present)
+            exists = present is not None and any(value != "" for value in present)
             return any((value.lower() == "true") != exists for value in self.values)
         predicate = self.predicate
         if predicate is None:

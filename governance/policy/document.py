@@ -174,12 +174,12 @@ class Statement:
                 break
         if not hit:
             for template in self._resource_templates:
-                matcher = template.matcher(context)
-                if matcher is None:
+                resolved = template.matcher(context)
+                if resolved is None:
                     if self.not_resource and self.effect is Effect.ALLOW:
                         return False  # an unresolvable NotResource entry never widens an Allow
                     continue
-                if matcher(resource):
+                if resolved(resource):
                     hit = True
                     break
         return hit is not self.not_resource
@@ -575,6 +575,7 @@ def parse_policy(
         raise PolicyError("policy has no Statement")
     body = raw["Statement"]
     variables = version == VERSION_2012
+    statements: tuple[Statement, ...]
     if isinstance(body, dict):
         statements = (_parse_statement(body, 0, "Statement", variables=variables),)
     elif isinstance(body, list):

@@ -28,7 +28,7 @@ class StatementRef(NamedTuple):
     policy_type: PolicyType
     policy: str
     sid: str | None
-    index: int
+    index: int  # type: ignore[assignment]  # the statement's position (shadows tuple.index)
 
     def __str__(self) -> str:
         label = self.sid if self.sid else f"#{self.index}"
@@ -143,13 +143,13 @@ def prepare(request: Request, *, resource: str | None = None) -> PreparedRequest
     resource_account = request.resource_account or about.account
     if resource_account is not None:
         context["aws:resourceaccount"] = (resource_account,)
-    for key, value in request.context.items():
-        if type(value) is str:
-            context[key.lower()] = (value,)
-        elif isinstance(value, list | tuple | set | frozenset):
-            context[key.lower()] = tuple(_text(item) for item in value)
+    for key, given in request.context.items():
+        if type(given) is str:
+            context[key.lower()] = (given,)
+        elif isinstance(given, list | tuple | set | frozenset):
+            context[key.lower()] = tuple(_text(item) for item in given)
         else:
-            context[key.lower()] = (_text(value),)
+            context[key.lower()] = (_text(given),)
     return PreparedRequest(
         request,
         request.action.lower(),

@@ -322,3 +322,60 @@ def test_a_question_agrees_with_evaluating_each_resource(bundle, action: str, pa
             assert allowed, resource
         if answer.coverage is Coverage.NONE:
             assert not allowed, resource
+
+
+@st.composite
+def resource_statements(draw: st.DrawFn) -> dict[str, Any]:
+    statement = draw(statements())
+    principal = draw(
+        st.sampled_from(
+            ["*", {"AWS": ALICE}, {"AWS": "111122223333"}, {"AWS": "arn:aws:iam::111122223333:role/Deployer"}]
+        )
+    )
+    statement["NotPrincipal" if statement["Effect"] == "Deny" and draw(st.booleans()) else "Principal"] = principal
+    return statement
+
+
+@st.composite
+def wider_bundles(draw: st.DrawFn) -> dict[str, Any]:
+    bundle = draw(bundles())
+    if draw(st.booleans()):
+        body = draw(st.lists(resource_statements(), min_size=1, max_size=3))
+        bundle["resource_policy"] = parse_policy({"Version": "2012-10-17", "Statement": body}, name="bucket")
+    if draw(st.booleans()):
+        bundle["rcps"] = [[FULL_RCP, draw(rcps())]]
+    return bundle
+
+
+@SETTINGS
+@given(
+    wider_bundles(),
+    st.sampled_from(CONCRETE_ACTIONS),
+    st.sampled_from(QUESTION_PATTERNS),
+    st.sampled_from(CONTEXTS),
+    st.sampled_from([ALICE, ROLE_SESSION, "anonymous", "cloudtrail.amazonaws.com"]),
+)
+def test_a_question_agrees_with_each_resource_with_resource_policies_and_rcps(
+    bundle, action: str, pattern: str, context, principal: str
+) -> None:
+    from governance.policy import Coverage, PolicySet, ask
+    from governance.policy.patterns import compile_glob
+
+    policy_set = PolicySet(**bundle)
+    answer = ask(policy_set, Request(principal=principal, action=action, resource=pattern, context=context, now=NOW))
+    decide = lambda resource: policy_set.evaluate(  # noqa: E731 - one use
+        Request(
+            principal=principal,
+            action=action,
+            resource=resource,
+            context=context,
+            now=NOW,
+            resource_account="111122223333" if principal in (ALICE, ROLE_SESSION) else None,
+        )
+    )
+    for part in answer.parts:
+        assert decide(part.example) == part.decision
+    for resource in filter(compile_glob(pattern), CONCRETE_POOL):
+        allowed = decide(resource).allowed
+        assert not (answer.coverage is Coverage.ALL and not allowed), resource
+        assert not (answer.coverage is Coverage.NONE and allowed), resource
