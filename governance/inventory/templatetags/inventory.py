@@ -1,4 +1,4 @@
-"""Template filters for inventory pages."""
+"""Template filters and tags for inventory pages."""
 
 from __future__ import annotations
 
@@ -17,3 +17,11 @@ _INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u
 def reveal(value: object) -> str:
     """Show invisible and direction-changing characters as visible code points (still auto-escaped)."""
     return _INVISIBLE.sub(lambda m: f"\u27e6U+{ord(m.group()):04X}\u27e7", str(value))
+
+
+@register.simple_tag(takes_context=True)
+def inventory_panels(context: template.Context, page: str, obj: object) -> str:
+    """The panels feature apps registered for this page (governance/inventory/panels.py)."""
+    from governance.inventory.panels import render_panels
+
+    return render_panels(context["request"], page, obj)
