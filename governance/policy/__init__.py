@@ -30,7 +30,7 @@ from .catalog import actions_for, complement, expand_actions, is_known_action, s
 from .diff import PolicyDiff, StatementChange, diff_policies
 from .document import Effect, Policy, PolicyType, PrincipalSpec, Statement, as_policy, check_kind, parse_policy
 from .errors import PolicyError
-from .evaluate import PolicySet, evaluate, policy_set
+from .evaluate import PolicySet, cached_policy_set, evaluate
 from .principals import ANONYMOUS, PrincipalKind
 from .questions import (
     Coverage,
@@ -76,6 +76,7 @@ __all__ = [
     "as_policy",
     "ask",
     "ask_many",
+    "cached_policy_set",
     "check_kind",
     "check_size",
     "compare",
@@ -87,7 +88,6 @@ __all__ = [
     "is_known_action",
     "lint",
     "parse_policy",
-    "policy_set",
     "prepare",
     "services",
     "unknown_actions",

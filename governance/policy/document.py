@@ -75,8 +75,7 @@ class PolicyType(StrEnum):
     VPC_ENDPOINT = "vpc_endpoint"
 
 
-# Kinds whose statements say whom they apply to, and kinds that cannot.
-RESOURCE_BASED = frozenset({PolicyType.RESOURCE, PolicyType.TRUST, PolicyType.VPC_ENDPOINT, PolicyType.RCP})
+# Kinds whose statements cannot say whom they apply to (the others must).
 IDENTITY_BASED = frozenset({PolicyType.IDENTITY, PolicyType.BOUNDARY, PolicyType.SESSION, PolicyType.SCP})
 
 

@@ -154,7 +154,7 @@ class PolicySet:
 
         policy_set = PolicySet(
             identity_policies=[reader], permissions_boundary=boundary,
-            scps=[[full_access], [ou_guardrail], []],          # root, OU, account
+            scps=[[full_access], [full_access, ou_guardrail], [full_access]],  # root, OU, account
             rcps=[[rcp_full_access, perimeter], [rcp_full_access]],  # root, account of the resource
             resource_policies=[bucket_policy],
         )
@@ -599,7 +599,7 @@ def _level_key(level: Any) -> Any:
     return tuple(map(id, level)) if kind is list or kind is tuple else id(level)
 
 
-def policy_set(
+def cached_policy_set(
     *,
     identity_policies: Iterable[Policy] = (),
     permissions_boundary: Policy | None = None,
@@ -724,7 +724,7 @@ def evaluate(
         # Same containers with the same contents (list equality checks identity first, element by element).
         if fast is not None and fast[1] == identity_policies and fast[2] == scps:
             return fast[0].evaluate(request)
-    return policy_set(
+    return cached_policy_set(
         identity_policies=identity_policies,
         permissions_boundary=permissions_boundary,
         scps=scps,

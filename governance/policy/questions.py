@@ -148,9 +148,9 @@ def ask(policy_set: PolicySet, request: Request) -> PatternAnswer:
 def evaluate_pattern(request: Request, **policies: Any) -> PatternAnswer:
     """:func:`~governance.policy.evaluate.evaluate` for a question: the same keyword arguments
     (``identity_policies``, ``scps``, ``rcps``, ``resource_policies``...), answered by :func:`ask`."""
-    from .evaluate import policy_set
+    from .evaluate import cached_policy_set
 
-    return ask(policy_set(**policies), request)
+    return ask(cached_policy_set(**policies), request)
 
 
 def ask_many(
@@ -269,9 +269,17 @@ def _groups(plan: Any, prepared: PreparedRequest) -> list[tuple[Part, ...]]:
         groups.extend((entries,) for entries in negated)
         return False
 
-    denies = [candidate for candidate, check in plan.denies[-1] if applicable(candidate[1], check_principal=check)]
+    # The Denies that apply to this caller; RCP Denies apart, as whether RCPs apply depends on the resource
+    # (along the service rules' own patterns, which are groups of their own).
+    scps = 0 if prepared.facts.scp_exempt else plan.scp_bit
+    always, with_rcps = plan.denies[scps], plan.denies[scps + 2]
+    denies = [candidate for candidate, check in always if applicable(candidate[1], check_principal=check)]
     if union(denies):
         return []  # everything is denied: one region
+    start = len(groups)
+    rcp_denies = [c for c, check in with_rcps[len(always) :] if applicable(c[1], check_principal=check)]
+    if union(rcp_denies):
+        del groups[start:]  # denied wherever RCPs apply: the service rules' patterns split that already
     gates = [plan.identity_allows, *plan.scp_levels, *plan.rcp_levels]
     gates += [gate for gate in (plan.boundary_allows, plan.session_allows, plan.vpce_allows) if gate is not None]
     for gate in gates:

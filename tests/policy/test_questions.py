@@ -222,3 +222,19 @@ def test_a_group_of_patterns_is_one_union() -> None:
     found = dict(regions(glob_tokens("*"), [a_or_b, ((glob_tokens("*z"),),)]))
     assert set(found) == {(True, True), (True, False), (False, True), (False, False)}
     assert found[(True, False)][0] in "ab" and found[(True, True)].endswith("z")
+
+
+def test_a_deny_that_spares_the_caller_does_not_hide_its_parts() -> None:
+    """SCPs do not restrict service-linked roles: an SCP denying everything leaves their own split."""
+    from .helpers import SLR_SESSION
+
+    scp = policy(allow("*"), deny("*"), name="deny-all")
+    policy_set = PolicySet(identity_policies=[policy(allow("iam:PassRole", f"{ROLES}app-*"))], scps=[[scp]])
+    assert ask(policy_set, question()).coverage is Coverage.NONE
+    assert ask(policy_set, question(principal=SLR_SESSION)).coverage is Coverage.SOME
+    rcp_deny = rpolicy(grant("*", "*"), {"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*"})
+    keys = PolicySet(identity_policies=[policy(allow("kms:*"))], resource_policy=rpolicy(grant({"AWS": ALICE})),
+                     rcps=[[rcp_deny]])  # fmt: skip
+    managed = question("kms:Decrypt", "arn:aws:kms:*:111122223333:key/*", resource_managed_by_aws=True)
+    assert ask(keys, managed).coverage is Coverage.ALL  # RCPs do not apply to AWS managed keys
+    assert ask(keys, question("kms:Decrypt", f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/k-1")).coverage is Coverage.NONE
