@@ -141,22 +141,30 @@ class _Automaton:
 
     def move(self, state: int, char: str | None) -> int:
         """The state after ``char`` (None: any character the pattern does not name)."""
-        if char not in self.literals:
-            char = None
-        key = (state, char)
-        found = self._moves.get(key)
-        if found is None:
-            tokens, end, moved = self.tokens, len(self.tokens), []
-            for position in self.states[state]:
-                if position == end:
-                    continue
-                token = tokens[position]
-                if token is STAR:
-                    moved.append(position)
-                elif token is ANY or token == char:
-                    moved.append(position + 1)
-            found = self._moves[key] = self._state(self._closure(moved)) if moved else self.DEAD
-        return found
+        return _move(self, state, char)
+
+    def _step(self, state: int, char: str | None) -> int:
+        tokens, end, moved = self.tokens, len(self.tokens), []
+        for position in self.states[state]:
+            if position == end:
+                continue
+            token = tokens[position]
+            if token is STAR:
+                moved.append(position)
+            elif token is ANY or token == char:
+                moved.append(position + 1)
+        return self._state(self._closure(moved)) if moved else self.DEAD
+
+
+def _move(automaton: _Automaton | _Union, state: int, char: str | None) -> int:
+    """A lazily determinized automaton's transition, worked out once (characters it never names as None)."""
+    if char not in automaton.literals:
+        char = None
+    key = (state, char)
+    found = automaton._moves.get(key)
+    if found is None:
+        found = automaton._moves[key] = automaton._step(state, char)
+    return found
 
 
 @lru_cache(maxsize=16384)
@@ -271,18 +279,13 @@ class _Union:
         return number
 
     def move(self, state: int, char: str | None) -> int:
-        if char not in self.literals:
-            char = None
-        key = (state, char)
-        found = self._moves.get(key)
-        if found is None:
-            if self.universal[state]:
-                found = state
-            else:
-                moved = ((m, self.members[m].move(s, char)) for m, s in self.states[state])
-                found = self._state(tuple((m, s) for m, s in moved if s != _Automaton.DEAD))
-            self._moves[key] = found
-        return found
+        return _move(self, state, char)
+
+    def _step(self, state: int, char: str | None) -> int:
+        if self.universal[state]:
+            return state
+        moved = ((m, self.members[m].move(s, char)) for m, s in self.states[state])
+        return self._state(tuple((m, s) for m, s in moved if s != _Automaton.DEAD))
 
 
 @lru_cache(maxsize=4096)

@@ -102,12 +102,11 @@ def rpolicy(*statements: dict[str, Any], name: str = "resource") -> Policy:
 
 
 def grant(principal: Any, action: str | list[str] = "*", resource: str | list[str] = "*", **extra: Any) -> dict:
-    """An Allow statement of a resource-based policy naming ``principal``."""
+    """An Allow statement of a resource-based policy naming ``principal`` (``not_principal=True``: NotPrincipal)."""
     key = "NotPrincipal" if extra.pop("not_principal", False) else "Principal"
     return {"Effect": "Allow", key: principal, "Action": action, "Resource": resource, **extra}
 
 
 def refuse(principal: Any, action: str | list[str] = "*", resource: str | list[str] = "*", **extra: Any) -> dict:
-    """A Deny statement of a resource-based policy naming ``principal``."""
-    key = "NotPrincipal" if extra.pop("not_principal", False) else "Principal"
-    return {"Effect": "Deny", key: principal, "Action": action, "Resource": resource, **extra}
+    """A Deny statement of a resource-based policy naming ``principal``: :func:`grant` with Effect Deny."""
+    return {**grant(principal, action, resource, **extra), "Effect": "Deny"}
