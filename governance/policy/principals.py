@@ -81,6 +81,7 @@ class PrincipalFacts:
     has_identity_side: bool = False  # identity policies, boundary and session policy apply
     scp_exempt: bool = True  # SCPs restrict only IAM principals in accounts, never service-linked roles
     root: bool = False  # the account root user: full access in its own account
+    plain: bool = False  # an identity side and not the root user: the evaluator's common case
 
 
 def _role_flags(path_and_name: str) -> tuple[bool, bool]:
@@ -159,4 +160,5 @@ def principal_facts(
         has_identity_side=kind in IN_ACCOUNT,
         scp_exempt=kind not in IN_ACCOUNT or service_linked,
         root=kind is PrincipalKind.ROOT,
+        plain=kind in IN_ACCOUNT and kind is not PrincipalKind.ROOT,
     )
