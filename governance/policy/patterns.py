@@ -71,6 +71,7 @@ ANY = ("?",)
 Token = str | tuple[str]
 
 
+@lru_cache(maxsize=65536)
 def glob_tokens(pattern: str, *, ignore_case: bool = False) -> tuple[Token, ...]:
     if ignore_case:
         pattern = pattern.lower()

@@ -191,6 +191,17 @@ def compare(before: PolicySet, after: PolicySet, request: Request) -> PatternCha
     return PatternChange(request.action, request.resource, _coverage(was), _coverage(now), tuple(lost), tuple(gained))
 
 
+def clear_caches() -> None:
+    """Forget every automaton, split and per-statement answer the questions cached (a cold start)."""
+    from . import patterns
+
+    for cached in (patterns._automaton, patterns._union, patterns.disjoint, patterns.includes, patterns.glob_tokens):
+        cached.cache_clear()
+    for cached in (_regions, _text, _tokens, _catalog_actions):
+        cached.cache_clear()
+    _NAMED.clear()
+
+
 def _coverage(allowed: Iterable[bool]) -> Coverage:
     flags = set(allowed)
     if flags == {True}:
