@@ -2,11 +2,12 @@
 
 A request whose resource is a pattern (``arn:aws:s3:::*``, ``arn:aws:iam::*:role/*``, ``*``) and whose
 action may be one (``ec2:*``) asks about every resource and action it matches. The evaluator answers it
-exactly, without listing resources: the policies' own Resource patterns split the matching resources into
-regions whose resources every statement treats alike, and one example resource per region is evaluated
-with the ordinary evaluator (conditions, boundaries, SCPs, RCPs, resource policies and service rules
-included). Actions are grouped the same way from the IAM catalog (actions that the same statements name
-and the same service rules govern are decided alike).
+exactly, without listing resources: the Resource patterns of the statements that can apply split the
+matching resources into regions that every gate (identity policies, boundary, session policy, each SCP and
+RCP level, endpoint and resource policies) and every Deny list treat alike, and one example resource per
+region is evaluated with the ordinary evaluator (conditions, principals and service rules included).
+Actions are grouped the same way from the IAM catalog (actions that the same statements name and the same
+service rules govern are decided alike).
 
     answer = ask(policy_set, Request(principal=role_arn, action="iam:PassRole", resource="*"))
     answer.coverage              # Coverage.ALL / SOME / NONE
