@@ -266,6 +266,9 @@ def check_write(*, actor: Any, action: str, resource: str, account_id: str, cont
                 context=context or {},
                 username=principal.user_name,
                 principal_arn=f"arn:aws:iam::{account_id}:role/AWSReservedSSO_{name}",
+                # The write is made in the target account; without this the evaluator would read the
+                # owner from the ARN (an Organizations ARN names the management account).
+                resource_account=account_id,
             ),
             identity_policies=grant.policies,
             permissions_boundary=grant.boundary,
