@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from governance.policy import PolicySet, Request, evaluate, parse_policy
 
-TARGET_PER_SECOND = 50_000
+TARGET_PER_SECOND = 150_000
 ACCOUNT = "111122223333"
 V = "2012-10-17"
 

@@ -100,6 +100,8 @@ TEMPLATES = [
                 "portal.context_processors.portal",
                 "governance.authz.context_processors.authz",
             ],
+            # `|reveal` in every template, the admin's included (AWS-sourced text, see its module).
+            "builtins": ["governance.inventory.templatetags.aws_text"],
         },
     },
 ]

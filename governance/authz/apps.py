@@ -11,3 +11,10 @@ class AuthzConfig(AppConfig):
         from portal.navigation import NavEntry, register
 
         register(NavEntry("My access", "authz:my_access", lambda request: request.user.is_authenticated))
+        register(NavEntry("Admin", "admin:index", _may_use_admin))
+
+
+def _may_use_admin(request) -> bool:
+    from governance.authz.capabilities import Capability, capabilities
+
+    return capabilities(request.user).has(Capability.ADMIN_ACCESS)

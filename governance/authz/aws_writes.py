@@ -30,6 +30,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 
+from governance.aws.errors import AwsError
 from governance.policy import (
     Decision,
     Outcome,
@@ -265,6 +266,9 @@ def check_write(*, actor: Any, action: str, resource: str, account_id: str, cont
                 context=context or {},
                 username=principal.user_name,
                 principal_arn=f"arn:aws:iam::{account_id}:role/AWSReservedSSO_{name}",
+                # The write is made in the target account; without this the evaluator would read the
+                # owner from the ARN (an Organizations ARN names the management account).
+                resource_account=account_id,
             ),
             identity_policies=grant.policies,
             permissions_boundary=grant.boundary,
@@ -309,7 +313,9 @@ def perform_write(
     """Check, then run `call(clients)` as the writer role naming the actor, and audit either way.
 
     Raises `WriteRefusedError` (a PermissionDenied) when the actor's own permissions would not
-    allow the write; nothing is sent to AWS then. AWS errors propagate after being audited.
+    allow the write; nothing is sent to AWS then. AWS's errors are audited and raised as the
+    gateway's types (`governance.aws.errors`: `AwsDenied`, `AwsThrottled`, `AwsNotFound`,
+    `AwsUnreachable`, or `AwsError`), never as botocore's.
     """
     from governance.audit.services import record
     from governance.aws import writer
@@ -338,11 +344,10 @@ def perform_write(
     }
     try:
         # Assuming the writer role is part of the write: its refusal is audited like the call's.
-        clients = writer.writer_clients(account_id=account_id, actor_user_name=check.aws_user_name, tags=tags)
-        response = call(clients)
+        response = writer.run_write(account_id=account_id, actor_user_name=check.aws_user_name, tags=tags, call=call)
     except Exception as exc:
         outcome["error"] = str(exc)[:1000]
-        outcome["aws_request_id"] = writer.request_id(getattr(exc, "response", None) or {})
+        outcome["aws_request_id"] = writer.request_id(exc) if isinstance(exc, AwsError) else ""
         record(actor=actor, action="aws.write.failed", **audit_target, before=before, after=outcome, request=request)
         raise
     outcome["aws_request_id"] = writer.request_id(response or {})

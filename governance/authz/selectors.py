@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 
-from governance.authz.capabilities import Capabilities, Grant, Role, roles_to_capabilities
+from governance.authz.roles import Capabilities, Grant, Role, roles_to_capabilities
 from governance.aws.demo import personas
 
 

@@ -6,7 +6,14 @@ This is the only module that knows the emulator is moto. Everything else reaches
 - `start_threaded()` serves it from a thread of the current process (tests: one per xdist worker);
 - `start_subprocess(port)` runs `python -m governance.aws.emulator --port PORT` and waits until it
   answers (`make run`);
-- `python -m governance.aws.emulator --port PORT` serves it in the foreground.
+- `python -m governance.aws.emulator --port PORT [--state FILE]` serves it in the foreground.
+
+With `--state FILE` (what `make run` passes: `var/emulator-state.pickle`), the emulator starts from
+the AWS state it held when it last stopped cleanly (SIGTERM, SIGINT or SIGHUP) and saves it again
+when it stops, so a warm `make run` finds its demo organization where it left it instead of seeding
+a new one whose fresh keys and dates the next sync would record as changes. The file is moto's own
+objects, pickled: it is read only from the project's `var/` and only by the emulator, and a file
+that another moto version wrote (or that fails to load for any reason) is ignored with a message.
 
 Besides moto's own `/moto-api/` (reset, seed), the server answers `POST /_emulator/backdate`, which
 moves the dates AWS would have recorded over time (user and access key creation, last use of an access
@@ -28,6 +35,8 @@ import ipaddress
 import json
 import logging
 import os
+import pickle
+import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +53,7 @@ from urllib.parse import urlsplit
 DEFAULT_HOST = "127.0.0.1"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BACKDATE_PATH = "/_emulator/backdate"
+READY_PATH = "/_emulator/ready"
 
 
 class EmulatorError(RuntimeError):
@@ -286,6 +296,11 @@ class _EmulatorApp:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO") == BACKDATE_PATH and environ.get("REQUEST_METHOD") == "POST":
             return self._backdate(environ, start_response)
+        if environ.get("PATH_INFO") == READY_PATH:
+            # Cheap, and ours: moto's /moto-api/data.json serializes everything the emulator holds.
+            body = b'{"emulator": "ready"}'
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         return self.moto(environ, start_response)
 
     def _backdate(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -298,6 +313,51 @@ class _EmulatorApp:
         data = json.dumps(body).encode()
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
+
+
+# The services whose state the demo and the portal use; what the state file holds.
+STATE_SERVICES = ("iam", "organizations", "sts", "ssoadmin", "identitystore")
+
+
+def _state_header() -> dict[str, str]:
+    from moto import __version__
+
+    return {"format": "governance-emulator-state/1", "moto": __version__}
+
+
+def save_state(path: Path) -> None:
+    """Write what the emulator holds to `path` (atomically: a half-written file is never read)."""
+    from moto.backends import get_backend
+
+    _configure_moto()
+    state = {name: dict(get_backend(name)) for name in STATE_SERVICES}  # type: ignore[arg-type]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    with partial.open("wb") as out:
+        pickle.dump((_state_header(), state), out, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
+
+
+def load_state(path: Path) -> bool:
+    """Restore what `save_state` wrote; False (and nothing changed) when there is nothing usable."""
+    from moto.backends import get_backend
+
+    _configure_moto()
+    try:
+        with path.open("rb") as source:
+            header, state = pickle.load(source)  # noqa: S301 - our own file in the project's var/
+        if header != _state_header():
+            raise ValueError(f"written by {header}, this is {_state_header()}")
+    except FileNotFoundError:
+        return False
+    except Exception as exc:  # any unusable file: start empty, the demo is seeded again
+        print(f"Ignoring the saved emulator state {path} ({type(exc).__name__}: {exc}).", file=sys.stderr, flush=True)
+        return False
+    for name in STATE_SERVICES:
+        backend = get_backend(name)  # type: ignore[arg-type]
+        backend.clear()
+        backend.update(state.get(name, {}))
+    return True
 
 
 def _make_server(host: str, port: int) -> Any:
@@ -359,9 +419,8 @@ def start_threaded(port: int = 0, *, host: str = DEFAULT_HOST) -> Emulator:
 def is_running(url: str) -> bool:
     """Whether an emulator answers at `url` (anything else there, or nothing, is False)."""
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/moto-api/data.json", timeout=2) as response:  # noqa: S310
-            json.loads(response.read())
-            return True
+        with urllib.request.urlopen(url.rstrip("/") + READY_PATH, timeout=2) as response:  # noqa: S310
+            return json.loads(response.read()).get("emulator") == "ready"
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -393,6 +452,7 @@ def start_subprocess(
     host: str = DEFAULT_HOST,
     timeout: float = 30,
     env: dict[str, str] | None = None,
+    state: Path | None = None,
     **popen_kwargs: Any,
 ) -> subprocess.Popen:
     """Run the emulator as a child process and return once it answers.
@@ -403,6 +463,8 @@ def start_subprocess(
     if not _port_is_free(host, port):
         raise EmulatorError(_port_taken_message(host, port))
     args = [sys.executable, "-m", "governance.aws.emulator", "--host", host, "--port", str(port)]
+    if state is not None:
+        args += ["--state", str(state)]
     popen_kwargs.setdefault("cwd", PROJECT_ROOT)
     process = subprocess.Popen(args, env=env, **popen_kwargs)
     try:
@@ -468,6 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m governance.aws.emulator", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=int(os.environ.get("EMULATOR_PORT", "5055")))
+    parser.add_argument("--state", type=Path, help="start from this saved state and save it here on stopping")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -475,14 +538,26 @@ def main(argv: list[str] | None = None) -> int:
     except EmulatorError as exc:
         print(exc, file=sys.stderr, flush=True)
         return 2
+    if args.state is not None and load_state(args.state):
+        print(f"AWS emulator restored its state from {args.state}", flush=True)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_interrupt)
     print(f"AWS emulator listening on http://{args.host}:{server.server_address[1]}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)  # a second signal must not cut the save short
         server.server_close()
+        if args.state is not None:
+            save_state(args.state)
     return 0
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The one boto3 Session, clients per account, and assume-role into member accounts.
 
-This package is the only code that imports boto3. Clients honour `AWS_ENDPOINT_URL` (settings),
+This package is the only code that imports boto3 or botocore; its errors leave it as
+`governance.aws.errors` types. Clients honour `AWS_ENDPOINT_URL` (settings),
 which is how the demo and the tests reach the local emulator; nothing else here knows about it.
 """
 
@@ -16,6 +17,7 @@ from botocore.config import Config
 from django.conf import settings
 
 from governance.aws import calls
+from governance.aws.errors import translates
 
 _lock = threading.Lock()
 _session: boto3.session.Session | None = None
@@ -85,6 +87,7 @@ def role_arn(account_id: str, role_name: str) -> str:
     return f"arn:aws:iam::{account_id}:role/{role_name}"
 
 
+@translates
 def assume_role(
     *,
     account_id: str,
@@ -95,7 +98,7 @@ def assume_role(
     tags: dict[str, str] | None = None,
     duration_seconds: int = 3600,
 ) -> AccountCredentials:
-    """sts:AssumeRole into `role_name` of `account_id`; errors propagate as botocore errors."""
+    """sts:AssumeRole into `role_name` of `account_id`; a refusal raises the gateway's `AwsDenied`."""
     arn = role_arn(account_id, role_name)
     params: dict[str, Any] = {"RoleArn": arn, "RoleSessionName": session_name[:64], "DurationSeconds": duration_seconds}
     if external_id:

@@ -10,12 +10,13 @@ evaluated offline); this module is only the mechanics.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
 from django.conf import settings
 
 from governance.aws import session
+from governance.aws.errors import AwsError, aws_errors
 
 # sts:AssumeRole limits: SourceIdentity and RoleSessionName share this alphabet; at most 50 session
 # tags, keys up to 128 and values up to 256 characters.
@@ -53,7 +54,7 @@ def tag_value(value: str) -> str:
 def writer_credentials(
     *, account_id: str, actor_user_name: str, tags: dict[str, str] | None = None
 ) -> session.AccountCredentials:
-    """Assume the writer role in `account_id` as `actor_user_name`; AWS errors propagate as ClientError."""
+    """Assume the writer role in `account_id` as `actor_user_name`; AWS's refusal raises `AwsDenied`."""
     tags = dict(tags or {})
     _check(actor_user_name, tags)
     return session.assume_role(
@@ -82,10 +83,22 @@ def writer_clients(*, account_id: str, actor_user_name: str, tags: dict[str, str
     return lambda service, **config: session.client_for(service, credentials, **config)
 
 
-def request_id(response: dict[str, Any] | ClientError) -> str:
+def run_write(
+    *, account_id: str, actor_user_name: str, tags: dict[str, str] | None, call: Callable[[Callable[..., Any]], Any]
+) -> Any:
+    """Open the writer session and run `call(clients)` in it: one write, AWS errors as `AwsError`s.
+
+    This is where a write's botocore errors become the gateway's, so the code that builds the
+    write (a lambda over `clients("organizations").update_policy(...)`) never handles botocore.
+    """
+    with aws_errors():
+        return call(writer_clients(account_id=account_id, actor_user_name=actor_user_name, tags=tags))
+
+
+def request_id(response: dict[str, Any] | AwsError) -> str:
     """The AWS request id of a response or a failed call, for the audit record ("" when absent)."""
-    if isinstance(response, ClientError):
-        response = response.response
+    if isinstance(response, AwsError):
+        return response.request_id
     metadata = response.get("ResponseMetadata") or {}
     if metadata.get("RequestId"):
         return str(metadata["RequestId"])

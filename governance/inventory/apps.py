@@ -7,8 +7,13 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
-        from governance.authz.capabilities import Capability, capabilities
+        from governance.authz.capabilities import Capability, capabilities, register_scope
+        from governance.inventory import selectors
         from portal.navigation import NavEntry, register
+
+        # Feature apps fetch policies and permission sets through these (get_object_for_user_or_404).
+        register_scope("inventory.policy", selectors.visible_policies)
+        register_scope("inventory.permissionset", selectors.visible_permission_sets)
 
         def may(capability: Capability):
             return lambda request: capabilities(request.user).has(capability)

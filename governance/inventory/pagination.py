@@ -14,13 +14,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q, QuerySet
 
 DEFAULT_PER_PAGE = 50
+MAX_SCANNED = 20_000
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Page:
     items: list[Any] = field(default_factory=list)
     next_cursor: str = ""
     prev_cursor: str = ""
+    scan_limited: bool = False  # a `keep` filter read MAX_SCANNED rows without filling the page
 
     @property
     def has_next(self) -> bool:
@@ -104,6 +106,37 @@ def _reverse(name: str) -> str:
     return name[1:] if name.startswith("-") else f"-{name}"
 
 
+def _rows(
+    queryset: QuerySet,
+    order: Sequence[str],
+    boundary: Sequence[Any] | None,
+    *,
+    forward: bool,
+    limit: int,
+    keep: Callable[[Any], bool] | None,
+) -> tuple[list[Any], bool]:
+    """Up to `limit` rows beyond `boundary` in `order` (or its reverse); with `keep`, only rows it
+    keeps, read in chunks until enough are found. Also whether the scan stopped at MAX_SCANNED."""
+    ordering = order if forward else tuple(map(_reverse, order))
+    if keep is None:
+        filtered = queryset if boundary is None else queryset.filter(_beyond(order, boundary, forward=forward))
+        return list(filtered.order_by(*ordering)[:limit]), False
+    found: list[Any] = []
+    scanned = 0
+    chunk = max(4 * limit, 200)
+    while len(found) < limit:
+        filtered = queryset if boundary is None else queryset.filter(_beyond(order, boundary, forward=forward))
+        batch = list(filtered.order_by(*ordering)[:chunk])
+        found.extend(row for row in batch if keep(row))
+        scanned += len(batch)
+        if len(batch) < chunk:
+            return found[:limit], False
+        if scanned >= MAX_SCANNED:
+            return found[:limit], True
+        boundary = _key(batch[-1], order)
+    return found[:limit], False
+
+
 def paginate(
     queryset: QuerySet,
     *,
@@ -111,33 +144,32 @@ def paginate(
     after: str | None = None,
     before: str | None = None,
     per_page: int = DEFAULT_PER_PAGE,
+    keep: Callable[[Any], bool] | None = None,
 ) -> Page:
     """One page of `queryset` in `order`, which must end in a unique column (e.g. ("name", "id")).
 
-    Sort-key columns must be non-null strings or integers (cursors are JSON).
+    Sort-key columns must be non-null strings or integers (cursors are JSON). `keep` is a filter
+    the database cannot apply (a parsed trust policy): rows are then read in chunks until a page
+    is full, at most MAX_SCANNED of them (`page.scan_limited` says the list may go on).
     """
     order = tuple(order)
     after_values = decode_cursor(after, len(order))
     before_values = decode_cursor(before, len(order)) if after_values is None else None
     if before_values is not None:
-        rows = list(
-            queryset.filter(_beyond(order, before_values, forward=False)).order_by(*map(_reverse, order))[
-                : per_page + 1
-            ]
-        )
+        rows, limited = _rows(queryset, order, before_values, forward=False, limit=per_page + 1, keep=keep)
         more_before = len(rows) > per_page
         items = list(reversed(rows[:per_page]))
         return Page(
             items=items,
             prev_cursor=encode_cursor(_key(items[0], order)) if more_before and items else "",
             next_cursor=encode_cursor(_key(items[-1], order)) if items else "",
+            scan_limited=limited,
         )
-    if after_values is not None:
-        queryset = queryset.filter(_beyond(order, after_values, forward=True))
-    rows = list(queryset.order_by(*order)[: per_page + 1])
+    rows, limited = _rows(queryset, order, after_values, forward=True, limit=per_page + 1, keep=keep)
     items = rows[:per_page]
     return Page(
         items=items,
-        next_cursor=encode_cursor(_key(items[-1], order)) if len(rows) > per_page else "",
+        next_cursor=encode_cursor(_key(items[-1], order)) if len(rows) > per_page or (limited and items) else "",
         prev_cursor=encode_cursor(_key(items[0], order)) if after_values is not None and items else "",
+        scan_limited=limited,
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, Prefetch, Q, QuerySet, Value, When
 
 from governance.authz.capabilities import (
     Capability,
@@ -24,15 +24,22 @@ from governance.authz.capabilities import (
     visible_accounts,
     visible_principals,
 )
+from governance.inventory import trust
 from governance.inventory.models import (
     AccessKey,
     Account,
     AccountAssignment,
     AccountSyncStatus,
+    CredentialReportRow,
     Entitlement,
     GroupMembership,
     OrganizationalUnit,
     PasswordPolicy,
+    PermissionSet,
+    PermissionSetPolicy,
+    Policy,
+    PolicyKind,
+    PolicyVersion,
     Principal,
     PrincipalKind,
     ScpAttachment,
@@ -46,6 +53,7 @@ from governance.policy.document import DOCUMENT_KEYS, STATEMENT_KEYS
 PER_PAGE = 50
 MEMBERS_SHOWN = 100
 SEARCH_ACCOUNTS_SHOWN = 25
+VERSIONS_SHOWN = 20
 ACCOUNT_ID = re.compile(r"\d{12}")
 
 
@@ -291,6 +299,7 @@ class PrincipalDetails:
     assignments: list[AccountAssignment]
     trust_policy_text: str
     boundary_text: str
+    trustees: list[trust.Trustee] = field(default_factory=list)
 
 
 def principal_details(principal: Principal, *, include_removed: bool = False) -> PrincipalDetails:
@@ -324,6 +333,11 @@ def principal_details(principal: Principal, *, include_removed: bool = False) ->
         assignments=assignments,
         trust_policy_text=pretty_json(principal.trust_policy),
         boundary_text=pretty_json(boundary.document) if boundary is not None else "",
+        trustees=trust.trustees(
+            principal.trust_policy, organization_accounts=set(Account.objects.values_list("account_id", flat=True))
+        )
+        if principal.kind == PrincipalKind.IAM_ROLE
+        else [],
     )
 
 
@@ -430,3 +444,164 @@ def sync_progress(*, run_id: int | None = None, since: float | None = None) -> S
         started = datetime.fromtimestamp(since, tz=UTC)
         return SyncRun.objects.filter(started_at__gte=started).order_by("id").first()
     return running_sync()
+
+
+# Policies -----------------------------------------------------------------------------------------
+
+
+def visible_policies(user: Any) -> QuerySet:
+    """Policies the user may see: all with `inventory.view_all`; an owner sees the policies of the
+    accounts they own, those held by principals they may see, and the SCPs in effect on their
+    accounts (attached to them or to an OU above them: the org tree's badges link here)."""
+    if sees_everything(user):
+        return Policy.objects.all()
+    caps = capabilities(user)
+    if not caps.has(Capability.INVENTORY_VIEW):
+        return Policy.objects.none()
+    owned = list(caps.owned_account_ids)
+    units = _units_above(owned)
+    held = Entitlement.objects.filter(principal__in=visible_principals(user)).values("policy_id")
+    in_effect = ScpAttachment.objects.filter(Q(account__account_id__in=owned) | Q(unit__ou_id__in=units)).values(
+        "policy_id"
+    )
+    return Policy.objects.filter(Q(account__account_id__in=owned) | Q(pk__in=held) | Q(pk__in=in_effect))
+
+
+def _units_above(account_ids: list[str]) -> set[str]:
+    """The OU ids (root included) on the way down to these accounts."""
+    paths = Account.objects.filter(account_id__in=account_ids, parent__isnull=False).values_list(
+        "parent__path", flat=True
+    )
+    return {ou for path in paths for ou in path.split("/") if ou}
+
+
+def policy_for_user(user: Any, policy_id: int) -> Policy:
+    return get_object_for_user_or_404(
+        user, visible_policies(user).select_related("account", "principal", "permission_set"), pk=policy_id
+    )
+
+
+@dataclass
+class PolicyDetails:
+    document_text: str
+    versions: list[PolicyVersion]
+    scp_targets: list[ScpAttachment]
+    permission_sets: list[PermissionSetPolicy]
+    bounded: list[Principal]
+    more_bounded: bool
+
+
+def policy_details(user: Any, policy: Policy, *, include_removed: bool = False) -> PolicyDetails:
+    """The document, every version the portal saw, and where the policy is attached (SCP targets,
+    permission sets, principals it bounds). Who holds it is paged: `policy_holders`."""
+    versions = list(PolicyVersion.objects.filter(policy=policy).order_by("-version")[:VERSIONS_SHOWN])
+    for version in versions:
+        version.document_text = pretty_json(version.document)
+    targets = list(
+        _present(ScpAttachment.objects.filter(policy=policy), include_removed)
+        .select_related("unit", "account")
+        .order_by("target_type", "target_id", "id")
+    )
+    if not sees_everything(user):  # an owner sees the attachments on their own branch only
+        owned = list(capabilities(user).owned_account_ids)
+        units = _units_above(owned)
+        targets = [t for t in targets if (t.unit.ou_id in units if t.unit_id else t.account.account_id in owned)]
+    permission_sets = list(
+        _present(PermissionSetPolicy.objects.filter(policy=policy), include_removed)
+        .select_related("permission_set")
+        .order_by("permission_set__name", "id")
+    )
+    bounded = list(
+        _present(visible_principals(user).filter(permissions_boundary=policy), include_removed)
+        .select_related("account")
+        .order_by("name", "id")[: MEMBERS_SHOWN + 1]
+    )
+    return PolicyDetails(
+        document_text=pretty_json(policy.document),
+        versions=versions,
+        scp_targets=targets,
+        permission_sets=permission_sets,
+        bounded=bounded[:MEMBERS_SHOWN],
+        more_bounded=len(bounded) > MEMBERS_SHOWN,
+    )
+
+
+def policy_holders(
+    user: Any, policy: Policy, *, include_removed: bool = False, after: str = "", before: str = ""
+) -> Page:
+    """Who holds the policy (its entitlements: principal, how, where), paged."""
+    queryset = _present(_entitlements(user).filter(policy=policy), include_removed).defer("policy__document")
+    return paginate(queryset, order=("id",), after=after, before=before, per_page=PER_PAGE)
+
+
+# Permission sets ----------------------------------------------------------------------------------
+
+
+def visible_permission_sets(user: Any) -> QuerySet:
+    """All with `inventory.view_all`; an owner sees the permission sets assigned on their accounts."""
+    if sees_everything(user):
+        return PermissionSet.objects.all()
+    caps = capabilities(user)
+    if not caps.has(Capability.INVENTORY_VIEW):
+        return PermissionSet.objects.none()
+    assigned = AccountAssignment.objects.filter(aws_account_id__in=list(caps.owned_account_ids))
+    return PermissionSet.objects.filter(pk__in=assigned.values("permission_set_id"))
+
+
+def permission_set_for_user(user: Any, permission_set_id: int) -> PermissionSet:
+    return get_object_for_user_or_404(user, visible_permission_sets(user), pk=permission_set_id)
+
+
+@dataclass
+class PermissionSetDetails:
+    managed: list[PermissionSetPolicy]
+    inline: list[Policy]
+    references: list[dict[str, Any]]
+
+
+def permission_set_details(permission_set: PermissionSet, *, include_removed: bool = False) -> PermissionSetDetails:
+    """Its AWS managed and inline policies, and its customer managed references, each with the
+    accounts where the sync found no such policy (AWS cannot provision the set there)."""
+    managed = list(
+        _present(permission_set.policy_links.all(), include_removed).select_related("policy").order_by("policy__name")
+    )
+    inline = list(
+        _present(Policy.objects.filter(permission_set=permission_set, kind=PolicyKind.PERMISSION_SET_INLINE),
+                 include_removed).order_by("name", "id")
+    )  # fmt: skip
+    for policy in inline:
+        policy.document_text = pretty_json(policy.document)
+    missing: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for r in permission_set.unresolved_references:
+        missing[(r.get("name", ""), r.get("path") or "/")].append(r.get("account_id", ""))
+    references = [
+        {"name": r.get("name", ""), "path": r.get("path") or "/", "missing_in": sorted(missing.get(
+            (r.get("name", ""), r.get("path") or "/"), []))}
+        for r in permission_set.customer_managed_references
+    ]  # fmt: skip
+    return PermissionSetDetails(managed=managed, inline=inline, references=references)
+
+
+def permission_set_assignments(
+    user: Any, permission_set: PermissionSet, *, include_removed: bool = False, after: str = "", before: str = ""
+) -> Page:
+    """Where it is assigned and to whom, paged; an owner sees the assignments on their accounts."""
+    queryset = _present(AccountAssignment.objects.filter(permission_set=permission_set), include_removed)
+    if not sees_everything(user):
+        queryset = queryset.filter(aws_account_id__in=list(capabilities(user).owned_account_ids))
+    queryset = queryset.select_related("account", "principal")
+    return paginate(queryset, order=("aws_account_id", "id"), after=after, before=before, per_page=PER_PAGE)
+
+
+# Credential report --------------------------------------------------------------------------------
+
+
+def credential_report(account: Account, *, include_removed: bool = False) -> QuerySet:
+    """The account's credential report as last synced, the root user first, then by user name.
+
+    `root_last` (0 for the root user's line, else 1) is the sort key: keyset cursors take no booleans.
+    """
+    rows = _present(CredentialReportRow.objects.filter(account=account), include_removed)
+    return rows.annotate(root_last=Case(When(is_root=True, then=Value(0)), default=Value(1))).order_by(
+        "root_last", "user_name", "id"
+    )

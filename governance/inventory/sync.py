@@ -28,16 +28,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
 from governance.aws import calls
+from governance.aws.errors import AwsError
 from governance.aws.readers import iam as iam_reader
 from governance.aws.readers import identity_center, organizations
 from governance.aws.readers.iam import UnchangedIam
-from governance.aws.readers.types import AccountIam, IdentityCenterSnapshot, MalformedData
+from governance.aws.readers.types import AccountIam, IdentityCenterSnapshot, KnownKeyIds, MalformedData
 from governance.aws.session import management_client
 from governance.inventory import services
 from governance.inventory.models import (
@@ -74,29 +74,28 @@ class AccountRead:
 
 def describe_error(exc: BaseException) -> str:
     """A one-line reason for a page: the AWS error code and message, or the exception."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        operation = getattr(exc, "operation_name", "")
-        return f"{operation}: {error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+    if isinstance(exc, AwsError):
+        return str(exc)
     if isinstance(exc, MalformedData):
         return f"Malformed data: {exc}"
-    if isinstance(exc, BotoCoreError):
-        return f"{type(exc).__name__}: {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 
-def read_account(account_id: str, stored_digest: str = "") -> AccountRead:
+def read_account(account_id: str, stored_digest: str = "", known_key_ids: KnownKeyIds | None = None) -> AccountRead:
     """Worker-thread half of an account's sync: AWS reads only, calls counted on this thread.
 
-    `stored_digest` (looked up by the caller: workers never touch the database) lets an
-    unchanged account come back as `unchanged`, not parsed.
+    `stored_digest` and `known_key_ids` (looked up by the caller: workers never touch the
+    database) let an unchanged account come back as `unchanged`, not parsed, and spare a
+    ListAccessKeys for keys the inventory already names.
     """
     started = time.perf_counter()
     result = AccountRead(account_id=account_id)
     with calls.counting(this_thread_only=True) as log:
         try:
             result.tags = organizations.account_tags(account_id)
-            read = iam_reader.read_account_unless_unchanged(account_id, stored_digest=stored_digest)
+            read = iam_reader.read_account_unless_unchanged(
+                account_id, stored_digest=stored_digest, known_key_ids=known_key_ids
+            )
             if isinstance(read, UnchangedIam):
                 result.unchanged = read
             else:
@@ -179,6 +178,7 @@ def sync_organization(
         SyncRun.objects.filter(pk=run.pk).update(accounts_total=len(targets))
         stored = services.stored_iam_digests(account_pks.values())
         digests = {account_id: stored.get(pk, "") for account_id, pk in account_pks.items()}
+        key_ids = services.stored_access_key_ids(account_pks.values())
         if only_account_id and not targets:
             errors.append(
                 {"scope": "account", "account": only_account_id, "error": "Not an active account of the organization."}
@@ -202,7 +202,15 @@ def sync_organization(
             services.WriteBehind() as writer,
         ):
             ic_future = pool.submit(_read_identity_center)
-            pending = {pool.submit(read_account, a.account_id, digests.get(a.account_id, "")) for a in targets}
+            pending = {
+                pool.submit(
+                    read_account,
+                    a.account_id,
+                    digests.get(a.account_id, ""),
+                    key_ids.get(account_pks.get(a.account_id, 0), {}),
+                )
+                for a in targets
+            }
             writing: deque[_Batch] = deque()
             ready: list[AccountRead] = []
             while pending or ready or writing:

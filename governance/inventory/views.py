@@ -1,4 +1,5 @@
-"""Inventory pages: the org tree, accounts, principals, search, and the sync page.
+"""Inventory pages: the org tree, accounts, principals, policies, permission sets, the organization-wide
+lists (users, keys, roles, admin power), credential reports, what changed, search, and the sync page.
 
 Every view declares its rule with the authz decorators; objects come through the scoped
 selectors, so an account or principal the user may not see answers 404, not 403.
@@ -16,8 +17,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from governance.authz.capabilities import Capability, capabilities
 from governance.authz.decorators import requires
-from governance.inventory import selectors
-from governance.inventory.models import PrincipalKind
+from governance.inventory import changes, csv_export, reports, selectors
+from governance.inventory.models import PolicyKind, PrincipalKind
+from governance.inventory.pagination import paginate
 from governance.inventory.services.sync_requests import SyncAlreadyRequested, request_sync
 
 ACCOUNT_TABS = {"principals": "Principals", "entitlements": "Entitlements", "keys": "Access keys"}
@@ -132,7 +134,13 @@ def sync_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @requires(Capability.INVENTORY_VIEW_ALL)
 def sync_progress(request: HttpRequest) -> HttpResponse:
-    return render(request, "inventory/_partials/sync_progress.html", _progress_context(request))
+    context = _progress_context(request)
+    # A poll that finds its run finished tells the page, which then refreshes "Recent runs".
+    context["just_finished"] = bool(request.htmx) and context["progress_run"] is not None and not context["polling"]
+    response = render(request, "inventory/_partials/sync_progress.html", context)
+    if context["just_finished"]:
+        response["HX-Trigger"] = "sync-finished"
+    return response
 
 
 @require_POST
@@ -167,3 +175,131 @@ def _progress_context(request: HttpRequest) -> dict:
         "polling": waiting or (run is not None and run.is_running),
         "progress_url": url,
     }
+
+
+# Organization-wide lists (governance/inventory/reports.py): a page, or all of it as CSV ----------
+
+
+def _listing(request: HttpRequest, listing: reports.Listing, row_template: str) -> HttpResponse:
+    if request.GET.get("format") == "csv":
+        rows = reports.export(listing, request.user, request.GET)
+        if rows is not None:
+            return csv_export.stream(listing.title, listing.columns, rows)
+    browsed = reports.browse(listing, request.user, request.GET)
+    context = {"browsed": browsed, "listing": listing, "row_template": row_template}
+    response = _render(request, "inventory/listing.html", context)
+    if not browsed.valid:
+        response.status_code = 400
+    return response
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW)
+def iam_users(request: HttpRequest) -> HttpResponse:
+    return _listing(request, reports.IAM_USERS, "inventory/lists/_users.html")
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW)
+def access_keys(request: HttpRequest) -> HttpResponse:
+    return _listing(request, reports.ACCESS_KEYS, "inventory/lists/_access_keys.html")
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW)
+def roles(request: HttpRequest) -> HttpResponse:
+    return _listing(request, reports.ROLES, "inventory/lists/_roles.html")
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW)
+def admin_power(request: HttpRequest) -> HttpResponse:
+    return _listing(request, reports.ADMIN_POWER, "inventory/lists/_admins.html")
+
+
+# Policies, permission sets, credential reports ----------------------------------------------------
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW)
+def policy_detail(request: HttpRequest, policy_id: int) -> HttpResponse:
+    policy = selectors.policy_for_user(request.user, policy_id)
+    include_removed = _flag(request, "removed")
+    context = {
+        "policy": policy,
+        "details": selectors.policy_details(request.user, policy, include_removed=include_removed),
+        "page": selectors.policy_holders(request.user, policy, include_removed=include_removed, **_cursors(request)),
+        "is_scp": policy.kind == PolicyKind.SCP,
+    }
+    return _render(request, "inventory/policy.html", context)
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW)
+def permission_set_detail(request: HttpRequest, permission_set_id: int) -> HttpResponse:
+    permission_set = selectors.permission_set_for_user(request.user, permission_set_id)
+    include_removed = _flag(request, "removed")
+    context = {
+        "ps": permission_set,
+        "details": selectors.permission_set_details(permission_set, include_removed=include_removed),
+        "page": selectors.permission_set_assignments(
+            request.user, permission_set, include_removed=include_removed, **_cursors(request)
+        ),
+    }
+    return _render(request, "inventory/permission_set.html", context)
+
+
+CREDENTIAL_REPORT_COLUMNS = tuple(
+    (name, (lambda row, name=name: getattr(row, name)))
+    for name in (
+        "user_name", "arn", "is_root", "user_creation_time", "password_enabled", "password_last_used",
+        "password_last_changed", "password_next_rotation", "mfa_active", "access_key_1_active",
+        "access_key_1_last_rotated", "access_key_1_last_used_date", "access_key_1_last_used_service",
+        "access_key_2_active", "access_key_2_last_rotated", "access_key_2_last_used_date",
+        "access_key_2_last_used_service", "cert_1_active", "cert_2_active",
+    )
+)  # fmt: skip
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW)
+def credential_report(request: HttpRequest, account_id: str) -> HttpResponse:
+    account = selectors.account_for_user(request.user, account_id)
+    rows = selectors.credential_report(account, include_removed=_flag(request, "removed"))
+    if request.GET.get("format") == "csv":
+        return csv_export.stream(
+            f"credential-report-{account.account_id}", CREDENTIAL_REPORT_COLUMNS, rows.iterator(chunk_size=2000)
+        )
+    page = paginate(rows, order=("root_last", "user_name", "id"), per_page=200, **_cursors(request))
+    generated = selectors.account_overview(account).last_sync
+    return _render(request, "inventory/credential_report.html", {"account": account, "page": page, "sync": generated})
+
+
+# What changed between two syncs (governance/inventory/changes.py) --------------------------------
+
+
+def _changes(request: HttpRequest, account=None) -> HttpResponse:
+    chosen = changes.window(_int(request.GET.get("from")), _int(request.GET.get("to")))
+    sees_all = capabilities(request.user).has(Capability.INVENTORY_VIEW_ALL)
+    csv_wanted = request.GET.get("format") == "csv"
+    sections = changes.change_rows(
+        request.user, chosen, account=account, sees_everything=sees_all, limit=None if csv_wanted else changes.SHOWN
+    )
+    if csv_wanted:
+        where = account.account_id if account is not None else "organization"
+        name = f"changes-{where}-{chosen.end.pk if chosen.end else 'none'}"
+        return csv_export.stream(name, changes.CSV_COLUMNS, changes.csv_rows(sections))
+    context = {"window": chosen, "sections": sections, "account": account, "kinds": changes.ChangeKind.ALL}
+    return _render(request, "inventory/changes.html", context)
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW_ALL)
+def org_changes(request: HttpRequest) -> HttpResponse:
+    return _changes(request)
+
+
+@require_GET
+@requires(Capability.INVENTORY_VIEW)
+def account_changes(request: HttpRequest, account_id: str) -> HttpResponse:
+    return _changes(request, account=selectors.account_for_user(request.user, account_id))

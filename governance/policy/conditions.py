@@ -14,6 +14,14 @@ context keys or values"):
 * Without a set operator a multi-valued request key is treated like ``ForAnyValue`` for positive operators
   and as "no request value matches" for negated ones (AWS advises against this; it is defined so that the
   evaluator is total).
+* A request value the operator cannot compare (not a number for ``Numeric*``, not a date for ``Date*``,
+  not an IP address for ``IpAddress``/``NotIpAddress``, not an ARN for ``Arn*``, not base64 for
+  ``BinaryEquals``, neither true nor false for ``Bool``) does not satisfy the condition, negated operators
+  included: "cannot compare" is never read as "differs".
+* A policy variable in a value that cannot be resolved leaves that value out (it matches nothing, AWS's
+  "effectively null"). In an Allow statement (``strict``) the clause is then false when it is negated or
+  no value is left: an unresolvable variable never widens what an Allow grants. In a Deny the remaining
+  values decide, so a negated operator still holds and the Deny still applies.
 * Condition keys are case-insensitive; operator names are accepted in any case.
 """
 
@@ -32,7 +40,8 @@ from .patterns import Matcher, compile_glob, compile_regex
 from .variables import VARIABLE, Template, parse_template
 
 Context = Mapping[str, tuple[str, ...]]
-Predicate = Callable[[str], bool]
+# request value -> matches any policy value; typed operators answer None for "cannot compare"
+Predicate = Callable[[str], bool | None]
 
 # canonical positive operator -> (negated?, positive base it is the negation of)
 _NEGATIONS = {
@@ -117,15 +126,21 @@ def _never(_value: str) -> bool:
     return False
 
 
+# Operators comparing values that must parse (their predicates may answer None); string ones never do.
+_UNTYPED = frozenset({"StringEquals", "StringEqualsIgnoreCase", "StringLike"})
+
+
 def _split_arn(value: str) -> list[str] | None:
     parts = value.split(":", 5)
     return parts if len(parts) == 6 and parts[0] == "arn" else None
 
 
 def _compare(numbers: tuple[float, ...], parse: Callable[[str], float | None], test: Callable) -> Predicate:
-    def predicate(value: str) -> bool:
+    def predicate(value: str) -> bool | None:
         parsed = parse(value)
-        return parsed is not None and any(test(parsed, number) for number in numbers)
+        if parsed is None:
+            return None
+        return any(test(parsed, number) for number in numbers)
 
     return predicate
 
@@ -153,7 +168,7 @@ def build_predicate(base: str, values: tuple[str, ...], patterns: tuple[str | No
     ``patterns`` carries pre-built regex sources for wildcard operators whose values had variables.
     """
     if not values:
-        return _never
+        return _never if base in _UNTYPED else _typed_never(base)
     if base == "StringEquals":
         return frozenset(values).__contains__
     if base == "StringEqualsIgnoreCase":
@@ -173,14 +188,14 @@ def build_predicate(base: str, values: tuple[str, ...], patterns: tuple[str | No
             parts = _split_arn(value)
             if parts is None:
                 if value == "*":
-                    return lambda request_value: _split_arn(request_value) is not None
+                    return lambda request_value: True if _split_arn(request_value) is not None else None
                 continue
             arn_patterns.append(tuple(compile_glob(part) for part in parts))
 
-        def arn_predicate(value: str) -> bool:
+        def arn_predicate(value: str) -> bool | None:
             parts = _split_arn(value)
             if parts is None:
-                return False
+                return None
             return any(all(match(part) for match, part in zip(pattern, parts, strict=True)) for pattern in arn_patterns)
 
         return arn_predicate
@@ -192,22 +207,59 @@ def build_predicate(base: str, values: tuple[str, ...], patterns: tuple[str | No
         return _compare(dates, parse_date, _COMPARISONS[base.removeprefix("Date")])
     if base == "Bool":
         lowered = frozenset(value.lower() for value in values)
-        return lambda value: value.lower() in lowered
+        answers = {"true": "true" in lowered, "false": "false" in lowered}
+        return lambda value: answers.get(value.lower())
     if base == "BinaryEquals":
         blobs = frozenset(blob for blob in map(_decode_binary, values) if blob is not None)
-        return lambda value: _decode_binary(value) in blobs
+
+        def binary_predicate(value: str) -> bool | None:
+            blob = _decode_binary(value)
+            return None if blob is None else blob in blobs
+
+        return binary_predicate
     if base == "IpAddress":
         networks = tuple(ipaddress.ip_network(value.strip(), strict=False) for value in values)
 
-        def ip_predicate(value: str) -> bool:
+        def ip_predicate(value: str) -> bool | None:
             try:
                 address = ipaddress.ip_address(value.strip())
             except ValueError:
-                return False
+                return None
             return any(address in network for network in networks)
 
         return ip_predicate
     raise AssertionError(base)  # pragma: no cover - operators are validated at parse time
+
+
+def _comparable(base: str, value: str) -> bool:
+    """Whether a request value can be compared by the operator family ``base`` at all."""
+    if base.startswith("Numeric"):
+        return parse_number(value) is not None
+    if base.startswith("Date"):
+        return parse_date(value) is not None
+    if base.startswith("Arn"):
+        return _split_arn(value) is not None
+    if base == "Bool":
+        return value.lower() in ("true", "false")
+    if base == "BinaryEquals":
+        return _decode_binary(value) is not None
+    if base == "IpAddress":
+        try:
+            ipaddress.ip_address(value.strip())
+        except ValueError:
+            return False
+        return True
+    return True
+
+
+@lru_cache(maxsize=32)
+def _typed_never(base: str) -> Predicate:
+    """No policy value left: nothing matches, but a value of the wrong type still cannot be compared."""
+
+    def predicate(value: str) -> bool | None:
+        return False if _comparable(base, value) else None
+
+    return predicate
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +276,8 @@ class ConditionClause:
     templates: tuple[Template | None, ...] = field(default=(), compare=False)
     predicate: Predicate | None = field(default=None, compare=False)
     variable_keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
-    _resolved: dict[tuple[tuple[str, ...] | None, ...], Predicate] = field(
+    strict: bool = field(default=False, compare=False)  # in an Allow: unresolvable variables fail closed
+    _resolved: dict[tuple[tuple[str, ...] | None, ...], tuple[Predicate, bool]] = field(
         default_factory=dict, compare=False, repr=False
     )
     check: Callable[[Context], bool] = field(init=False, compare=False, repr=False)
@@ -233,13 +286,18 @@ class ConditionClause:
         # The common shape (plain operator, literal values) gets a closure with everything bound, which
         # is what evaluation calls; the general method handles Null, set operators and variables.
         simple = self.predicate is not None and self.set_operator is None and self.base != "Null"
-        check = _plain_check(self.key, self.predicate, self.negated, self.if_exists) if simple else self.evaluate
+        check = (
+            _plain_check(self.key, self.predicate, self.negated, self.if_exists, typed=self.base not in _UNTYPED)
+            if simple
+            else self.evaluate
+        )
         object.__setattr__(self, "check", check)
 
-    def resolve(self, context: Context) -> Predicate:
-        """The predicate with policy variables substituted (cached by the variables' values)."""
+    def resolve(self, context: Context) -> tuple[Predicate, bool]:
+        """The predicate with policy variables substituted, and whether the clause fails closed because a
+        variable could not be resolved (cached by the variables' values)."""
         if self.predicate is not None:
-            return self.predicate
+            return self.predicate, False
         key = tuple(context.get(name) for name in self.variable_keys)
         found = self._resolved.get(key)
         if found is None:
@@ -248,56 +306,94 @@ class ConditionClause:
             found = self._resolved[key] = self._build(context)
         return found
 
-    def _build(self, context: Context) -> Predicate:
+    def _build(self, context: Context) -> tuple[Predicate, bool]:
         values: list[str] = []
         patterns: list[str | None] = []
         wildcard = self.base == "StringLike"
+        unresolved = False
         for value, template in zip(self.values, self.templates, strict=True):
             if template is None:
                 values.append(value)
                 patterns.append(None)
                 continue
             rendered = template.render(context)
-            if rendered is None:
-                continue  # an unresolvable variable matches nothing
+            if rendered is None or (self.base.startswith("Date") and parse_date(rendered) is None):
+                unresolved = True  # matches nothing
+                continue
             values.append(rendered)
             patterns.append(template.render_pattern(context) if wildcard else None)
-        return build_predicate(self.base, tuple(values), tuple(patterns) if wildcard else ())
+        predicate = build_predicate(self.base, tuple(values), tuple(patterns) if wildcard else ())
+        closed = self.strict and unresolved and (self.negated or not values)
+        return predicate, closed
 
     def evaluate(self, context: Context) -> bool:
         present = context.get(self.key)
         if self.base == "Null":
-            exists = bool(present) and any(value != "" for value in present)
+            exists = present is not None and any(value != "" for value in present)
             return any((value.lower() == "true") != exists for value in self.values)
+        predicate = self.predicate
+        if predicate is None:
+            predicate, closed = self.resolve(context)
+            if closed:
+                return False
         if not present:
             if self.if_exists or self.set_operator == "ForAllValues":
                 return True
             if self.set_operator == "ForAnyValue":
                 return False
             return self.negated
-        predicate = self.predicate or self.resolve(context)
         negated = self.negated
-        if self.set_operator == "ForAllValues":
-            return all(predicate(value) is not negated for value in present)
+        results = [predicate(value) for value in present]
         if self.set_operator == "ForAnyValue":
-            return any(predicate(value) is not negated for value in present)
-        hit = any(map(predicate, present)) if len(present) > 1 else predicate(present[0])
-        return hit is not negated
+            return any(result is not None and result is not negated for result in results)
+        if None in results:
+            return False  # a value the operator cannot compare satisfies nothing, negated or not
+        if self.set_operator == "ForAllValues":
+            return all(result is not negated for result in results)
+        return any(results) is not negated
 
 
-def _plain_check(key: str, predicate: Predicate | None, negated: bool, if_exists: bool) -> Callable[[Context], bool]:
+def _plain_check(
+    key: str, predicate: Predicate | None, negated: bool, if_exists: bool, *, typed: bool
+) -> Callable[[Context], bool]:
     assert predicate is not None
     missing = True if if_exists else negated
 
-    def check(context: Context) -> bool:
+    if not typed:
+
+        def check(context: Context) -> bool:
+            present = context.get(key)
+            if not present:
+                return missing
+            if len(present) == 1:
+                return predicate(present[0]) is not negated
+            return any(map(predicate, present)) is not negated
+
+        return check
+
+    if not negated:
+        # "cannot compare" (None) and "no match" (False) both fail a positive operator.
+        def positive_check(context: Context) -> bool:
+            present = context.get(key)
+            if not present:
+                return missing
+            if len(present) == 1:
+                return predicate(present[0]) is True
+            results = [predicate(value) for value in present]
+            return None not in results and True in results
+
+        return positive_check
+
+    def negated_check(context: Context) -> bool:
         present = context.get(key)
         if not present:
             return missing
         if len(present) == 1:
-            return predicate(present[0]) is not negated
-        return any(map(predicate, present)) is not negated
+            return predicate(present[0]) is False
+        results = [predicate(value) for value in present]
+        return True not in results and None not in results
 
-    return check
+    return negated_check
 
 
 def _as_text(value: object, path: str) -> str:
@@ -348,8 +444,11 @@ def parse_operator(name: str, path: str) -> tuple[str, str, bool, bool, str | No
     return full, base, canonical in _NEGATIONS, if_exists, set_operator
 
 
-def parse_condition(block: object, *, path: str, variables: bool) -> tuple[ConditionClause, ...]:
-    """Compile a statement's Condition element into clauses (all of which must hold)."""
+def parse_condition(block: object, *, path: str, variables: bool, strict: bool = False) -> tuple[ConditionClause, ...]:
+    """Compile a statement's Condition element into clauses (all of which must hold).
+
+    ``strict`` is for Allow statements: an unresolvable variable makes a negated clause false.
+    """
     if not isinstance(block, dict):
         raise PolicyError("must be an object mapping operators to {key: values}", path=path)
     clauses: list[ConditionClause] = []
@@ -396,6 +495,7 @@ def parse_condition(block: object, *, path: str, variables: bool) -> tuple[Condi
                         )
                     ),
                     predicate=None if dynamic or base == "Null" else build_predicate(base, values),
+                    strict=strict,
                 )
             )
     return tuple(clauses)

@@ -5,6 +5,18 @@ Accepted: a JSON string/bytes or an already-decoded mapping; ``Statement`` as on
 values as a string or a list of strings. Action matching is case-insensitive, resource matching is
 case-sensitive, both with ``*`` and ``?`` wildcards only. A missing ``Version`` means 2008-10-17, the
 language version without policy variables. Every shape error raises :class:`PolicyError` naming where.
+
+``parse_policy(..., kind=PolicyType.RESOURCE)`` also applies the rules of that kind of policy (a
+resource-based statement needs ``Principal`` or ``NotPrincipal``; identity-based policies and SCPs
+cannot name one; RCPs name only ``"*"``...); :class:`~governance.policy.evaluate.PolicySet` applies
+them to every policy by the role it is given, so a policy parsed without a kind is checked there.
+
+A policy variable that cannot be resolved fails closed by the statement's effect (IAM User Guide,
+"Policy variables with no value"): the string holding it matches nothing. In a Deny, AWS's "null
+value" reading holds (a negated operator, or a ``NotResource`` entry, with nothing to compare is
+satisfied, so the Deny still applies); in an Allow it never turns into a match (a negated operator or a
+``NotResource`` with an unresolvable entry makes the statement not apply), the documented "the entire
+statement may be invalid".
 """
 
 from __future__ import annotations
@@ -18,7 +30,7 @@ from typing import Any
 
 from .conditions import ConditionClause, Context, parse_condition
 from .errors import PolicyError
-from .patterns import Matcher, compile_glob, has_wildcard
+from .patterns import Matcher, Token, compile_glob, glob_tokens, has_wildcard
 from .variables import Template, parse_template
 
 VERSION_2012 = "2012-10-17"
@@ -40,6 +52,7 @@ STATEMENT_KEYS = (
 )
 _PRINCIPAL_TYPES = {"AWS", "Service", "Federated", "CanonicalUser"}
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
+_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::(\d{12}|aws|cloudfront):.+$")
 _ACTION = re.compile(r"^[A-Za-z0-9*?_.-]+:[A-Za-z0-9*?_.-]+$")
 _ACTION_CACHE_LIMIT = 8192
 
@@ -47,6 +60,23 @@ _ACTION_CACHE_LIMIT = 8192
 class Effect(StrEnum):
     ALLOW = "Allow"
     DENY = "Deny"
+
+
+class PolicyType(StrEnum):
+    """The role a policy plays in a request; also the kind whose rules :func:`parse_policy` applies."""
+
+    IDENTITY = "identity"
+    BOUNDARY = "permissions_boundary"
+    SCP = "scp"
+    RCP = "rcp"
+    SESSION = "session"
+    RESOURCE = "resource"
+    TRUST = "trust"
+    VPC_ENDPOINT = "vpc_endpoint"
+
+
+# Kinds whose statements cannot say whom they apply to (the others must).
+IDENTITY_BASED = frozenset({PolicyType.IDENTITY, PolicyType.BOUNDARY, PolicyType.SESSION, PolicyType.SCP})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +99,19 @@ class PrincipalSpec:
             and identifiers.isdisjoint(self.federated)
             and identifiers.isdisjoint(self.canonical_user)
         )
+
+    def names_all(self, identifiers: frozenset[str]) -> bool:
+        """True when every identifier of the caller is named (what exempts it from a Deny with NotPrincipal).
+
+        AWS "might validate the account first, then the role, and then the assumed-role user" (IAM User
+        Guide, NotPrincipal), so a caller is spared only when its account, role and session are all listed.
+        An anonymous caller has no identifier and is spared only by ``*``.
+        """
+        if self.everyone:
+            return True
+        if not identifiers:
+            return False
+        return identifiers <= (self.aws | self.service | self.federated | self.canonical_user)
 
 
 def account_root(account_id: str) -> str:
@@ -130,16 +173,43 @@ class Statement:
                 break
         if not hit:
             for template in self._resource_templates:
-                matcher = template.matcher(context)
-                if matcher is not None and matcher(resource):
+                resolved = template.matcher(context)
+                if resolved is None:
+                    if self.not_resource and self.effect is Effect.ALLOW:
+                        return False  # an unresolvable NotResource entry never widens an Allow
+                    continue
+                if resolved(resource):
                     hit = True
                     break
         return hit is not self.not_resource
 
+    def resource_tokens(self, context: Context) -> list[tuple[Token, ...]]:
+        """The Resource/NotResource entries as token patterns under ``context`` (for questions over many
+        resources); an entry whose variable cannot be resolved matches nothing and is left out."""
+        if self.resources is None:
+            return []
+        templates = {template.source: template for template in self._resource_templates}
+        found = []
+        for entry in self.resources:
+            template = templates.get(entry)
+            tokens = template.tokens(context) if template is not None else glob_tokens(entry)
+            if tokens is not None:
+                found.append(tokens)
+        return found
+
     def matches_principal(self, identifiers: frozenset[str]) -> bool:
-        if self.principal is None:
+        """Whether the statement applies to the caller: ``Principal`` names it, or ``NotPrincipal`` does not.
+
+        For a Deny with ``NotPrincipal`` the caller is exempt only when all of its identifiers are named.
+        """
+        principal = self.principal
+        if principal is None:
             return True
-        return self.principal.matches(identifiers) is not self.not_principal
+        if not self.not_principal:
+            return principal.matches(identifiers)
+        if self.effect is Effect.DENY:
+            return not principal.names_all(identifiers)
+        return not principal.matches(identifiers)
 
     def conditions_hold(self, context: Context) -> bool:
         # A plain loop: all() over a generator costs a frame per call on the hot path.
@@ -211,6 +281,7 @@ class Policy:
     _by_action: dict[str, tuple[tuple[Statement, ...], tuple[Statement, ...]]] = field(
         compare=False, repr=False, default_factory=dict
     )
+    _kinds: set[PolicyType] = field(compare=False, repr=False, default_factory=set)
 
     @property
     def variables_enabled(self) -> bool:
@@ -264,6 +335,9 @@ def _parse_principal(value: object, path: str) -> PrincipalSpec:
             allowed = ", ".join(sorted(_PRINCIPAL_TYPES))
             raise PolicyError(f"unknown principal type {kind!r} (expected one of {allowed})", path=path)
         names = _strings(raw, f"{path}.{kind}")
+        for position, name in enumerate(names):
+            where = f"{path}.{kind}[{position}]" if isinstance(raw, list) else f"{path}.{kind}"
+            _check_principal_name(kind, name, where)
         if kind == "AWS":
             if "*" in names:
                 everyone = True
@@ -276,6 +350,20 @@ def _parse_principal(value: object, path: str) -> PrincipalSpec:
         federated=found.get("Federated", frozenset()),
         canonical_user=found.get("CanonicalUser", frozenset()),
     )
+
+
+def _check_principal_name(kind: str, name: str, path: str) -> None:
+    """AWS refuses a principal it cannot resolve, and wildcards anywhere but a lone ``*`` (AWS only)."""
+    if kind == "AWS":
+        if name == "*" or _ACCOUNT_ID.match(name):
+            return
+        if not _PRINCIPAL_ARN.match(name):
+            raise PolicyError(f"{name!r} must be '*', a 12-digit account id or an IAM or STS principal ARN", path=path)
+    if has_wildcard(name):
+        raise PolicyError(
+            f"{name!r}: a principal cannot use wildcards (only a lone '*' for everyone)",
+            path=path,
+        )
 
 
 def _one_of(raw: Mapping[str, Any], first: str, second: str, path: str, *, required: bool) -> tuple[str | None, bool]:
@@ -345,7 +433,9 @@ def _parse_statement(raw: object, index: int, path: str, *, variables: bool) -> 
 
     conditions: tuple[ConditionClause, ...] = ()
     if "Condition" in raw:
-        conditions = parse_condition(raw["Condition"], path=f"{path}.Condition", variables=variables)
+        conditions = parse_condition(
+            raw["Condition"], path=f"{path}.Condition", variables=variables, strict=effect is Effect.ALLOW
+        )
 
     return Statement(
         index=index,
@@ -387,8 +477,89 @@ def _decode(document: str | bytes | Mapping[str, Any]) -> tuple[Mapping[str, Any
     return decoded, len(document)
 
 
-def parse_policy(document: str | bytes | Mapping[str, Any], *, name: str = "") -> Policy:
-    """Parse and compile a policy document; raises :class:`PolicyError` with the failing location."""
+_KIND_LABELS = {
+    PolicyType.IDENTITY: "an identity-based policy",
+    PolicyType.BOUNDARY: "a permissions boundary",
+    PolicyType.SESSION: "a session policy",
+    PolicyType.SCP: "an SCP",
+    PolicyType.RCP: "an RCP",
+    PolicyType.RESOURCE: "a resource-based policy",
+    PolicyType.TRUST: "a role trust policy",
+    PolicyType.VPC_ENDPOINT: "a VPC endpoint policy",
+}
+
+
+def kind_problems(policy: Policy, kind: PolicyType) -> list[tuple[str, str, str]]:
+    """``(code, message, path)`` for each rule of ``kind`` the policy breaks (IAM User Guide, "IAM JSON
+    policy elements: Principal" and "NotPrincipal"; Organizations guide, "SCP syntax" and "RCP syntax")."""
+    label = _KIND_LABELS[kind]
+    problems: list[tuple[str, str, str]] = []
+    if kind is PolicyType.RCP and policy.version != VERSION_2012:
+        problems.append(("RCP_VERSION", f"{label} must use Version {VERSION_2012}", "Version"))
+    for statement in policy.statements:
+        path = f"Statement[{statement.index}]"
+        element = "NotPrincipal" if statement.not_principal else "Principal"
+        if kind in IDENTITY_BASED:
+            if statement.principal is not None:
+                problems.append(("PRINCIPAL_NOT_ALLOWED", f"{label} cannot have {element}", f"{path}.{element}"))
+            if statement.resources is None:
+                problems.append(("MISSING_RESOURCE", f"{label} statement needs Resource or NotResource", path))
+            continue
+        if statement.principal is None:
+            problems.append(
+                (
+                    "MISSING_PRINCIPAL",
+                    f"{label} statement needs Principal or NotPrincipal (never read as everyone)",
+                    path,
+                )
+            )
+        if kind is PolicyType.TRUST and statement.not_principal:
+            problems.append(("TRUST_NOTPRINCIPAL", f"{label} cannot use NotPrincipal", f"{path}.NotPrincipal"))
+        if kind is not PolicyType.RCP:
+            continue
+        if statement.not_principal:
+            problems.append(("RCP_NOTPRINCIPAL", f"{label} cannot use NotPrincipal", f"{path}.NotPrincipal"))
+        elif statement.principal is not None and statement.principal != PrincipalSpec(everyone=True):
+            problems.append(("RCP_PRINCIPAL", f'{label} can name only "*" in Principal', f"{path}.Principal"))
+        if statement.not_action:
+            problems.append(("RCP_NOTACTION", f"{label} cannot use NotAction", f"{path}.NotAction"))
+        if statement.resources is None:
+            problems.append(("MISSING_RESOURCE", f"{label} statement needs Resource or NotResource", path))
+        if statement.effect is Effect.ALLOW and not (
+            statement.actions == ("*",) and statement.resources == ("*",) and not statement.conditions
+        ):
+            problems.append(
+                (
+                    "RCP_ALLOW",
+                    f'{label} allows only as RCPFullAWSAccess does ("Allow" "*" on "*"); write a Deny',
+                    f"{path}.Effect",
+                )
+            )
+    return problems
+
+
+def check_kind(policy: Policy, kind: PolicyType) -> Policy:
+    """Raise :class:`PolicyError` (naming the policy and the element) when ``policy`` breaks the rules of
+    ``kind``; remembered per policy, so checking a shared policy again costs a set lookup."""
+    if kind in policy._kinds:
+        return policy
+    problems = kind_problems(policy, kind)
+    if problems:
+        _code, message, path = problems[0]
+        named = f" {policy.name!r}" if policy.name else ""
+        raise PolicyError(f"{message} (policy{named})", path=path)
+    policy._kinds.add(kind)
+    return policy
+
+
+def parse_policy(
+    document: str | bytes | Mapping[str, Any], *, name: str = "", kind: PolicyType | None = None
+) -> Policy:
+    """Parse and compile a policy document; raises :class:`PolicyError` with the failing location.
+
+    With ``kind`` the document must also follow that kind's rules, e.g. ``kind=PolicyType.RESOURCE``
+    refuses a statement without ``Principal``/``NotPrincipal``.
+    """
     raw, size = _decode(document)
     unknown = sorted(set(raw) - set(DOCUMENT_KEYS))
     if unknown:
@@ -403,6 +574,7 @@ def parse_policy(document: str | bytes | Mapping[str, Any], *, name: str = "") -
         raise PolicyError("policy has no Statement")
     body = raw["Statement"]
     variables = version == VERSION_2012
+    statements: tuple[Statement, ...]
     if isinstance(body, dict):
         statements = (_parse_statement(body, 0, "Statement", variables=variables),)
     elif isinstance(body, list):
@@ -426,7 +598,7 @@ def parse_policy(document: str | bytes | Mapping[str, Any], *, name: str = "") -
         else:
             for service in statement.services:
                 by_service.setdefault(service, []).append(statement)
-    return Policy(
+    policy = Policy(
         name=name or policy_id or "",
         version=version,
         id=policy_id,
@@ -435,8 +607,13 @@ def parse_policy(document: str | bytes | Mapping[str, Any], *, name: str = "") -
         _by_service={service: tuple(items) for service, items in by_service.items()},
         _any_service=tuple(any_service),
     )
+    return check_kind(policy, kind) if kind is not None else policy
 
 
-def as_policy(policy: Policy | str | bytes | Mapping[str, Any], *, name: str = "") -> Policy:
-    """Accept a parsed policy or anything :func:`parse_policy` takes."""
-    return policy if isinstance(policy, Policy) else parse_policy(policy, name=name)
+def as_policy(
+    policy: Policy | str | bytes | Mapping[str, Any], *, name: str = "", kind: PolicyType | None = None
+) -> Policy:
+    """Accept a parsed policy or anything :func:`parse_policy` takes; with ``kind``, check its rules."""
+    if isinstance(policy, Policy):
+        return check_kind(policy, kind) if kind is not None else policy
+    return parse_policy(policy, name=name, kind=kind)

@@ -1,4 +1,4 @@
-"""Checks beyond parsing: size quotas, SCP language rules, unknown actions, and a parliament lint.
+"""Checks beyond parsing: size quotas, SCP and RCP language rules, unknown actions, and a parliament lint.
 
 Every check returns :class:`Finding` objects rather than raising, so an editor can show all of them.
 A document that does not parse yields a single ``MALFORMED`` error finding.
@@ -14,13 +14,15 @@ from enum import StrEnum
 from typing import Any
 
 from .catalog import unknown_actions
-from .document import Policy, parse_policy
+from .document import Policy, PolicyType, kind_problems, parse_policy
 from .errors import PolicyError
+from .service_rules import RCP_SERVICES
 
 # Character quotas (IAM and Organizations quotas pages). IAM does not count whitespace for these; for
 # SCPs "all characters count against the maximum size".
 SIZE_LIMITS = {
     "scp": 5120,
+    "rcp": 5120,
     "managed": 6144,
     "user_inline": 2048,
     "group_inline": 5120,
@@ -148,6 +150,42 @@ def validate_scp(document: str | Mapping[str, Any]) -> list[Finding]:
             elif statement.resources is not None and statement.resources != ("*",):
                 findings.append(
                     Finding("SCP_ALLOW_RESOURCE", Severity.WARNING, 'Allow statements should use Resource "*"', path)
+                )
+    findings.extend(_unknown_action_findings(policy))
+    return findings
+
+
+def validate_rcp(document: str | Mapping[str, Any]) -> list[Finding]:
+    """RCP rules (Organizations "RCP syntax"), the 5,120-character quota and unknown actions.
+
+    Errors: Version other than 2012-10-17, a statement without Principal or naming anyone but ``*``,
+    NotPrincipal, NotAction, a missing Resource, an Allow (only AWS's RCPFullAWSAccess allows), and
+    ``"*"`` as an action (a customer managed RCP must name the services it restricts). Warnings: actions
+    of services RCPs do not apply to, and unknown actions.
+    """
+    findings: list[Finding] = []
+    policy = _parse(document, findings)
+    findings.extend(check_size(_text(document), "rcp"))
+    if policy is None:
+        return findings
+    for code, message, path in kind_problems(policy, PolicyType.RCP):
+        findings.append(Finding(code, Severity.ERROR, message, path))
+    for statement in policy.statements:
+        path = f"Statement[{statement.index}]"
+        if statement.effect.value == "Deny" and "*" in statement.actions:
+            findings.append(
+                Finding("RCP_ACTION_STAR", Severity.ERROR, 'an RCP must name its services, not Action "*"', path)
+            )
+        for action in statement.actions:
+            service = action.partition(":")[0].lower()
+            if action != "*" and "*" not in service and "?" not in service and service not in RCP_SERVICES:
+                findings.append(
+                    Finding(
+                        "RCP_UNSUPPORTED_SERVICE",
+                        Severity.WARNING,
+                        f"{action!r}: RCPs do not apply to the {service} service",
+                        path,
+                    )
                 )
     findings.extend(_unknown_action_findings(policy))
     return findings

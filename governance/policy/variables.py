@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import PolicyError
-from .patterns import Matcher, compile_regex, glob_to_regex
+from .patterns import Matcher, Token, compile_regex, glob_to_regex, glob_tokens
 
 TEXT = 0  # literal text in which * and ? are wildcards (for *Like matching and Resource)
 LITERAL = 1  # text that is always literal: escapes and substituted values
@@ -73,6 +73,17 @@ class Template:
         if resolved is None:
             return None
         return "".join(text for _kind, text in resolved)
+
+    def tokens(self, context: Context) -> tuple[Token, ...] | None:
+        """The pattern as tokens (see :func:`~governance.policy.patterns.glob_tokens`): substituted values
+        and escapes are literal characters; None when a variable cannot be resolved."""
+        resolved = self._values(context)
+        if resolved is None:
+            return None
+        tokens: list[Token] = []
+        for kind, text in resolved:
+            tokens.extend(glob_tokens(text) if kind == TEXT else text)
+        return tuple(tokens)
 
     def render_pattern(self, context: Context) -> str | None:
         """Regex source for wildcard matching; wildcards only count in the policy's own text."""

@@ -235,9 +235,9 @@ def test_it_writes_as_the_writer_role_naming_the_person_and_audits_the_request_i
 
 
 def test_it_audits_a_write_that_aws_rejects_with_its_request_id(personas, policies, aws):
-    from botocore.exceptions import ClientError
+    from governance.aws.errors import AwsNotFound
 
-    with pytest.raises(ClientError):
+    with pytest.raises(AwsNotFound) as raised:
         perform_write(
             actor=personas["policy_admin"],
             action="organizations:UpdatePolicy",
@@ -245,8 +245,10 @@ def test_it_audits_a_write_that_aws_rejects_with_its_request_id(personas, polici
             account_id=GOVERNANCE_ACCOUNT_ID,
             call=lambda clients: clients("iam").get_role(RoleName="no-such-role"),
         )
+    assert raised.value.code == "NoSuchEntity" and raised.value.operation == "GetRole"
+    assert raised.value.__cause__ is not None  # botocore's error, kept as the cause
     event = AuditEvent.objects.get(action="aws.write.failed")
-    assert event.after["aws_request_id"]
+    assert event.after["aws_request_id"] == raised.value.request_id != ""
     assert "NoSuchEntity" in event.after["error"]
 
 

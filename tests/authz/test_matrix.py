@@ -74,6 +74,36 @@ def _sample_finding(inventory) -> Any:
     return finding
 
 
+def _sample_policy(inventory) -> Any:
+    """A customer managed policy in an account the manager owns (so owners are admitted too)."""
+    from governance.inventory.models import Policy, PolicyKind
+    from tests.fixtures.personas import _synced
+
+    account = inventory.accounts[OWNED_ACCOUNT_IDS[0]]
+    arn = f"arn:aws:iam::{account.account_id}:policy/matrix-sample"
+    policy, _ = Policy.objects.get_or_create(
+        arn=arn, defaults={"kind": PolicyKind.CUSTOMER_MANAGED, "name": "matrix-sample", "account": account,
+                           "scope": f"iam:{account.account_id}", **_synced(arn)},
+    )  # fmt: skip
+    return policy
+
+
+def _sample_permission_set(inventory) -> Any:
+    """A permission set assigned on an account the manager owns."""
+    from governance.inventory.models import AccountAssignment
+    from tests.fixtures.personas import _synced
+
+    permission_set = next(iter(inventory.permission_sets.values()))
+    account = inventory.accounts[OWNED_ACCOUNT_IDS[0]]
+    group = next(iter(inventory.sso_groups.values()))
+    AccountAssignment.objects.get_or_create(
+        permission_set=permission_set, aws_account_id=account.account_id,
+        defaults={"account": account, "principal": group, "principal_type": "GROUP",
+                  "principal_aws_id": group.aws_id, **_synced(f"matrix:{permission_set.pk}")},
+    )  # fmt: skip
+    return permission_set
+
+
 # URL parameter name -> value (a callable takes the persona inventory).
 SAMPLES: dict[str, Any] = {
     "token": "not-a-real-break-glass-token",
@@ -83,6 +113,8 @@ SAMPLES: dict[str, Any] = {
     "finding_id": lambda inv: _sample_finding(inv).pk,
     "fmt": "csv",
     "framework": "cis-aws-3",
+    "policy_id": lambda inv: _sample_policy(inv).pk,
+    "permission_set_id": lambda inv: _sample_permission_set(inv).pk,
 }
 
 _PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from governance.aws import emulator, session
+from governance.aws.demo import DemoOrgExists, build, layout
 
 
 @pytest.fixture
@@ -161,3 +163,61 @@ def test_assigning_a_permission_set_provisions_it_to_that_account(aws):
 )
 def test_loopback_urls(url, loopback):
     assert emulator.is_loopback_url(url) is loopback
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    return stderr
+
+
+def test_a_stopped_emulator_starts_again_with_the_organization_it_held(tmp_path, settings, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    state = tmp_path / "emulator-state.pickle"
+    port = _free_port()
+    settings.AWS_ENDPOINT_URL = f"http://127.0.0.1:{port}"
+    process = emulator.start_subprocess(
+        port, state=state, timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        session.reset()
+        built = build(accounts=layout.MIN_ACCOUNTS, seed=7)
+    finally:
+        _stop(process)
+    assert state.exists()
+
+    process = emulator.start_subprocess(
+        port, state=state, timeout=120, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        session.reset()
+        with pytest.raises(DemoOrgExists) as exists:  # what `make run` relies on: nothing is seeded again
+            build(accounts=layout.MIN_ACCOUNTS, seed=7)
+        organization = session.management_client("organizations").describe_organization()["Organization"]
+        users = session.client_for("iam", session.member_credentials(built.management_account_id)).list_users()
+    finally:
+        _stop(process)
+        session.reset()
+    assert exists.value.management_account_id == built.management_account_id
+    assert organization["Id"] == built.organization_id
+    assert users["Users"]
+
+
+def test_an_unusable_state_file_is_ignored_and_the_emulator_starts_empty(tmp_path):
+    state = tmp_path / "emulator-state.pickle"
+    state.write_bytes(b"not a pickle")
+    port = _free_port()
+    process = emulator.start_subprocess(
+        port, state=state, timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    stderr = _stop(process)
+    assert "Ignoring the saved emulator state" in stderr
+    assert state.read_bytes() != b"not a pickle"  # replaced by what the emulator held when it stopped

@@ -77,7 +77,7 @@ def test_an_scp_that_is_not_json_is_malformed(aws):
             organizations.read_scps(org)
 
 
-def test_it_reads_an_account_in_at_most_five_iam_calls(aws):
+def test_it_reads_an_account_in_at_most_five_iam_calls_and_one_listing_per_user_with_unseen_keys(aws):
     _root, _ou, _child, ids, _scp = _org_with(1)
     member = session.client_for("iam", session.member_credentials(ids[0]))
     path = "/" + "a" * 510 + "/"
@@ -86,7 +86,8 @@ def test_it_reads_an_account_in_at_most_five_iam_calls(aws):
     member.create_access_key(UserName="eve")
     with calls.counting() as log:
         account = iam_reader.read_account(ids[0])
-    assert log.count("iam") <= 5 and log.count("sts", "AssumeRole") == 1
+    assert log.count("iam") - log.count("iam", "ListAccessKeys") <= 5 and log.count("sts", "AssumeRole") == 1
+    assert log.count("iam", "ListAccessKeys") == 1  # eve holds a key the caller did not know
     eve = next(u for u in account.users if u.name == "eve")
     assert eve.path == path and eve.tags == {"owner": "\u202eevil"} and eve.inline[0].document == DOC
     entry = next(e for e in account.credential_report if e.user == "eve")
@@ -252,3 +253,49 @@ def test_identity_center_boundaries_denied_are_unknown_and_asked_once():
         assert not boundaries.read(instance, second).read
         stub.assert_no_pending_responses()
     assert boundaries.error == "GetPermissionsBoundaryForPermissionSet: AccessDeniedException: not allowed"
+
+
+def test_access_keys_are_named_by_id_and_listed_only_when_unseen(aws):
+    from governance.aws import emulator
+    from governance.aws.readers.types import key_created
+
+    _root, _ou, _child, ids, _scp = _org_with(1)
+    member = session.client_for("iam", session.member_credentials(ids[0]))
+    for name in ("kim", "lou"):
+        member.create_user(UserName=name)
+    created = [member.create_access_key(UserName="kim")["AccessKey"] for _ in range(2)]
+    lou_key = member.create_access_key(UserName="lou")["AccessKey"]
+    # kim's first key is older (keys created in the same second are told apart by listing them).
+    emulator.backdate(
+        aws.url,
+        [
+            {
+                "account_id": ids[0],
+                "user_name": "kim",
+                "access_key_id": created[0]["AccessKeyId"],
+                "key_created_days_ago": 30,
+            }
+        ],
+    )
+    with calls.counting() as log:
+        first = iam_reader.read_account_unless_unchanged(ids[0], stored_digest="")
+    assert log.count("iam", "ListAccessKeys") == 2
+    arn = {u.name: u.arn for u in first.users}
+    assert set(first.access_key_ids.values()) == {k["AccessKeyId"] for k in [*created, lou_key]}
+    assert first.access_key_ids[(arn["lou"], 1)] == lou_key["AccessKeyId"]
+    # What the inventory would pass back: ids by user and creation time. Only unseen keys are asked for.
+    report = {e.user: e for e in first.credential_report}
+    known = {
+        (arn[user], key_created(getattr(report[user], f"access_key_{slot}_last_rotated"))): key_id
+        for (user_arn, slot), key_id in first.access_key_ids.items()
+        for user in arn
+        if arn[user] == user_arn
+    }
+    with calls.counting() as log:
+        again = iam_reader.read_account_unless_unchanged(ids[0], stored_digest="", known_key_ids=known)
+    assert log.count("iam", "ListAccessKeys") == 0
+    assert again.access_key_ids == first.access_key_ids
+    known.pop((arn["lou"], key_created(report["lou"].access_key_1_last_rotated)))
+    with calls.counting() as log:
+        iam_reader.read_account_unless_unchanged(ids[0], stored_digest="", known_key_ids=known)
+    assert log.count("iam", "ListAccessKeys") == 1  # lou's only

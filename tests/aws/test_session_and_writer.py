@@ -6,6 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from governance.aws import calls, session
+from governance.aws.errors import translate
 from governance.aws.writer import WriterError, request_id, writer_client, writer_credentials
 
 MEMBER = "210987654321"
@@ -88,7 +89,7 @@ def test_request_id_of_a_success_and_of_a_failure(aws):
     assert request_id(response) == response["ResponseMetadata"]["RequestId"] != ""
     with pytest.raises(ClientError) as raised:
         iam.get_user(UserName="nobody")
-    assert request_id(raised.value) == raised.value.response["ResponseMetadata"]["RequestId"] != ""
+    assert request_id(translate(raised.value)) == raised.value.response["ResponseMetadata"]["RequestId"] != ""
     assert request_id({}) == ""
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
 from botocore.awsrequest import AWSResponse
 from django.core.management import call_command
+from django.db.models import Count
 
 from governance.aws import calls, session
 from governance.inventory.models import (
@@ -446,16 +448,23 @@ def test_call_economy(emulator):
     assert log.count("organizations", "ListTagsForResource") == n_accounts
     # AWS managed policy documents are read once per sync, not per account.
     assert log.count("iam", "GetAccountAuthorizationDetails") == n_accounts + 1
+    # Key ids: one ListAccessKeys per user holding a key the inventory has not seen, none after.
+    key_holders = dict(
+        AccessKey.objects.values_list("account__account_id").annotate(n=Count("principal", distinct=True))
+    )
+    assert log.count("iam", "ListAccessKeys") == sum(key_holders.values()) > 0
+    assert not AccessKey.objects.filter(access_key_id="").exists()
     for account_run in SyncAccountRun.objects.filter(run=run):
-        assert account_run.api_calls <= 1 + 1 + 5, account_run.counts  # tags + AssumeRole + IAM
+        # tags + AssumeRole + IAM, and the key listings
+        assert account_run.api_calls <= 1 + 1 + 5 + key_holders.get(account_run.aws_account_id, 0), account_run.counts
     assert log.count("sts", "AssumeRole") == n_accounts
-    member_iam = log.count("iam") - 1  # minus the AWS managed read with the portal's own credentials
+    member_iam = log.count("iam") - 1 - log.count("iam", "ListAccessKeys")  # minus the AWS managed read
     assert member_iam <= 5 * n_accounts
-    # An unchanged re-sync (nothing parsed) reads AWS exactly as the first one did.
+    # An unchanged re-sync (nothing parsed) reads AWS as the first one did, less the key listings.
     with calls.counting() as again:
         second = sync_organization()
     assert second.counts["accounts_unchanged"] == n_accounts
-    assert again.calls == log.calls
+    assert again.calls == Counter({k: v for k, v in log.calls.items() if k != "iam.ListAccessKeys"})
 
 
 def test_hostile_names_are_stored_intact(emulator):

@@ -374,7 +374,7 @@ def test_the_principal_page_shows_a_roles_trust_policy(persona_client, persona_i
     page = text(get(persona_client("manager"), "inventory:principal", principal_id=role.pk))
     assert "Trust policy" in page
     assert html.escape('"Service": "ec2.amazonaws.com"', quote=True) in page
-    assert "Access keys" not in page
+    assert '<h2 id="keys">Access keys</h2>' not in page
 
 
 def test_the_principal_page_names_permission_set_assignments(persona_client, persona_inventory):
@@ -385,7 +385,10 @@ def test_the_principal_page_names_permission_set_assignments(persona_client, per
         permission_set=pset,
     )  # fmt: skip
     page = text(get(persona_client("auditor"), "inventory:principal", principal_id=user.pk))
-    assert '<span class="badge">permission set</span> <bdi>GovernanceAuditor</bdi> via assignment' in page
+    assert (
+        f'<span class="badge">permission set</span> <a href="/inventory/permission-sets/{pset.pk}/">'
+        "<bdi>GovernanceAuditor</bdi></a> via assignment"
+    ) in page
     assert "Document not available from this endpoint." in page
     assert "Permission set assignments" in page
 

@@ -482,9 +482,19 @@ CASES = [
     ),
     Case(
         "resource-policy-notprincipal-named",
-        "Deny with NotPrincipal spares the named principal",
+        "Deny with NotPrincipal spares the named principal when its account is named too",
         request(),
         A,
+        {
+            "identity_policies": ident(allow("s3:*")),
+            "resource_policy": policy(deny("s3:*", f"{BUCKET}/*", NotPrincipal={"AWS": [ALICE, ACCOUNT]})),
+        },
+    ),
+    Case(
+        "resource-policy-notprincipal-named-without-account",
+        "Deny with NotPrincipal naming the user but not its account may deny the account, the user included",
+        request(),
+        E,
         {
             "identity_policies": ident(allow("s3:*")),
             "resource_policy": policy(deny("s3:*", f"{BUCKET}/*", NotPrincipal={"AWS": ALICE})),

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from governance.policy import Outcome, PolicySet, Request, actions_for, complement, evaluate, parse_policy
 
 from .helpers import ALICE, NOW
+from .helpers import SESSION as ROLE_SESSION
 
 CONCRETE_ACTIONS = [
     "s3:GetObject",
@@ -179,3 +180,202 @@ def test_evaluation_is_deterministic(bundle: dict[str, Any], request: Request) -
     }
     assert evaluate(request, **reparsed) == first
     assert PolicySet(**bundle).evaluate(request) == first
+
+
+# --- An unresolvable variable never widens what an Allow grants, nor narrows what a Deny denies -----------
+# The reference is AWS's documented reading ("Policy variables with no value": the value is effectively
+# null, equal to and like nothing): the same policy with the variable replaced by a value no request
+# carries. https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html
+NEVER = "\u2400"  # appears in no request value
+VARIABLE_RESOURCES = [
+    "*",
+    "arn:aws:s3:::b/*",
+    "arn:aws:s3:::b/home/${aws:username}/*",
+    "arn:aws:s3:::c/${aws:username}",
+]
+VARIABLE_CONDITIONS: list[dict[str, Any]] = [
+    {"StringEquals": {"aws:ResourceTag/owner": "${aws:username}"}},
+    {"StringNotEquals": {"aws:ResourceTag/owner": "${aws:username}"}},
+    {"StringNotEqualsIfExists": {"aws:ResourceTag/owner": "${aws:username}"}},
+    {"StringEqualsIfExists": {"aws:ResourceTag/owner": "${aws:username}"}},
+    {"StringLike": {"s3:prefix": ["home/${aws:username}/*"]}},
+    {"StringNotLike": {"s3:prefix": ["home/${aws:username}/*", "shared/*"]}},
+    {"StringNotEqualsIgnoreCase": {"aws:ResourceTag/owner": ["${aws:username}", "admin"]}},
+    {"ArnNotEquals": {"aws:SourceArn": "arn:aws:iam::111122223333:user/${aws:username}"}},
+    {"ArnLike": {"aws:SourceArn": "arn:aws:iam::*:user/${aws:username}"}},
+    {"ForAllValues:StringNotEquals": {"aws:TagKeys": ["${aws:username}"]}},
+    {"ForAnyValue:StringEquals": {"aws:TagKeys": ["${aws:username}", "env"]}},
+    {"ForAllValues:StringLike": {"aws:TagKeys": ["${aws:username}*"]}},
+    {"Bool": {"aws:SecureTransport": "true"}},
+]
+VARIABLE_CONTEXTS: list[dict[str, Any]] = [
+    {},
+    {"aws:ResourceTag/owner": "ci-run", "s3:prefix": "home/ci-run/", "aws:TagKeys": ["env"]},
+    {"aws:ResourceTag/owner": "admin", "s3:prefix": "shared/x", "aws:SourceArn": "arn:aws:iam::111122223333:user/x"},
+    {"aws:TagKeys": ["env", "cost"], "aws:SecureTransport": True, "s3:prefix": "other/"},
+]
+
+
+@st.composite
+def variable_statements(draw: st.DrawFn) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Effect": draw(st.sampled_from(["Allow", "Deny"]))}
+    statement["Action"] = draw(st.lists(st.sampled_from(["s3:GetObject", "s3:*", "*"]), min_size=1, max_size=2))
+    resources = draw(st.lists(st.sampled_from(VARIABLE_RESOURCES), min_size=1, max_size=2))
+    statement["NotResource" if draw(st.integers(0, 3)) == 0 else "Resource"] = resources
+    if draw(st.booleans()):
+        statement["Condition"] = draw(st.sampled_from(VARIABLE_CONDITIONS))
+    return statement
+
+
+def _documents(statements: list[dict[str, Any]]) -> tuple[Any, Any]:
+    import json
+
+    text = json.dumps({"Version": "2012-10-17", "Statement": statements})
+    null = text.replace("${aws:username}", NEVER)
+    return parse_policy(text, name="with-variable"), parse_policy(null, name="null-value")
+
+
+@SETTINGS
+@given(
+    st.lists(variable_statements(), min_size=1, max_size=4),
+    st.sampled_from(["arn:aws:s3:::b/home/ci-run/x", "arn:aws:s3:::b/x", "arn:aws:s3:::c/x", "*"]),
+    st.sampled_from(VARIABLE_CONTEXTS),
+    st.sampled_from([ROLE_SESSION, "arn:aws:iam::111122223333:root"]),
+)
+def test_an_unresolvable_variable_never_widens_an_allow_nor_narrows_a_deny(
+    statements: list[dict[str, Any]], resource: str, context: dict[str, Any], principal: str
+) -> None:
+    with_variable, null_value = _documents(statements)
+    request = Request(principal=principal, action="s3:GetObject", resource=resource, context=context, now=NOW)
+    unresolved = evaluate(request, identity_policies=[with_variable])
+    reference = evaluate(request, identity_policies=[null_value])
+    assert not unresolved.allowed or reference.allowed, (unresolved.reason, reference.reason)
+    if reference.outcome is Outcome.EXPLICIT_DENY:
+        assert unresolved.outcome is Outcome.EXPLICIT_DENY, (unresolved.reason, reference.reason)
+
+
+# --- RCPs, VPC endpoint policies and resource policies in the same account only narrow or add as documented --
+FULL_RCP = parse_policy(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}
+)
+
+
+@st.composite
+def rcps(draw: st.DrawFn) -> Any:
+    body = [
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": draw(st.lists(st.sampled_from(["s3:*", "s3:GetObject", "sqs:*", "kms:*"]), min_size=1)),
+            "Resource": draw(st.sampled_from(RESOURCE_PATTERNS[:4])),
+            **({"Condition": draw(st.sampled_from(CONDITIONS))} if draw(st.booleans()) else {}),
+        }
+        for _ in range(draw(st.integers(1, 2)))
+    ]
+    return parse_policy({"Version": "2012-10-17", "Statement": body}, name="rcp")
+
+
+@SETTINGS
+@given(bundles(), requests(), st.lists(st.lists(rcps(), max_size=2), min_size=1, max_size=3), st.booleans())
+def test_rcps_and_endpoint_policies_only_narrow(bundle: dict[str, Any], request: Request, levels, vpce: bool) -> None:
+    """RCPs never grant (Organizations "RCP evaluation"); an endpoint policy only limits (PrivateLink
+    "Control access to VPC endpoints using endpoint policies")."""
+    alone = evaluate(request, **bundle)
+    narrowed = {"rcps": [[FULL_RCP, *level] for level in levels]}
+    if vpce:
+        narrowed["vpc_endpoint_policy"] = parse_policy(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}],
+            }
+        )
+    both = evaluate(request, **bundle, **narrowed)
+    assert not both.allowed or alone.allowed
+    if alone.outcome is Outcome.EXPLICIT_DENY:
+        assert both.outcome is Outcome.EXPLICIT_DENY
+    # RCPFullAWSAccess everywhere changes nothing.
+    assert evaluate(request, **bundle, rcps=[[FULL_RCP]] * len(levels)).outcome is alone.outcome
+
+
+# --- A question over many resources agrees with evaluating each resource ------------------------------------
+QUESTION_PATTERNS = ["*", "arn:aws:s3:::b/*", "arn:aws:s3:::*", "arn:aws:s3:::?/x"]
+CONCRETE_POOL = ["arn:aws:s3:::b/x", "arn:aws:s3:::b/y", "arn:aws:s3:::c/x", "arn:aws:s3:::b/home/alice/x", "x", "*"]
+
+
+@SETTINGS
+@given(bundles(), st.sampled_from(CONCRETE_ACTIONS), st.sampled_from(QUESTION_PATTERNS), st.sampled_from(CONTEXTS))
+def test_a_question_agrees_with_evaluating_each_resource(bundle, action: str, pattern: str, context) -> None:
+    from governance.policy import Coverage, PolicySet, ask
+    from governance.policy.patterns import compile_glob
+
+    policy_set = PolicySet(**bundle)
+    question = Request(principal=ALICE, action=action, resource=pattern, context=context, now=NOW)
+    answer = ask(policy_set, question)
+    for part in answer.parts:
+        example = Request(principal=ALICE, action=action, resource=part.example, context=context, now=NOW)
+        assert policy_set.evaluate(example) == part.decision
+    matches = compile_glob(pattern)
+    for resource in filter(matches, CONCRETE_POOL):
+        concrete = Request(principal=ALICE, action=action, resource=resource, context=context, now=NOW)
+        allowed = policy_set.evaluate(concrete).allowed
+        if answer.coverage is Coverage.ALL:
+            assert allowed, resource
+        if answer.coverage is Coverage.NONE:
+            assert not allowed, resource
+
+
+@st.composite
+def resource_statements(draw: st.DrawFn) -> dict[str, Any]:
+    statement = draw(statements())
+    principal = draw(
+        st.sampled_from(
+            ["*", {"AWS": ALICE}, {"AWS": "111122223333"}, {"AWS": "arn:aws:iam::111122223333:role/Deployer"}]
+        )
+    )
+    statement["NotPrincipal" if statement["Effect"] == "Deny" and draw(st.booleans()) else "Principal"] = principal
+    return statement
+
+
+@st.composite
+def wider_bundles(draw: st.DrawFn) -> dict[str, Any]:
+    bundle = draw(bundles())
+    if draw(st.booleans()):
+        body = draw(st.lists(resource_statements(), min_size=1, max_size=3))
+        bundle["resource_policy"] = parse_policy({"Version": "2012-10-17", "Statement": body}, name="bucket")
+    if draw(st.booleans()):
+        bundle["rcps"] = [[FULL_RCP, draw(rcps())]]
+    return bundle
+
+
+@SETTINGS
+@given(
+    wider_bundles(),
+    st.sampled_from(CONCRETE_ACTIONS),
+    st.sampled_from(QUESTION_PATTERNS),
+    st.sampled_from(CONTEXTS),
+    st.sampled_from([ALICE, ROLE_SESSION, "anonymous", "cloudtrail.amazonaws.com"]),
+)
+def test_a_question_agrees_with_each_resource_with_resource_policies_and_rcps(
+    bundle, action: str, pattern: str, context, principal: str
+) -> None:
+    from governance.policy import Coverage, PolicySet, ask
+    from governance.policy.patterns import compile_glob
+
+    policy_set = PolicySet(**bundle)
+    answer = ask(policy_set, Request(principal=principal, action=action, resource=pattern, context=context, now=NOW))
+    decide = lambda resource: policy_set.evaluate(  # noqa: E731 - one use
+        Request(
+            principal=principal,
+            action=action,
+            resource=resource,
+            context=context,
+            now=NOW,
+            resource_account="111122223333" if principal in (ALICE, ROLE_SESSION) else None,
+        )
+    )
+    for part in answer.parts:
+        assert decide(part.example) == part.decision
+    for resource in filter(compile_glob(pattern), CONCRETE_POOL):
+        allowed = decide(resource).allowed
+        assert not (answer.coverage is Coverage.ALL and not allowed), resource
+        assert not (answer.coverage is Coverage.NONE and allowed), resource

@@ -99,12 +99,12 @@ CASES: list[tuple[str, str, dict[str, Any], Any, bool]] = [
     ),
     (
         "principal-tag-negated-missing",
-        "A variable with no value equals nothing, so a negated operator holds (fail-safe for Deny guardrails)",
+        "In an Allow, a negated operator on a variable with no value never turns 'matches nothing' into a grant",
         allow(
             "ec2:StartInstances", Condition={"StringNotEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}}
         ),
         request("ec2:StartInstances", "*", context={"aws:ResourceTag/team": "data"}),
-        True,
+        False,
     ),
     (
         "variable-in-string-like",

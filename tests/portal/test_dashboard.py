@@ -11,7 +11,7 @@ def test_it_shows_who_you_are_as_the_idp_said(persona_client, personas):
     response = client.get("/")
 
     assert response.status_code == 200
-    body = response.content.decode()
+    body = response.content.decode().replace("<wbr>", "")  # e-mails may wrap after @ and dots
     assert personas["auditor"].email in body
     assert "Arthur Auditor" in body
     assert "recent MFA" in body

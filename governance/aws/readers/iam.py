@@ -8,7 +8,10 @@
 4. GetAccountPasswordPolicy (NoSuchEntity: the account has none).
 
 The credential report also carries MFA, console password use and both access keys' status,
-rotation and last use, so no per-user ListAccessKeys / ListMFADevices calls are needed.
+rotation and last use, so no per-user ListMFADevices calls are needed. It has no key ids, which
+CloudTrail names keys by: ListAccessKeys is called once for each user holding a key the portal has
+not seen before (the caller passes the ids it knows, by user and creation time), so a first sync
+pays one call per user with keys and later syncs only for keys created since.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from hashlib import blake2b
 from typing import Any
@@ -24,6 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from django.conf import settings
 
+from governance.aws.errors import translates
 from governance.aws.readers.organizations import parse_document
 from governance.aws.readers.types import (
     AccountIam,
@@ -33,16 +37,18 @@ from governance.aws.readers.types import (
     IamRole,
     IamUser,
     InlinePolicy,
+    KnownKeyIds,
     MalformedData,
     ManagedPolicy,
     PasswordPolicyInfo,
+    key_created,
 )
-from governance.aws.session import client_for, member_credentials
+from governance.aws.session import client_for, member_credentials, paginate
 
 PAGE_SIZE = 1000
 ACCOUNT_FILTER = ["User", "Role", "Group", "LocalManagedPolicy"]
 REPORT_WAITS = (2.0,)
-SNAPSHOT_VERSION = 1  # bump when ingest starts reading something new from the same responses
+SNAPSHOT_VERSION = 2  # bump when ingest starts reading something new from the same responses (2: key ids)
 NOT_A_DATE = {"", "N/A", "not_supported", "no_information"}
 
 
@@ -61,6 +67,7 @@ class UnchangedIam:
     credential_report_generated_at: datetime | None
 
 
+@translates
 def read_account(account_id: str, *, client: Any | None = None, sleep=time.sleep) -> AccountIam:
     """Assume the member role in `account_id` and read its IAM state."""
     read = read_account_unless_unchanged(account_id, stored_digest="", client=client, sleep=sleep)
@@ -68,13 +75,20 @@ def read_account(account_id: str, *, client: Any | None = None, sleep=time.sleep
     return read
 
 
+@translates
 def read_account_unless_unchanged(
-    account_id: str, *, stored_digest: str, client: Any | None = None, sleep=time.sleep
+    account_id: str,
+    *,
+    stored_digest: str,
+    known_key_ids: KnownKeyIds | None = None,
+    client: Any | None = None,
+    sleep=time.sleep,
 ) -> AccountIam | UnchangedIam:
     """Read `account_id`'s IAM; when its digest equals `stored_digest`, do not parse it.
 
-    The caller looks `stored_digest` up (the account's `iam_digest`; "" parses always): this runs
-    on sync worker threads, which never touch the database.
+    The caller looks `stored_digest` and `known_key_ids` up (the account's `iam_digest` and the
+    ids of its stored keys; "" parses always): this runs on sync worker threads, which never touch
+    the database.
     """
     iam = client or client_for("iam", member_credentials(account_id))
     details = authorization_details(iam, ACCOUNT_FILTER)
@@ -88,14 +102,55 @@ def read_account_unless_unchanged(
             counts=raw_iam_counts(details, report_content),
             credential_report_generated_at=_when(generated_at),
         )
-    return account_iam_from(
+    report = parse_credential_report(report_content)
+    read = account_iam_from(
         account_id,
         details=details,
-        credential_report=parse_credential_report(report_content),
+        credential_report=report,
         generated_at=generated_at,
         password_policy=policy,
         digest=digest,
     )
+    return replace(read, access_key_ids=access_key_ids(iam, report, known=known_key_ids or {}))
+
+
+def access_key_ids(
+    client: Any, report: tuple[CredentialReportEntry, ...], *, known: KnownKeyIds
+) -> dict[tuple[str, int], str]:
+    """(user ARN, slot) -> key id for every key in the report; ListAccessKeys only for unseen ones.
+
+    A key is matched by its creation time (the report's `last_rotated` is when the key was
+    created), to the second; a user whose listing does not match by time (clock rounding) falls
+    back to creation order, which is also the order of the report's two slots.
+    """
+    ids: dict[tuple[str, int], str] = {}
+    unseen: dict[str, list[tuple[int, datetime]]] = {}
+    for entry in report:
+        if entry.is_root:
+            continue
+        for slot, created in ((1, entry.access_key_1_last_rotated), (2, entry.access_key_2_last_rotated)):
+            if created is None:
+                continue
+            found = known.get((entry.arn, key_created(created)))
+            if found is not None and found not in ids.values():  # two keys of one second: ask
+                ids[(entry.arn, slot)] = found
+            else:
+                unseen.setdefault(entry.arn, []).append((slot, created))
+    names = {entry.arn: entry.user for entry in report}
+    for arn, slots in unseen.items():
+        named = set(ids.values())
+        unused = sorted(
+            (key_created(k["CreateDate"]), k["AccessKeyId"])
+            for k in paginate(client, "list_access_keys", "AccessKeyMetadata", UserName=names[arn])
+            if k["AccessKeyId"] not in named
+        )
+        for slot, created in sorted(slots, key=lambda s: (s[1], s[0])):
+            when = key_created(created)
+            match = next((item for item in unused if item[0] == when), unused[0] if unused else None)
+            if match is not None:
+                ids[(arn, slot)] = match[1]
+                unused.remove(match)
+    return ids
 
 
 def snapshot_digest(details: dict[str, list], report_content: bytes | str, password_raw: dict) -> str:
@@ -185,6 +240,7 @@ def account_iam_from(
     )
 
 
+@translates
 def read_aws_managed_policies(client: Any) -> tuple[ManagedPolicy, ...]:
     """Every AWS managed policy with its default document (AWS's, the same in every account)."""
     details = authorization_details(client, ["AWSManagedPolicy"])

@@ -22,6 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from governance.aws.errors import translates
 from governance.aws.readers.organizations import parse_document
 from governance.aws.readers.types import (
     Assignment,
@@ -41,6 +42,7 @@ from governance.aws.session import management_client, paginate
 NO_BOUNDARY = "ResourceNotFoundException"
 
 
+@translates
 def read_identity_center(*, sso: Any | None = None, store: Any | None = None) -> IdentityCenterSnapshot:
     """Everything in the first Identity Center instance (there is one per organization)."""
     sso = sso or management_client("sso-admin")

@@ -22,12 +22,14 @@ import json
 from collections import deque
 from typing import Any
 
+from governance.aws.errors import translates
 from governance.aws.readers.types import MalformedData, OrgAccount, OrgInfo, OrgSnapshot, OrgUnit, Scp, ScpTarget
 from governance.aws.session import management_client, paginate
 
 SCP_FILTER = "SERVICE_CONTROL_POLICY"
 
 
+@translates
 def read_organization(client: Any | None = None) -> OrgSnapshot:
     org_client = client or management_client("organizations")
     org = org_client.describe_organization()["Organization"]
@@ -74,6 +76,7 @@ def _account(raw: dict[str, Any], parent_id: str) -> OrgAccount:
     )
 
 
+@translates
 def read_scps(org_client: Any) -> list[Scp]:
     scps = []
     for summary in paginate(org_client, "list_policies", "Policies", Filter=SCP_FILTER):
@@ -96,6 +99,7 @@ def read_scps(org_client: Any) -> list[Scp]:
     return scps
 
 
+@translates
 def account_tags(account_id: str, client: Any | None = None) -> dict[str, str]:
     """The account's tags (one ListTagsForResource, rarely more than one page)."""
     org_client = client or management_client("organizations")

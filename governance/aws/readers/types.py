@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -190,6 +190,18 @@ class AccountIam:
     password_policy: PasswordPolicyInfo
     tags: dict[str, str] = field(default_factory=dict)
     digest: str = ""
+    # (user ARN, key slot 1 or 2) -> access key id; the credential report has no key ids.
+    access_key_ids: dict[tuple[str, int], str] = field(default_factory=dict)
+
+
+def key_created(value: datetime) -> str:
+    """A key's creation time as the key of `KnownKeyIds`: ISO 8601 to the second, in UTC."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+# (user ARN, creation time as `key_created` gives it) -> access key id, for keys the portal has seen.
+KnownKeyIds = dict[tuple[str, str], str]
 
 
 # IAM Identity Center ----------------------------------------------------------------------------

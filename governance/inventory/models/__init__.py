@@ -16,6 +16,7 @@ from governance.inventory.models.identity_center import AccountAssignment, Permi
 from governance.inventory.models.org import (
     Account,
     AccountStatus,
+    AdminAccess,
     Organization,
     OrganizationalUnit,
     Policy,
@@ -33,6 +34,7 @@ __all__ = [
     "AccountAssignment",
     "AccountStatus",
     "AccountSyncStatus",
+    "AdminAccess",
     "CredentialReportRow",
     "Entitlement",
     "EntitlementVia",

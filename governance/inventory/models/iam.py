@@ -174,6 +174,12 @@ class AccessKey(Synced):
     def __str__(self) -> str:
         return f"{self.principal_id} key {self.slot}"
 
+    @property
+    def masked_id(self) -> str:
+        """`AKIA…WXYZ`: enough to match the key in CloudTrail, not enough to be the secret's name."""
+        key = self.access_key_id
+        return f"{key[:4]}\u2026{key[-4:]}" if len(key) > 8 else ""
+
 
 class PasswordPolicy(Synced):
     """An account's IAM password policy; `configured` is false when the account has none."""

@@ -96,6 +96,14 @@ class PolicyKind(models.TextChoices):
     PERMISSION_SET_INLINE = "permission_set_inline", "Permission set inline"
 
 
+class AdminAccess(models.TextChoices):
+    """What administrator power a policy hands out (governance/inventory/privilege.py decides)."""
+
+    NONE = "", "None"
+    FULL = "full", "Full administrator"
+    IAM = "iam", "IAM administrator"
+
+
 class PolicyQuerySet(SyncedQuerySet):
     def scps(self):
         return self.filter(kind=PolicyKind.SCP)
@@ -150,6 +158,13 @@ class Policy(Synced):
     attachment_count = models.PositiveIntegerField(null=True, blank=True)
     aws_created = models.DateTimeField(null=True, blank=True)
     aws_updated = models.DateTimeField(null=True, blank=True)
+    admin_access = models.CharField(
+        max_length=8,
+        choices=AdminAccess.choices,
+        blank=True,
+        default=AdminAccess.NONE,
+        help_text="Administrator power the document grants: every action, or every IAM action, on every resource.",
+    )
 
     objects = PolicyQuerySet.as_manager()
 
@@ -160,6 +175,8 @@ class Policy(Synced):
             models.Index(fields=["name", "id"], name="inventory_policy_name"),
             models.Index(fields=["account", "kind", "name", "id"], name="inventory_policy_account"),
             models.Index(fields=["kind", "name", "id"], name="inventory_policy_kind"),
+            # Few policies grant admin power; only they are indexed.
+            models.Index(fields=["admin_access"], name="inventory_policy_admin", condition=~Q(admin_access="")),
         ]
 
     def __str__(self) -> str:

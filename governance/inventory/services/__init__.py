@@ -25,6 +25,7 @@ from governance.inventory.services.iam import (
     ingest_accounts_iam,
     inline_policy_arn,
     plan_accounts_iam,
+    stored_access_key_ids,
     stored_iam_digests,
 )
 from governance.inventory.services.identity_center import ingest_identity_center, sso_group_arn, sso_user_arn
@@ -50,5 +51,6 @@ __all__ = [
     "plan_accounts_iam",
     "sso_group_arn",
     "sso_user_arn",
+    "stored_access_key_ids",
     "stored_iam_digests",
 ]

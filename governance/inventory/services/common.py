@@ -20,6 +20,7 @@ from governance.inventory.models import (
     PolicyKind,
     PolicyVersion,
 )
+from governance.inventory.privilege import admin_access
 
 ORG_SCOPE = "org"
 AWS_SCOPE = "aws"
@@ -57,6 +58,7 @@ POLICY_FIELDS = (
     "attachment_count",
     "aws_created",
     "aws_updated",
+    "admin_access",
     "version",
 )
 SCP_ATTACHMENT_FIELDS = ("policy_id", "target_type", "target_id", "unit_id", "account_id")
@@ -223,6 +225,7 @@ def _policy_row(
         attachment_count,
         aws_created,
         aws_updated,
+        admin_access(document, kind=kind),
         1,
     )
     # Counters and timestamps AWS bumps on its own (attachment count) are stored but not hashed,

@@ -13,6 +13,8 @@ from django.db import connection, transaction
 from governance.aws.readers.types import (
     AccountIam,
     AttachedPolicy,
+    KnownKeyIds,
+    key_created,
 )
 from governance.inventory import ingest
 from governance.inventory.ingest import Outcome, Row, digest
@@ -69,6 +71,24 @@ def stored_iam_digests(account_pks: Iterable[int]) -> dict[int, str]:
     for its counts).
     """
     return dict(Account.objects.filter(pk__in=list(account_pks)).values_list("pk", "iam_digest"))
+
+
+def stored_access_key_ids(account_pks: Iterable[int]) -> dict[int, KnownKeyIds]:
+    """account pk -> the ids of its stored keys by (user ARN, creation time), for the IAM reader.
+
+    The reader asks AWS (ListAccessKeys) only for keys not in here: the credential report names
+    keys by user and slot, not by id.
+    """
+    known: dict[int, KnownKeyIds] = defaultdict(dict)
+    rows = (
+        AccessKey.objects.present()
+        .filter(account_id__in=list(account_pks), created__isnull=False)
+        .exclude(access_key_id="")
+        .values_list("account_id", "principal__arn", "created", "access_key_id")
+    )
+    for account_pk, user_arn, created, key_id in rows.iterator(chunk_size=5000):
+        known[account_pk][(user_arn, key_created(created))] = key_id
+    return dict(known)
 
 
 def ingest_accounts_iam(
@@ -396,7 +416,17 @@ def _iam_account_rows(
             key_rows.append(
                 _row(
                     digest("access-key", entry.arn, slot),
-                    (user_pk, account_pk, slot, "", status, rotated, used, service, region),
+                    (
+                        user_pk,
+                        account_pk,
+                        slot,
+                        iam.access_key_ids.get((entry.arn, slot), ""),
+                        status,
+                        rotated,
+                        used,
+                        service,
+                        region,
+                    ),
                 )
             )
 
