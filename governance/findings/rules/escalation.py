@@ -233,12 +233,30 @@ def _allowed_by(decision, names: dict[str, str]) -> list[dict[str, str]]:
     ]
 
 
-def _judge(policy_set: PolicySet, kind: str, now, names: dict[str, str]) -> tuple[list[dict], list[dict]]:
+# Assuming a role also needs the role's trust policy: the escalation step assumes a role of the
+# account that trusts the account (the default for roles made in the console), so the caller's own
+# policies, boundary and SCPs decide, as AWS decides for such a role.
+ACCOUNT_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:root"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def _judge(
+    policy_set: PolicySet, assume_set: PolicySet, kind: str, now, names: dict[str, str]
+) -> tuple[list[dict], list[dict]]:
     cache: dict[Step, Any] = {}
 
     def decide(step: Step):
         if step not in cache:
-            cache[step] = policy_set.evaluate(_request(step, kind, now))
+            chosen = assume_set if step.action == "sts:AssumeRole" else policy_set
+            cache[step] = chosen.evaluate(_request(step, kind, now))
         return cache[step]
 
     paths = []
@@ -345,13 +363,15 @@ def _verdict(ctx: Context, candidate: Candidate, levels, scp_error: str, managem
         return Verdict(error=scp_error, paths=[], delegation=[])
     if boundary_pk and (candidate.boundary is None or candidate.boundary.policy is None):
         return Verdict(error="the permissions boundary's document is not available", paths=[], delegation=[])
-    policy_set = PolicySet(
-        identity_policies=[f.policy for _, f in candidate.policies],
-        permissions_boundary=candidate.boundary.policy if candidate.boundary else None,
-        scps=levels,
-        management_account=management,
-    )
-    paths, delegation = _judge(policy_set, candidate.principal["kind"], ctx.now, {})
+    layers = {
+        "identity_policies": [f.policy for _, f in candidate.policies],
+        "permissions_boundary": candidate.boundary.policy if candidate.boundary else None,
+        "scps": levels,
+        "management_account": management,
+    }
+    policy_set = PolicySet(**layers)
+    assume_set = PolicySet(**layers, resource_policy=ACCOUNT_TRUST)
+    paths, delegation = _judge(policy_set, assume_set, candidate.principal["kind"], ctx.now, {})
     return Verdict(error="", paths=paths, delegation=delegation)
 
 
