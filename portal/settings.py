@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "governance.inventory",
     "governance.findings",
     "governance.scp",
+    "governance.signals",
 ]
 
 MIDDLEWARE = [
@@ -305,6 +306,14 @@ AWS_WRITER_ROLE_NAME = env_str("AWS_WRITER_ROLE_NAME", "GovernancePortalWriterRo
 AWS_GOVERNANCE_ACCOUNT_ID = env_str("AWS_GOVERNANCE_ACCOUNT_ID", "")
 AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 5, minimum=1)
 AWS_SYNC_WORKERS = env_int("AWS_SYNC_WORKERS", 8, minimum=1)
+
+# AWS's own signals (governance/signals): Access Analyzer, CloudTrail, service last accessed, Config.
+SIGNALS_LAST_ACCESSED_CALLS_PER_MINUTE = env_int("SIGNALS_LAST_ACCESSED_CALLS_PER_MINUTE", 30, minimum=1)
+SIGNALS_LAST_ACCESSED_REFRESH_DAYS = env_int("SIGNALS_LAST_ACCESSED_REFRESH_DAYS", 7, minimum=1)
+SIGNALS_ACTIVITY_LOOKBACK_DAYS = env_int("SIGNALS_ACTIVITY_LOOKBACK_DAYS", 7, minimum=1)
+SIGNALS_ACTIVITY_MAX_PAGES = env_int("SIGNALS_ACTIVITY_MAX_PAGES", 20, minimum=1)
+SIGNALS_ANALYZER_DETAIL_CALLS = env_int("SIGNALS_ANALYZER_DETAIL_CALLS", 100, minimum=0)
+SIGNALS_RECHECK_UNAVAILABLE_HOURS = env_int("SIGNALS_RECHECK_UNAVAILABLE_HOURS", 6, minimum=0)
 
 # Authorization: portal roles come from AWS (governance/authz); nothing from IdP claims -----------
 
