@@ -45,7 +45,9 @@ def test_sync_then_evaluate_shows_every_seeded_flaw_and_nothing_else(synced_demo
 
 def test_every_rule_has_a_seeded_flaw_to_fire_on():
     seeded = {f.rule for f in flaws.seeded_flaws(accounts=DEMO_ACCOUNTS, seed=DEMO_SEED)}
-    assert {r.id for r in all_rules()} - seeded == set()
+    # IAM Access Analyzer's rules cannot fire on the emulator (no analyzer): tests/signals/test_analyzer.py.
+    lacking = "governance.findings.rules.access_analyzer"
+    assert {r.id for r in all_rules() if r.module != lacking} - seeded == set()
 
 
 def test_the_dashboard_counts_the_seeded_flaws(synced_demo):

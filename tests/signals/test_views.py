@@ -146,3 +146,29 @@ def test_the_principal_page_shows_service_last_accessed(persona_client, persona_
     ServiceLastAccessed.objects.create(principal=role, namespace="ec2", service_name="Amazon EC2", fetched_at=NOW)
     page = persona_client("manager").get(reverse("inventory:principal", args=[role.pk])).content.decode()
     assert "Never used EC2 in 400 days." in page and "not in 400 days" in page
+
+
+def test_the_signals_panels_cost_a_fixed_number_of_queries(persona_client, persona_inventory, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from governance.inventory import panels
+
+    account = persona_inventory.accounts[OWNED_ACCOUNT_IDS[0]]
+    role = persona_inventory.manager_role
+    client = persona_client("auditor")
+    pages = [
+        (reverse("inventory:account", args=[account.account_id]), 4),
+        (reverse("inventory:principal", args=[role.pk]), 6),
+    ]
+    client.get(pages[0][0])
+    mine = {key: panel for key, panel in panels._PANELS.items() if key[1] == "signals"}
+    _events(persona_inventory, n_per_account=30)
+    for url, queries in pages:
+        monkeypatch.setattr(panels, "_PANELS", {})
+        with CaptureQueriesContext(connection) as without:
+            client.get(url)
+        monkeypatch.setattr(panels, "_PANELS", mine)
+        with CaptureQueriesContext(connection) as with_panels:
+            assert "AWS signals" in client.get(url).content.decode()
+        assert len(with_panels.captured_queries) - len(without.captured_queries) <= queries
