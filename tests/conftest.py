@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.idp",
     "tests.fixtures.personas",
+    "tests.fixtures.signing",
 ]
