@@ -130,7 +130,7 @@ def test_it_reports_grants_nothing_called_only_for_a_whole_suite():
         "member-read-role.yaml grants iam:GetAccountAuthorizationDetails, which the portal never called"
         in "\n".join(problems)
     )
-    # Writes of features not installed yet wait for them (governance.reviews, scp, jit).
+    # Writes that no code makes yet wait for the features that will (reviews, SCP changes, JIT).
     waiting = roles.pending_actions()
     assert not any(
         p.endswith(f"grants {a}, which the portal never called in the whole suite")
@@ -151,3 +151,10 @@ def test_it_records_the_portals_calls_and_not_the_tests(aws):
     finally:
         stop()
     assert recorder.records == {("portal", "organizations:DescribeOrganization", "*", ())}
+
+
+def test_it_lets_an_expected_write_wait_only_until_code_names_it(monkeypatch):
+    monkeypatch.setitem(
+        roles.EXPECTED_WRITES, "writer", {"organizations:DescribeOrganization", "iam:NoSuchOperationYet"}
+    )
+    assert roles.pending_actions() == {"writer": {"iam:NoSuchOperationYet"}}
