@@ -10,6 +10,7 @@ action a role grants that no call used.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -256,23 +257,27 @@ EXPECTED_WRITES = {
 
 
 def pending_actions() -> dict[str, set[str]]:
-    """EXPECTED_WRITES whose operation no code of the portal names yet, by principal."""
-    source = _portal_source()
+    """EXPECTED_WRITES whose operation no code of the portal calls yet, by principal."""
+    called = _portal_method_calls()
     waiting: dict[str, set[str]] = {}
     for principal, actions in EXPECTED_WRITES.items():
         for action in actions:
             operation = re.sub(r"(?<!^)(?=[A-Z])", "_", action.split(":", 1)[1]).lower()
-            if not re.search(rf"\b{operation}\b", source):
+            if operation not in called:
                 waiting.setdefault(principal, set()).add(action)
     return waiting
 
 
 @cache
-def _portal_source() -> str:
+def _portal_method_calls() -> frozenset[str]:
+    """Names of the methods the portal's code calls (`x.update_policy(...)`), docstrings aside."""
     root = DEPLOY.parent / "governance"
     skipped = (root / "aws" / "demo", root / "aws" / "emulator.py")
-    return "\n".join(
-        path.read_text()
-        for path in sorted(root.rglob("*.py"))
-        if not any(path == s or s in path.parents for s in skipped) and "migrations" not in path.parts
-    )
+    names = set()
+    for path in root.rglob("*.py"):
+        if any(path == s or s in path.parents for s in skipped) or "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                names.add(node.func.attr)
+    return frozenset(names)
