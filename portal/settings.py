@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "governance.inventory",
     "governance.findings",
     "governance.scp",
+    "governance.jit",
 ]
 
 MIDDLEWARE = [
