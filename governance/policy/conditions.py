@@ -122,6 +122,15 @@ def parse_date(value: str) -> float | None:
     return parsed.timestamp()
 
 
+@lru_cache(maxsize=4096)
+def parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A request's source address, parsed once: the same callers' addresses recur request after request."""
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
 def _never(_value: str) -> bool:
     return False
 
@@ -221,9 +230,8 @@ def build_predicate(base: str, values: tuple[str, ...], patterns: tuple[str | No
         networks = tuple(ipaddress.ip_network(value.strip(), strict=False) for value in values)
 
         def ip_predicate(value: str) -> bool | None:
-            try:
-                address = ipaddress.ip_address(value.strip())
-            except ValueError:
+            address = parse_ip(value)
+            if address is None:
                 return None
             return any(address in network for network in networks)
 

@@ -106,6 +106,28 @@ def _time_values(now: datetime) -> tuple[tuple[str], tuple[str]]:
     return (_text(now),), (str(int(now.timestamp())),)
 
 
+_MULTI = (list, tuple, set, frozenset)
+# Context keys repeat from request to request: each is lower-cased once (bounded, as keys come from code
+# and policies, not from callers' data; past the bound a key is lower-cased on every use).
+_KEYS: dict[str, str] = {}
+_TAG_KEYS: dict[str, str] = {}
+_KEYS_LIMIT = 4096
+
+
+def _key(key: str) -> str:
+    lowered = key.lower()
+    if len(_KEYS) < _KEYS_LIMIT:
+        _KEYS[key] = lowered
+    return lowered
+
+
+def _tag_key(tag: str) -> str:
+    lowered = "aws:principaltag/" + tag.lower()
+    if len(_TAG_KEYS) < _KEYS_LIMIT:
+        _TAG_KEYS[tag] = lowered
+    return lowered
+
+
 class PreparedRequest(NamedTuple):
     """A request with its context normalized (lower-case keys, tuple values) and what the evaluator derives
     from its principal and resource."""
@@ -133,7 +155,7 @@ def prepare(request: Request, *, resource: str | None = None) -> PreparedRequest
     tags = request.principal_tags
     if tags:
         for tag, value in tags.items():
-            context["aws:principaltag/" + tag.lower()] = (value,)
+            context[_TAG_KEYS.get(tag) or _tag_key(tag)] = (value,)
     now = request.now
     if now is None:
         now = datetime.now(UTC).replace(microsecond=0)
@@ -144,12 +166,13 @@ def prepare(request: Request, *, resource: str | None = None) -> PreparedRequest
     if resource_account is not None:
         context["aws:resourceaccount"] = (resource_account,)
     for key, given in request.context.items():
+        key = _KEYS.get(key) or _key(key)
         if type(given) is str:
-            context[key.lower()] = (given,)
-        elif isinstance(given, list | tuple | set | frozenset):
-            context[key.lower()] = tuple(_text(item) for item in given)
+            context[key] = (given,)
+        elif isinstance(given, _MULTI):
+            context[key] = tuple(_text(item) for item in given)
         else:
-            context[key.lower()] = (_text(given),)
+            context[key] = (_text(given),)
     return PreparedRequest(
         request,
         request.action.lower(),
