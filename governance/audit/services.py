@@ -7,8 +7,8 @@ import datetime as dt
 import enum
 import json
 import uuid
-from decimal import Decimal
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from django.db import connections, models, router, transaction
