@@ -64,7 +64,8 @@ def test_it_attributes_each_change_and_flags_those_made_outside_the_portal(stub,
     events = {
         "iam.amazonaws.com": [
             _event("e-1", "AttachRolePolicy", T1, WRITER, requestParameters={"roleName": "app"}),
-            _event("e-2", "PutUserPolicy", T1 - timedelta(hours=1), bob_identity, requestParameters={"userName": "eve"}),
+            _event("e-2", "PutUserPolicy", T1 - timedelta(hours=1), bob_identity,
+                   requestParameters={"userName": "eve"}),
             _event("e-3", "ListUsers", T1 - timedelta(hours=2), bob_identity, read_only=True),
             _event("e-4", "DeleteRole", T1 - timedelta(hours=3), bob_identity, errorCode="AccessDenied",
                    requestParameters={"roleName": "app"}),

@@ -100,7 +100,8 @@ def test_config_compliance_is_shown_per_account(persona_client, persona_inventor
 def test_analyzer_findings_are_listed(persona_client, persona_inventory):
     AnalyzerFinding.objects.create(
         analyzer_arn="arn:a", finding_id="f-1", kind="external", finding_type="ExternalAccess", status="active",
-        resource_arn="arn:aws:s3:::shared-<b>", resource_type="AWS::S3::Bucket", resource_owner_account=OTHER_ACCOUNT_ID,
+        resource_arn="arn:aws:s3:::shared-<b>", resource_type="AWS::S3::Bucket",
+        resource_owner_account=OTHER_ACCOUNT_ID,
         account=persona_inventory.accounts[OTHER_ACCOUNT_ID], first_seen=NOW, last_seen=NOW, updated_at=NOW,
     )  # fmt: skip
     page = persona_client("auditor").get(reverse("signals:analyzer")).content.decode()
