@@ -118,6 +118,11 @@ def _user(raw: dict) -> IcUser:
         user_name=raw.get("UserName", ""),
         display_name=raw.get("DisplayName", ""),
         email=primary.get("Value", ""),
+        external_ids=tuple(
+            {"Issuer": str(e.get("Issuer", "")), "Id": str(e.get("Id", ""))}
+            for e in raw.get("ExternalIds") or []
+            if isinstance(e, dict) and e.get("Id")
+        ),
     )
 
 

@@ -220,6 +220,9 @@ class IcUser:
     user_name: str
     display_name: str
     email: str
+    # ExternalIds as SCIM provisioning fills them: ({"Issuer": ..., "Id": ...}, ...); what the
+    # portal links a sign-in to when a provider is configured to match on a claim.
+    external_ids: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,9 @@ class Principal(Synced):
     user_name = models.CharField(max_length=256, blank=True, help_text="Identity Center user name.")
     display_name = models.CharField(max_length=1024, blank=True)
     email = models.CharField(max_length=320, blank=True, help_text="Identity Center primary e-mail.")
+    external_ids = models.JSONField(
+        default=list, blank=True, help_text='Identity Center ExternalIds (SCIM): [{"Issuer", "Id"}].'
+    )
 
     objects = PrincipalQuerySet.as_manager()
 

@@ -84,6 +84,7 @@ PRINCIPAL_FIELDS = (
     "user_name",
     "display_name",
     "email",
+    "external_ids",
 )
 MEMBERSHIP_FIELDS = ("group_id", "member_id", "account_id")
 ENTITLEMENT_FIELDS = ("principal_id", "policy_id", "via", "account_id", "via_group_id", "permission_set_id")
@@ -386,6 +387,7 @@ def _principal_values(
     user_name: str = "",
     display_name: str = "",
     email: str = "",
+    external_ids: Any = (),
     own_footprint: bool = False,
 ) -> Row:
     tags = tags or {}
@@ -411,6 +413,7 @@ def _principal_values(
         user_name,
         display_name,
         email,
+        [dict(e) for e in external_ids],
     )
     if own_footprint:
         # The portal's own read role is "used" by every sync; its last use is our footprint, not a

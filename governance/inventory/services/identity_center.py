@@ -86,6 +86,7 @@ def ingest_identity_center(*, snapshot: IdentityCenterSnapshot, now: datetime, i
                 user_name=u.user_name,
                 display_name=u.display_name,
                 email=u.email,
+                external_ids=u.external_ids,
             )
             for u in snapshot.users
         ] + [
