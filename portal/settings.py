@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "governance.authz",
     "governance.inventory",
     "governance.findings",
+    "governance.scp",
+    "governance.jit",
 ]
 
 MIDDLEWARE = [

@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.aws",
+    "tests.fixtures.aws_calls",
     "tests.fixtures.database",
     "tests.fixtures.idp",
     "tests.fixtures.personas",

@@ -65,7 +65,7 @@ class WriteCheck:
 
 def _scp_levels(account_id: str) -> tuple[list[list[Policy]], bool]:
     """The SCPs in effect on the account, root first; and whether it is the management account."""
-    from governance.inventory.models import Account, OrganizationalUnit, ScpAttachment
+    from governance.inventory.models import Account, OrganizationalUnit, PolicyKind, ScpAttachment
 
     account = Account.objects.present().filter(account_id=account_id).select_related("parent").first()
     if account is None:
@@ -74,7 +74,11 @@ def _scp_levels(account_id: str) -> tuple[list[list[Policy]], bool]:
         return [], True
     unit_ids = [p for p in (account.parent.path if account.parent else "").split("/") if p]
     units = {u.ou_id: u.pk for u in OrganizationalUnit.objects.filter(ou_id__in=unit_ids)}
-    attachments = ScpAttachment.objects.present().select_related("policy").filter(policy__removed_at__isnull=True)
+    attachments = (
+        ScpAttachment.objects.present()
+        .select_related("policy")
+        .filter(policy__removed_at__isnull=True, policy__kind=PolicyKind.SCP)
+    )
     by_unit: dict[int, list[Policy]] = {}
     for_account: list[Policy] = []
     for attachment in attachments.filter(unit_id__in=units.values()) | attachments.filter(account=account):

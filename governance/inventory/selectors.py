@@ -129,7 +129,16 @@ def org_tree(user: Any, *, include_removed: bool = False) -> OrgTree:
     attachments = (
         _present(ScpAttachment.objects.all(), include_removed)
         .select_related("policy")
-        .only("unit_id", "account_id", "removed_at", "policy__id", "policy__name", "policy__arn", "policy__removed_at")
+        .only(
+            "unit_id",
+            "account_id",
+            "removed_at",
+            "policy__id",
+            "policy__kind",
+            "policy__name",
+            "policy__arn",
+            "policy__removed_at",
+        )
         .order_by("policy__name", "id")
     )
     for attachment in attachments:

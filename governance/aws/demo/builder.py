@@ -57,6 +57,7 @@ class DemoOrg:
     permission_sets: dict[str, str]
     principals: dict[str, str]
     summary: dict[str, Any] = field(default_factory=dict)
+    rcps: dict[str, str] = field(default_factory=dict)
 
     def account_id(self, name: str) -> str:
         return self.accounts[name]
@@ -149,6 +150,7 @@ class _Builder:
         self.accounts: dict[str, str] = {}
         self.ous: dict[str, str] = {}
         self.scps: dict[str, str] = {}
+        self.rcps: dict[str, str] = {}
         self.principals: dict[str, str] = {}
         self.backdates: list[dict[str, Any]] = []
         self.counts: dict[str, int] = dict.fromkeys(
@@ -185,6 +187,7 @@ class _Builder:
         for spec in self.specs[1:]:
             self._create_account(spec, root_id)
         self._attach_scps()
+        self._attach_rcps(root_id)
         # One account after another: moto draws every generated id from one seeded generator, and
         # calls in parallel would draw in a different order each run.
         for spec in self.specs:
@@ -200,6 +203,7 @@ class _Builder:
             "organizational_units": len(self.ous),
             "ou_depth": max(path.count("/") + 1 for path in self.ous),
             "service_control_policies": len(self.scps),
+            "resource_control_policies": len(self.rcps),
             **self.counts,
             "sso_users": len(sso.users),
             "sso_groups": len(sso.groups),
@@ -218,6 +222,7 @@ class _Builder:
             account_owners={self._aws_name(spec.name): spec.owner for spec in self.specs},
             ous=dict(self.ous),
             scps=dict(self.scps),
+            rcps=dict(self.rcps),
             sso_instance_arn=sso.instance_arn,
             identity_store_id=sso.identity_store_id,
             sso_users=dict(sso.users),
@@ -259,6 +264,26 @@ class _Builder:
                     target_id = self.accounts[target.removeprefix("account:")]
                 else:
                     target_id = self.ous[target]
+                self.org.attach_policy(PolicyId=policy_id, TargetId=target_id)
+
+    def _attach_rcps(self, root_id: str) -> None:
+        # AWS attaches RCPFullAWSAccess to every node when RCPs are enabled (the emulator already has).
+        try:
+            self.org.enable_policy_type(RootId=root_id, PolicyType="RESOURCE_CONTROL_POLICY")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "PolicyTypeAlreadyEnabledException":
+                raise
+        for name, (description, content, targets) in layout.RCPS.items():
+            policy_id = self.org.create_policy(
+                Name=name, Description=description, Content=content, Type="RESOURCE_CONTROL_POLICY"
+            )["Policy"]["PolicySummary"]["Id"]
+            self.rcps[name] = policy_id
+            for target in targets:
+                target_id = (
+                    self.accounts[target.removeprefix("account:")]
+                    if target.startswith("account:")
+                    else self.ous[target]
+                )
                 self.org.attach_policy(PolicyId=policy_id, TargetId=target_id)
 
     # IAM ------------------------------------------------------------------------------------------

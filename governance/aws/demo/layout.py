@@ -404,6 +404,27 @@ SCPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
 }
 
+# Resource control policies, like SCPS: the data perimeter on production's S3 and secrets.
+RCPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "DataPerimeterProd": (
+        "Production S3 objects and secrets only for callers of this organization.",
+        document(
+            {
+                "Sid": "EnforceOrgIdentities",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["s3:*", "secretsmanager:*"],
+                "Resource": "*",
+                "Condition": {
+                    "StringNotEqualsIfExists": {"aws:PrincipalOrgID": "${aws:ResourceOrgID}"},
+                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+                },
+            }
+        ),
+        ("Workloads/Prod",),
+    ),
+}
+
 # Identity Center ------------------------------------------------------------------------------
 
 

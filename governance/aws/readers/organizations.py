@@ -1,4 +1,4 @@
-"""Reads the organization: root, OU tree, accounts with their parent, SCPs and their targets.
+"""Reads the organization: root, OU tree, accounts with their parent, SCPs (and RCPs) and their targets.
 
 Call economy (budget: accounts/20 + 2 x OUs + 3 x SCPs + 10):
 
@@ -9,6 +9,8 @@ Call economy (budget: accounts/20 + 2 x OUs + 3 x SCPs + 10):
   account is needed: about 2 x (OUs + 1) + accounts/20 calls (20 accounts a page).
 - SCPs: ListPolicies (20 a page), then DescribePolicy and ListTargetsForPolicy per SCP: about
   2 x SCPs + SCPs/20.
+- RCPs, only when the root has the policy type enabled (ListRoots says so, no extra call): the same
+  three calls as SCPs (governance/aws/readers/org_policies.py).
 
 Account tags cost one ListTagsForResource per account: Organizations has no bulk tag read, so no
 way of reading tags fits the budget's accounts/20 term. They are read by `account_tags()` in the
@@ -27,6 +29,16 @@ from governance.aws.readers.types import MalformedData, OrgAccount, OrgInfo, Org
 from governance.aws.session import management_client, paginate
 
 SCP_FILTER = "SERVICE_CONTROL_POLICY"
+RCP_FILTER = "RESOURCE_CONTROL_POLICY"
+
+
+def policy_type_enabled(roots: list[dict[str, Any]], policy_type: str) -> bool:
+    """Whether ListRoots says the policy type is enabled (AWS lists it as ENABLED on the root)."""
+    return any(
+        kind.get("Type") == policy_type and kind.get("Status") == "ENABLED"
+        for root in roots
+        for kind in root.get("PolicyTypes", ())
+    )
 
 
 @translates
@@ -43,7 +55,8 @@ def read_organization(client: Any | None = None) -> OrgSnapshot:
     units: list[OrgUnit] = []
     accounts: list[OrgAccount] = []
     queue: deque[str] = deque()
-    for root in paginate(org_client, "list_roots", "Roots"):
+    roots = list(paginate(org_client, "list_roots", "Roots"))
+    for root in roots:
         units.append(
             OrgUnit(ou_id=root["Id"], arn=root["Arn"], name=root.get("Name", "Root"), parent_id=None, is_root=True)
         )
@@ -57,7 +70,10 @@ def read_organization(client: Any | None = None) -> OrgSnapshot:
             queue.append(ou["Id"])
         for acct in paginate(org_client, "list_accounts_for_parent", "Accounts", ParentId=parent_id):
             accounts.append(_account(acct, parent_id))
-    return OrgSnapshot(org=info, units=tuple(units), accounts=tuple(accounts), scps=tuple(read_scps(org_client)))
+    rcps = tuple(read_policies(org_client, RCP_FILTER)) if policy_type_enabled(roots, RCP_FILTER) else ()
+    return OrgSnapshot(
+        org=info, units=tuple(units), accounts=tuple(accounts), scps=tuple(read_scps(org_client)), rcps=rcps
+    )
 
 
 def _account(raw: dict[str, Any], parent_id: str) -> OrgAccount:
@@ -78,8 +94,16 @@ def _account(raw: dict[str, Any], parent_id: str) -> OrgAccount:
 
 @translates
 def read_scps(org_client: Any) -> list[Scp]:
+    return read_policies(org_client, SCP_FILTER)
+
+
+_LABELS = {SCP_FILTER: "SCP", RCP_FILTER: "RCP"}
+
+
+def read_policies(org_client: Any, policy_type: str) -> list[Scp]:
+    """Every organization policy of one type (SCPs, RCPs) with its document and targets."""
     scps = []
-    for summary in paginate(org_client, "list_policies", "Policies", Filter=SCP_FILTER):
+    for summary in paginate(org_client, "list_policies", "Policies", Filter=policy_type):
         policy = org_client.describe_policy(PolicyId=summary["Id"])["Policy"]
         targets = tuple(
             ScpTarget(target_id=t["TargetId"], target_type=t["Type"], name=t.get("Name", ""))
@@ -92,7 +116,9 @@ def read_scps(org_client: Any) -> list[Scp]:
                 name=summary.get("Name", ""),
                 description=summary.get("Description", ""),
                 aws_managed=bool(summary.get("AwsManaged")),
-                document=parse_document(policy.get("Content", ""), what=f"SCP {summary['Id']}"),
+                document=parse_document(
+                    policy.get("Content", ""), what=f"{_LABELS.get(policy_type, policy_type)} {summary['Id']}"
+                ),
                 targets=targets,
             )
         )

@@ -68,6 +68,8 @@ class OrgSnapshot:
     units: tuple[OrgUnit, ...]
     accounts: tuple[OrgAccount, ...]
     scps: tuple[Scp, ...]
+    # Resource control policies, when the root has them enabled (governance/aws/readers/org_policies.py).
+    rcps: tuple[Scp, ...] = ()
 
 
 # IAM, per member account -------------------------------------------------------------------------

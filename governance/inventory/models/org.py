@@ -90,10 +90,14 @@ class Account(Synced):
 
 class PolicyKind(models.TextChoices):
     SCP = "scp", "Service control policy"
+    RCP = "rcp", "Resource control policy"
     CUSTOMER_MANAGED = "customer_managed", "Customer managed"
     AWS_MANAGED = "aws_managed", "AWS managed"
     INLINE = "inline", "Inline"
     PERMISSION_SET_INLINE = "permission_set_inline", "Permission set inline"
+
+
+ORG_POLICY_KINDS = (PolicyKind.SCP, PolicyKind.RCP)
 
 
 class AdminAccess(models.TextChoices):
@@ -107,6 +111,10 @@ class AdminAccess(models.TextChoices):
 class PolicyQuerySet(SyncedQuerySet):
     def scps(self):
         return self.filter(kind=PolicyKind.SCP)
+
+    def org_policies(self):
+        """SCPs and RCPs: the organization's guardrails."""
+        return self.filter(kind__in=ORG_POLICY_KINDS)
 
     def customer_managed_named(self, names):
         """Present customer managed policies of these names: what a permission set's customer
@@ -212,7 +220,11 @@ class ScpTargetType(models.TextChoices):
 
 
 class ScpAttachment(Synced):
-    """An SCP attached to the root, an OU (both `unit`) or an account."""
+    """An SCP or an RCP (`policy.kind`) attached to the root, an OU (both `unit`) or an account.
+
+    Readers that mean SCPs only filter on `policy__kind` (the writer gate does); the findings
+    context keys attachments by the SCP rows it loads, so an RCP's attachment never counts there.
+    """
 
     policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="scp_attachments")
     target_type = models.CharField(max_length=32, choices=ScpTargetType.choices)

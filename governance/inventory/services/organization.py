@@ -1,4 +1,4 @@
-"""Ingest of the organization: root, OU tree, accounts, SCPs, attachments and account tags."""
+"""Ingest of the organization: root, OU tree, accounts, SCPs and RCPs, attachments and account tags."""
 
 from __future__ import annotations
 
@@ -112,9 +112,10 @@ def ingest_organization(*, snapshot: OrgSnapshot, now: datetime) -> IngestResult
         out.add(outcome)
         account_ids = {a.account_id: accounts.ids[digest("account", a.account_id)] for a in snapshot.accounts}
 
+        org_policies = [(PolicyKind.SCP, s) for s in snapshot.scps] + [(PolicyKind.RCP, r) for r in snapshot.rcps]
         scp_rows = [
             _policy_row(
-                kind=PolicyKind.SCP,
+                kind=kind,
                 arn=s.arn,
                 name=s.name,
                 description=s.description,
@@ -122,12 +123,12 @@ def ingest_organization(*, snapshot: OrgSnapshot, now: datetime) -> IngestResult
                 organization_id=org_pk,
                 aws_policy_id=s.policy_id,
             )
-            for s in snapshot.scps
+            for kind, s in org_policies
         ]
         scps, outcome = _reconcile_policies(scope=ORG_SCOPE, rows=scp_rows, now=now)
         out.add(outcome)
         attachment_rows = []
-        for scp in snapshot.scps:
+        for _kind, scp in org_policies:
             policy_pk = scps.ids[digest("policy", scp.arn)]
             for target in scp.targets:
                 is_account = target.target_type == ScpTargetType.ACCOUNT
@@ -147,6 +148,7 @@ def ingest_organization(*, snapshot: OrgSnapshot, now: datetime) -> IngestResult
         "accounts": len(snapshot.accounts),
         "organizational_units": len(snapshot.units),
         "scps": len(snapshot.scps),
+        "rcps": len(snapshot.rcps),
         "scp_attachments": len(attachment_rows),
     }
     return IngestResult(outcome=out, counts=counts)
