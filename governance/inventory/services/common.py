@@ -84,6 +84,7 @@ PRINCIPAL_FIELDS = (
     "user_name",
     "display_name",
     "email",
+    "manager_user_id",
     "external_ids",
 )
 MEMBERSHIP_FIELDS = ("group_id", "member_id", "account_id")
@@ -387,6 +388,7 @@ def _principal_values(
     user_name: str = "",
     display_name: str = "",
     email: str = "",
+    manager_user_id: str = "",
     external_ids: Any = (),
     own_footprint: bool = False,
 ) -> Row:
@@ -413,6 +415,7 @@ def _principal_values(
         user_name,
         display_name,
         email,
+        manager_user_id,
         [dict(e) for e in external_ids],
     )
     if own_footprint:

@@ -8,7 +8,7 @@ from governance.inventory import references
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0008_policy_kind_rcp'),
+        ('inventory', '0009_principal_manager'),
     ]
 
     # On SQLite the new column rebuilds inventory_principal, which the reference triggers of 0005
