@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.idp",
     "tests.fixtures.personas",
+    "tests.fixtures.signing",
 ]
