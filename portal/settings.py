@@ -65,8 +65,10 @@ INSTALLED_APPS = [
     "governance.authz",
     "governance.inventory",
     "governance.findings",
+    "governance.evidence",
     "governance.scp",
     "governance.jit",
+    "governance.ops",
     "governance.notify",
 ]
 
@@ -74,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "governance.ops.middleware.AccessMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -322,6 +325,15 @@ SIGNING_KEY_ID = env_str("SIGNING_KEY_ID", "")
 SIGNING_RETIRED_KEYS = env_list("SIGNING_RETIRED_KEYS", [])
 AUDIT_CHECKPOINT_MAX_AGE_HOURS = env_int("AUDIT_CHECKPOINT_MAX_AGE_HOURS", 2, minimum=1)
 
+# Evidence packages are kept under EVIDENCE_DIR, or in S3 under Object Lock when a bucket is named
+# (the bucket must have Object Lock enabled; the portal's credentials need s3:PutObject,
+# s3:PutObjectRetention, s3:GetObject and s3:GetObjectRetention on it).
+EVIDENCE_DIR = env_str("EVIDENCE_DIR", str(VAR_DIR / "evidence"))
+EVIDENCE_S3_BUCKET = env_str("EVIDENCE_S3_BUCKET", "")
+EVIDENCE_S3_PREFIX = env_str("EVIDENCE_S3_PREFIX", "evidence/")
+EVIDENCE_S3_LOCK_MODE = env_choice("EVIDENCE_S3_LOCK_MODE", ("COMPLIANCE", "GOVERNANCE"), "COMPLIANCE")
+EVIDENCE_RETENTION_DAYS = env_int("EVIDENCE_RETENTION_DAYS", 2557, minimum=1)
+
 # AWS --------------------------------------------------------------------------------------------
 
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL", "")
@@ -367,6 +379,14 @@ Q_CLUSTER = {
 }
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TIMEOUT_SECONDS must be smaller than Q_RETRY_SECONDS.")
+
+# Health and metrics (governance/ops) -------------------------------------------------------------
+
+HEALTH_SYNC_MAX_AGE_HOURS = env_int("HEALTH_SYNC_MAX_AGE_HOURS", 26, minimum=1)
+HEALTH_QUEUE_MAX_WAIT_MINUTES = env_int("HEALTH_QUEUE_MAX_WAIT_MINUTES", 15, minimum=1)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# One JSON line per request with its request id (runserver prints its own lines in development).
+ACCESS_LOG = env_bool("ACCESS_LOG", PRODUCTION)
 
 # Notifications (governance/notify) ----------------------------------------------------------------
 
