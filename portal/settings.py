@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "governance.inventory",
     "governance.findings",
     "governance.scp",
+    "governance.jit",
 ]
 
 MIDDLEWARE = [
@@ -292,6 +293,17 @@ STORAGES = {
         )
     },
 }
+
+# Signing ----------------------------------------------------------------------------------------
+
+# An Ed25519 private key (PKCS#8 PEM) signs the audit trail's checkpoints and the evidence
+# manifests: the one thing a database owner cannot forge. Development generates one in var/ on first
+# use; production must be given one (a system check says so). Retired keys stay verifiable through
+# their public keys: "id=/path/to/public.pem", comma-separated.
+SIGNING_KEY_FILE = env_str("SIGNING_KEY_FILE", "" if PRODUCTION else str(VAR_DIR / "signing-key.pem"))
+SIGNING_KEY_ID = env_str("SIGNING_KEY_ID", "")
+SIGNING_RETIRED_KEYS = env_list("SIGNING_RETIRED_KEYS", [])
+AUDIT_CHECKPOINT_MAX_AGE_HOURS = env_int("AUDIT_CHECKPOINT_MAX_AGE_HOURS", 2, minimum=1)
 
 # AWS --------------------------------------------------------------------------------------------
 

@@ -17,8 +17,10 @@ from governance.audit.models import (
     ANONYMOUS_ACTOR,
     GENESIS_HASH,
     SYSTEM_ACTOR,
+    AuditCheckpoint,
     AuditEvent,
     canonical_time,
+    checkpoint_statement,
     compute_hash,
 )
 
@@ -179,3 +181,50 @@ def record(
         event.hash = compute_hash(event.hashed_fields())
         event.save(using=using, force_insert=True)
     return event
+
+
+class CheckpointRefusedError(RuntimeError):
+    """The chain did not verify since the last checkpoint, so its head is not signed."""
+
+
+def create_checkpoint(*, verify: bool = True) -> AuditCheckpoint | None:
+    """Sign the chain head (sequence and hash) with the current key; None for an empty log.
+
+    With `verify` (the default), the events since the newest checkpoint are verified first and a
+    head whose chain does not verify is never signed (CheckpointRefusedError names the problems).
+    The chain is locked while the head is read, so the signed head is one a writer committed.
+    A checkpoint writes no audit event of its own: an event would move the head it signs; the
+    checkpoint row is itself the record, signed. An unchanged head still gets a new checkpoint: its
+    `signed_at` is the proof that the chain was whole at that hour.
+    """
+    from governance.audit import signing
+    from governance.audit.verify import verify_chain
+
+    using = router.db_for_write(AuditCheckpoint)
+    key = signing.current_key()
+    with transaction.atomic(using=using):
+        # Verified under the chain lock, so no event lands between the check and the signature.
+        _lock_chain(using)
+        if verify:
+            newest = AuditCheckpoint.objects.using(using).order_by("-sequence", "-id").first()
+            report = verify_chain(since=newest) if newest else verify_chain()
+            problems = [p for p in report.problems if p.kind != "stale"]
+            if problems:
+                raise CheckpointRefusedError(
+                    "Audit chain does not verify; head not signed: " + "; ".join(str(p) for p in problems[:5])
+                )
+        head = AuditEvent.objects.using(using).order_by("-sequence").values_list("sequence", "hash").first()
+        if head is None:
+            return None
+        signed_at = timezone.now()
+        statement = checkpoint_statement(sequence=head[0], head_hash=head[1], signed_at=signed_at, key_id=key.key_id)
+        checkpoint = AuditCheckpoint(
+            sequence=head[0],
+            head_hash=head[1],
+            signed_at=signed_at,
+            key_id=key.key_id,
+            statement=statement,
+            signature=signing.b64(key.sign(statement.encode("utf-8"))),
+        )
+        checkpoint.save(using=using, force_insert=True)
+    return checkpoint

@@ -28,6 +28,7 @@ class Capability(models.TextChoices):
     EVIDENCE_EXPORT = "evidence.export", "Export and verify evidence"
     JIT_REQUEST = "jit.request", "Request just-in-time access"
     JIT_APPROVE = "jit.approve", "Approve just-in-time access"
+    JIT_ADMIN = "jit.admin", "Manage just-in-time eligibility and end any grant"
     ADMIN_ACCESS = "admin.access", "Use the governance admin"
 
 
@@ -69,10 +70,12 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             C.FINDINGS_VIEW,
             C.REVIEWS_ADMIN,
             C.EVIDENCE_EXPORT,
+            C.JIT_ADMIN,
             C.ADMIN_ACCESS,
         }
     ),
-    Role.OWNER: frozenset({C.INVENTORY_VIEW, C.REVIEWS_REVIEW, C.FINDINGS_VIEW}),
+    # An owner approves just-in-time access to their accounts where a policy routes it to the owner tag.
+    Role.OWNER: frozenset({C.INVENTORY_VIEW, C.REVIEWS_REVIEW, C.FINDINGS_VIEW, C.JIT_APPROVE}),
     Role.JIT_REQUESTER: frozenset({C.JIT_REQUEST}),
     Role.JIT_APPROVER: frozenset({C.JIT_APPROVE}),
     Role.BREAK_GLASS: frozenset(Capability),

@@ -1,0 +1,22 @@
+"""Background tasks: take ids, call the life cycle. Schedules are collected by `setup_schedules`."""
+
+from __future__ import annotations
+
+from governance.jit import lifecycle
+
+SCHEDULES = [
+    # Starts scheduled grants and revokes overdue ones; each grant also has a one-off schedule at its end.
+    {"name": "tick", "func": "governance.jit.tasks.tick", "schedule_type": "minutes", "minutes": 1},
+]
+
+
+def provision_grant(*, grant_id: int) -> str:
+    return lifecycle.provision(grant_id)
+
+
+def revoke_grant(*, grant_id: int) -> str:
+    return lifecycle.revoke(grant_id)
+
+
+def tick() -> dict:
+    return lifecycle.tick()
