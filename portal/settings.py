@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "governance.findings",
     "governance.scp",
     "governance.jit",
+    "governance.notify",
 ]
 
 MIDDLEWARE = [
@@ -350,6 +351,29 @@ Q_CLUSTER = {
 }
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TIMEOUT_SECONDS must be smaller than Q_RETRY_SECONDS.")
+
+# Notifications (governance/notify) ----------------------------------------------------------------
+
+# The demo prints e-mail to the console; production sends through SMTP unless told otherwise.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_SECONDS", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "governance-portal@localhost")
+# Links in messages point here (no trailing slash); production defaults to https:// and the first host.
+PORTAL_BASE_URL = env_str(
+    "PORTAL_BASE_URL",
+    f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION and ALLOWED_HOSTS else "http://127.0.0.1:8000",
+).rstrip("/")
+NOTIFY_CHANNELS = env_list("NOTIFY_CHANNELS", ["email"])
+# Deliver in the committing process instead of through the task queue (tests, single-process demos).
+NOTIFY_DELIVER_INLINE = env_bool("NOTIFY_DELIVER_INLINE", False)
 
 # Logging ----------------------------------------------------------------------------------------
 

@@ -25,7 +25,9 @@ has the everyday AWS managed policies (`AWS_MANAGED_POLICIES`), and assigning a 
 account provisions it there. What it still cannot do: service last accessed, CloudTrail lookups,
 Access Analyzer and policy simulation are missing; `SourceIdentity` and session tags are accepted by
 AssumeRole but not echoed back; IAM policies and SCPs are not enforced; the management account is
-named "master". The credential report starts with the root user's line, as AWS's does.
+named "master". The credential report starts with the root user's line, as AWS's does, and
+Identity Center users keep the `aws:identitystore:enterprise` extension (their manager) that
+CreateUser was given, which ListUsers and DescribeUser return when asked.
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ def _configure_moto() -> None:
     _provision_on_assignment()
     _permission_set_boundaries()
     _root_in_credential_report()
+    _identity_store_extensions()
     _configured = True
 
 
@@ -186,6 +189,52 @@ def _permission_set_boundaries() -> None:
     SSOAdminResponse.put_permissions_boundary_to_permission_set = put
     SSOAdminResponse.get_permissions_boundary_for_permission_set = get
     SSOAdminResponse.delete_permissions_boundary_from_permission_set = delete
+
+
+def _identity_store_extensions() -> None:
+    """CreateUser's `Extensions` (the SCIM enterprise attributes: manager, department, ...),
+    returned by ListUsers and DescribeUser when the caller names the extension, as AWS does.
+
+    moto ignores the parameter. The values are kept per backend beside its users, so a reset or a
+    restored state keeps them together; a deleted user's extensions go with it.
+    """
+    from moto.identitystore.responses import IdentityStoreResponse
+
+    def stored(response: Any) -> dict[str, dict[str, Any]]:
+        backend = response.identitystore_backend
+        if not hasattr(backend, "user_extensions"):
+            backend.user_extensions = {}
+        return backend.user_extensions
+
+    def with_extensions(response: Any, user: dict[str, Any]) -> dict[str, Any]:
+        wanted = response._get_param("Extensions") or []
+        saved = stored(response).get(user.get("UserId", ""), {})
+        chosen = {name: saved[name] for name in wanted if name in saved}
+        return {**user, "Extensions": chosen} if chosen else user
+
+    create_user = IdentityStoreResponse.create_user
+    list_users = IdentityStoreResponse.list_users
+    describe_user = IdentityStoreResponse.describe_user
+
+    def create(self: Any) -> str:
+        body = create_user(self)
+        extensions = self._get_param("Extensions")
+        if extensions:
+            stored(self)[json.loads(body)["UserId"]] = dict(extensions)
+        return body
+
+    def listed(self: Any) -> str:
+        answer = json.loads(list_users(self))
+        answer["Users"] = [with_extensions(self, user) for user in answer.get("Users") or []]
+        return json.dumps(answer)
+
+    def described(self: Any) -> str:
+        answer = with_extensions(self, json.loads(describe_user(self)))
+        return json.dumps(answer)
+
+    IdentityStoreResponse.create_user = create
+    IdentityStoreResponse.list_users = listed
+    IdentityStoreResponse.describe_user = described
 
 
 ROOT_DEFAULTS = {"mfa_active": False, "access_key_active": False, "password_last_used_days_ago": None}
