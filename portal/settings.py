@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "governance.authz",
     "governance.inventory",
     "governance.findings",
+    "governance.evidence",
     "governance.scp",
     "governance.jit",
     "governance.notify",
@@ -305,6 +306,15 @@ SIGNING_KEY_FILE = env_str("SIGNING_KEY_FILE", "" if PRODUCTION else str(VAR_DIR
 SIGNING_KEY_ID = env_str("SIGNING_KEY_ID", "")
 SIGNING_RETIRED_KEYS = env_list("SIGNING_RETIRED_KEYS", [])
 AUDIT_CHECKPOINT_MAX_AGE_HOURS = env_int("AUDIT_CHECKPOINT_MAX_AGE_HOURS", 2, minimum=1)
+
+# Evidence packages are kept under EVIDENCE_DIR, or in S3 under Object Lock when a bucket is named
+# (the bucket must have Object Lock enabled; the portal's credentials need s3:PutObject,
+# s3:PutObjectRetention, s3:GetObject and s3:GetObjectRetention on it).
+EVIDENCE_DIR = env_str("EVIDENCE_DIR", str(VAR_DIR / "evidence"))
+EVIDENCE_S3_BUCKET = env_str("EVIDENCE_S3_BUCKET", "")
+EVIDENCE_S3_PREFIX = env_str("EVIDENCE_S3_PREFIX", "evidence/")
+EVIDENCE_S3_LOCK_MODE = env_choice("EVIDENCE_S3_LOCK_MODE", ("COMPLIANCE", "GOVERNANCE"), "COMPLIANCE")
+EVIDENCE_RETENTION_DAYS = env_int("EVIDENCE_RETENTION_DAYS", 2557, minimum=1)
 
 # AWS --------------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("inventory/", include("governance.inventory.urls")),
     path("findings/", include("governance.findings.urls")),
     path("guardrails/", include("governance.scp.urls")),
+    path("evidence/", include("governance.evidence.urls")),
     path("admin/", admin.site.urls),
 ]
 
