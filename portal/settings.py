@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "governance.evidence",
     "governance.scp",
     "governance.jit",
+    "governance.ops",
     "governance.notify",
 ]
 
@@ -75,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "governance.ops.middleware.AccessMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -361,6 +363,14 @@ Q_CLUSTER = {
 }
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TIMEOUT_SECONDS must be smaller than Q_RETRY_SECONDS.")
+
+# Health and metrics (governance/ops) -------------------------------------------------------------
+
+HEALTH_SYNC_MAX_AGE_HOURS = env_int("HEALTH_SYNC_MAX_AGE_HOURS", 26, minimum=1)
+HEALTH_QUEUE_MAX_WAIT_MINUTES = env_int("HEALTH_QUEUE_MAX_WAIT_MINUTES", 15, minimum=1)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# One JSON line per request with its request id (runserver prints its own lines in development).
+ACCESS_LOG = env_bool("ACCESS_LOG", PRODUCTION)
 
 # Notifications (governance/notify) ----------------------------------------------------------------
 
