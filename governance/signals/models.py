@@ -273,3 +273,16 @@ class ConfigRuleCompliance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_name}: {self.compliance}"
+
+
+class PolicyValidation(models.Model):
+    """IAM Access Analyzer's ValidatePolicy answer for one document text, kept so the same text
+    (the editor re-checks as one types; a policy page is opened again) costs AWS one call a day."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="sha256 of the policy type and the text.")
+    policy_type = models.CharField(max_length=32)
+    findings = models.JSONField(default=list, blank=True)
+    checked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.policy_type} {self.key[:12]}"

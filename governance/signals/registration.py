@@ -7,7 +7,7 @@ def register_all() -> None:
     from governance.authz.capabilities import Capability, capabilities, register_scope
     from governance.findings.rules import access_analyzer  # noqa: F401  (registers the analyzer rules)
     from governance.inventory import after_sync, panels
-    from governance.signals import selectors
+    from governance.signals import integrations, selectors
     from governance.signals.models import ActivityEvent, AnalyzerFinding, ConfigRuleCompliance
     from portal.navigation import NavEntry, register
 
@@ -22,6 +22,26 @@ def register_all() -> None:
         panels.register(
             panels.Panel(key="signals", page=page, template=f"signals/_{page}_panel.html", context=context, order=order)
         )
+
+    panels.register(
+        panels.Panel(
+            key="signals_validation",
+            page=panels.POLICY,
+            template="signals/_policy_validation_panel.html",
+            context="governance.signals.validation.policy_panel",
+            order=30,
+        )
+    )
+    panels.register(
+        panels.Panel(
+            key="signals_changes",
+            page=panels.POLICY,
+            template="signals/_policy_changes_panel.html",
+            context="governance.signals.selectors.policy_panel",
+            order=31,
+        )
+    )
+    integrations.register()
 
     def may_see_activity(request):
         return capabilities(request.user).has(Capability.INVENTORY_VIEW)

@@ -371,3 +371,16 @@ def principal_panel(request, principal) -> dict | None:
         "signals_activity_status": source_status(Source.CLOUDTRAIL, principal.account),
         "signals_last_accessed_status": source_status(Source.LAST_ACCESSED),
     }
+
+
+def policy_panel(request, policy) -> dict | None:
+    """Who changed this policy in AWS (CloudTrail), and whether through the portal: SCP drift's author."""
+    if not capabilities(request.user).has(Capability.INVENTORY_VIEW):
+        return None
+    targets = [t for t in (policy.arn, policy.aws_policy_id) if t]
+    events = list(
+        ActivityEvent.objects.filter(target__in=targets, read_only=False, error_code="").order_by(*ACTIVITY_ORDER)[
+            :PANEL_ROWS
+        ]
+    )
+    return {"signals_events": events, "signals_activity_status": source_status(Source.CLOUDTRAIL)}

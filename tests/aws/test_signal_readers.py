@@ -169,7 +169,9 @@ def test_it_validates_an_scp_and_points_at_the_line():
             {"policyDocument": text, "policyType": "SERVICE_CONTROL_POLICY"},
         )
         found = access_analyzer.validate_policy(text, access_analyzer.SERVICE_CONTROL_POLICY, client=client)
-    assert [(f.finding_type, f.issue_code, f.line, f.column) for f in found] == [("ERROR", "INVALID_ACTION", 3, 51)]
+    assert [(f.finding_type, f.issue_code, f.line, f.column, f.path) for f in found] == [
+        ("ERROR", "INVALID_ACTION", 3, 51, "Statement[0].Action")
+    ]
 
 
 def test_a_document_to_validate_is_sent_as_json_when_given_as_data():

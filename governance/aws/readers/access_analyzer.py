@@ -130,14 +130,13 @@ def _plain(value: Any) -> Any:
 
 
 def _path(raw: list[dict[str, Any]]) -> str:
+    """AWS's path ([{"value": "Statement"}, {"index": 0}, {"value": "Action"}]) as "Statement[0].Action"."""
     parts = []
     for element in raw:
         if "index" in element:
             parts.append(f"[{element['index']}]")
-        elif "key" in element:
-            parts.append(f".{element['key']}")
-        elif "value" in element:
-            parts.append(f"={element['value']}")
+        elif "value" in element or "key" in element:
+            parts.append(f".{element.get('value', element.get('key'))}")
     return "".join(parts).lstrip(".")
 
 

@@ -1,0 +1,52 @@
+"""What AWS's signals give other apps through the hooks those apps offer.
+
+- The SCP editor's diagnostics (`governance.scp.diagnostics.register_provider`): ValidatePolicy.
+- Impact analysis' recent use (`governance.scp.impact.register_usage_provider`): services a principal
+  used according to service last accessed, and actions it called according to CloudTrail.
+- Review decision hints: `selectors.last_accessed_hints` (and `services.prioritize_last_accessed`
+  to fetch a campaign's principals first), for the reviews app to call.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from governance.signals.models import ActionLastUsed, ServiceLastAccessed
+
+
+def _usage(source: str):
+    from governance.scp.impact import Usage
+
+    return Usage(source=source)
+
+
+def service_last_accessed_usage(principal_ids: list[int], since: datetime) -> dict:
+    """{principal id: Usage} of the services each principal used since `since` (service last accessed)."""
+    found: dict = {}
+    rows = ServiceLastAccessed.objects.filter(principal_id__in=principal_ids, last_authenticated__gte=since)
+    for principal_id, namespace, used in rows.values_list("principal_id", "namespace", "last_authenticated"):
+        usage = found.setdefault(principal_id, _usage("service last accessed"))
+        if namespace not in usage.services or usage.services[namespace] < used:
+            usage.services[namespace] = used
+    return found
+
+
+def cloudtrail_usage(principal_ids: list[int], since: datetime) -> dict:
+    """{principal id: Usage} of the services whose actions each principal called since `since` (CloudTrail)."""
+    found: dict = {}
+    rows = ActionLastUsed.objects.filter(principal_id__in=principal_ids, last_used_at__gte=since, source="cloudtrail")
+    for principal_id, action, used in rows.values_list("principal_id", "action", "last_used_at"):
+        service = action.partition(":")[0].lower()
+        usage = found.setdefault(principal_id, _usage("CloudTrail"))
+        if service not in usage.services or usage.services[service] < used:
+            usage.services[service] = used
+    return found
+
+
+def register() -> None:
+    from governance.scp import diagnostics, impact
+    from governance.signals import validation
+
+    diagnostics.register_provider("access_analyzer", validation.scp_diagnostics, order=50)
+    impact.register_usage_provider("service_last_accessed", service_last_accessed_usage)
+    impact.register_usage_provider("cloudtrail", cloudtrail_usage)
