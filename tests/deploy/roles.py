@@ -224,10 +224,28 @@ def check(records: Iterable[tuple[str, str, str, tuple[tuple[str, str], ...]]], 
     if whole_suite:
         waiting = pending_actions()
         for principal, name in TEMPLATES.items():
-            for action in sorted(role(name).allowed_actions() - used[principal] - waiting.get(principal, set())):
+            tolerated = waiting.get(principal, set()) | EMULATOR_LACKS.get(principal, set())
+            for action in sorted(role(name).allowed_actions() - used[principal] - tolerated):
                 problems.append(f"{name} grants {action}, which the portal never called in the whole suite")
     return problems
 
+
+# Reads of APIs the emulator lacks (governance/aws/readers/availability.py). Their tests stub AWS with
+# botocore's Stubber, which answers before botocore's call hooks, so the recorder never sees them;
+# against the emulator only the first call of each reader is made (and answered "not available").
+_SIGNAL_READS = {
+    "cloudtrail:LookupEvents",
+    "config:DescribeComplianceByConfigRule",
+    "config:DescribeConfigRules",
+    "config:DescribeConformancePacks",
+    "config:DescribeConformancePackCompliance",
+    "iam:GenerateServiceLastAccessedDetails",
+    "iam:GetServiceLastAccessedDetails",
+}
+EMULATOR_LACKS = {
+    "portal": {"access-analyzer:ListAnalyzers", "access-analyzer:ValidatePolicy", *_SIGNAL_READS},
+    "member": _SIGNAL_READS,
+}
 
 # The writes the writer role exists for (the features that make them arrive one by one): such a grant is
 # tolerated unused while no code under governance/ names its operation yet; once code does, the whole
