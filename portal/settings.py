@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "governance.scp",
     "governance.jit",
     "governance.notify",
+    "governance.reviews",
 ]
 
 MIDDLEWARE = [
