@@ -11,5 +11,5 @@ urlpatterns = [
     path("<int:campaign_id>/sign-off/", views.sign_off, name="sign_off"),
     path("<int:campaign_id>/report/", views.report, name="report"),
     path("<int:campaign_id>/close/", views.close, name="close"),
-    path("items/<int:item_id>/decide/", views.decide, name="decide"),
+    path("<int:campaign_id>/decide/", views.decide, name="decide"),
 ]

@@ -36,26 +36,29 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @require_GET
 @authenticated
 def campaign_inbox(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = selectors.campaign_for_user(request.user, campaign_id)
+    campaign = selectors.campaign_for_inbox(request.user, campaign_id)
     filters = selectors.InboxFilters.from_query(request.GET)
     page = selectors.inbox_page(campaign, request.user, filters, after=request.GET.get("after", ""))
+    if not page.total and not selectors.may_oversee(request.user):
+        raise Http404("No such campaign.")
     context = {"campaign": campaign, "page": page, "filters": filters, "query": filters.as_query(), **CHOICES}
     if request.htmx and request.GET.get("after"):
         return render(request, "reviews/_rows.html", context)
     return render(request, "reviews/campaign.html", context)
 
 
-def _item_for_reviewer(request: HttpRequest, item_id: int) -> ReviewItem:
-    item = ReviewItem.objects.select_related("campaign").filter(pk=item_id).first()
-    if item is None or item.reviewer_email not in selectors.my_emails(request.user):
-        raise Http404("No such review item.")
-    return item
-
-
 @require_POST
 @authenticated
-def decide(request: HttpRequest, item_id: int) -> HttpResponse:
-    item = _item_for_reviewer(request, item_id)
+def decide(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """One item's decision; the item is a form field, checked by the service (is it mine)."""
+    campaign = selectors.campaign_for_user(request.user, campaign_id)
+    item_id = request.POST.get("item", "")
+    item = ReviewItem.objects.filter(campaign=campaign, pk=int(item_id) if item_id.isdigit() else 0).first()
+    if item is None or item.reviewer_email not in selectors.my_emails(request.user):
+        if request.htmx:
+            return HttpResponse("This item is not yours to decide.", status=400)
+        messages.error(request, "This item is not yours to decide.")
+        return redirect(reverse("reviews:campaign_inbox", args=[campaign.pk]))
     version = request.POST.get("version", "")
     error = conflict = ""
     try:

@@ -134,4 +134,4 @@ def campaign(review_inventory, personas, template):
     return launch(template=template, actor=personas["campaign_admin"], period="2026-Q4").campaign
 
 
-__all__ = ["GOVERNANCE_ACCOUNT_ID", "FALLBACK"]
+__all__ = ["FALLBACK", "GOVERNANCE_ACCOUNT_ID"]
