@@ -65,8 +65,10 @@ INSTALLED_APPS = [
     "governance.authz",
     "governance.inventory",
     "governance.findings",
+    "governance.evidence",
     "governance.scp",
     "governance.jit",
+    "governance.ops",
     "governance.notify",
     "governance.reviews",
 ]
@@ -75,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "governance.ops.middleware.AccessMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -139,8 +142,11 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 
 SOCIALACCOUNT_ONLY = True
 ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*"]
+# A portal user is one IdP identity; e-mail addresses are not unique (an unverified address must
+# not lock its real owner out) and link to AWS only where the IdP vouches for them (authz/linking.py).
+ACCOUNT_UNIQUE_EMAIL = False
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*"]
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_ADAPTER = "portal.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "portal.adapters.SocialAccountAdapter"
@@ -152,6 +158,17 @@ SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("IDP_TIMEOUT_SECONDS", 10, minimum=1)
 
 DEMO_IDP_URL = "" if PRODUCTION else env_str("DEMO_IDP_URL", "http://127.0.0.1:9400")
 DEMO_IDP_CLIENT_ID = "governance-portal-demo"
+
+
+def _link_settings(prefix: str) -> dict:
+    """Per provider, what links a sign-in to an Identity Center user (governance/authz/linking.py)."""
+    linking = {}
+    if claim := env_str(prefix + "LINK_CLAIM", ""):
+        linking["link_claim"] = claim
+        linking["link_issuer"] = env_str(prefix + "LINK_ISSUER")
+    if env_bool(prefix + "EMAILS_VERIFIED", False):
+        linking["emails_verified"] = True
+    return linking
 
 
 def _oidc_apps() -> list[dict]:
@@ -168,6 +185,7 @@ def _oidc_apps() -> list[dict]:
                     "server_url": env_str(prefix + "ISSUER"),
                     "token_auth_method": env_str(prefix + "TOKEN_AUTH_METHOD", "client_secret_basic"),
                     "oauth_pkce_enabled": True,
+                    **_link_settings(prefix),
                 },
             }
         )
@@ -210,6 +228,7 @@ def _saml_apps() -> list[dict]:
                         "want_message_signed": False,
                         "reject_deprecated_algorithm": True,
                     },
+                    **_link_settings(prefix),
                 },
             }
         )
@@ -307,6 +326,15 @@ SIGNING_KEY_ID = env_str("SIGNING_KEY_ID", "")
 SIGNING_RETIRED_KEYS = env_list("SIGNING_RETIRED_KEYS", [])
 AUDIT_CHECKPOINT_MAX_AGE_HOURS = env_int("AUDIT_CHECKPOINT_MAX_AGE_HOURS", 2, minimum=1)
 
+# Evidence packages are kept under EVIDENCE_DIR, or in S3 under Object Lock when a bucket is named
+# (the bucket must have Object Lock enabled; the portal's credentials need s3:PutObject,
+# s3:PutObjectRetention, s3:GetObject and s3:GetObjectRetention on it).
+EVIDENCE_DIR = env_str("EVIDENCE_DIR", str(VAR_DIR / "evidence"))
+EVIDENCE_S3_BUCKET = env_str("EVIDENCE_S3_BUCKET", "")
+EVIDENCE_S3_PREFIX = env_str("EVIDENCE_S3_PREFIX", "evidence/")
+EVIDENCE_S3_LOCK_MODE = env_choice("EVIDENCE_S3_LOCK_MODE", ("COMPLIANCE", "GOVERNANCE"), "COMPLIANCE")
+EVIDENCE_RETENTION_DAYS = env_int("EVIDENCE_RETENTION_DAYS", 2557, minimum=1)
+
 # AWS --------------------------------------------------------------------------------------------
 
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL", "")
@@ -352,6 +380,14 @@ Q_CLUSTER = {
 }
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TIMEOUT_SECONDS must be smaller than Q_RETRY_SECONDS.")
+
+# Health and metrics (governance/ops) -------------------------------------------------------------
+
+HEALTH_SYNC_MAX_AGE_HOURS = env_int("HEALTH_SYNC_MAX_AGE_HOURS", 26, minimum=1)
+HEALTH_QUEUE_MAX_WAIT_MINUTES = env_int("HEALTH_QUEUE_MAX_WAIT_MINUTES", 15, minimum=1)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# One JSON line per request with its request id (runserver prints its own lines in development).
+ACCESS_LOG = env_bool("ACCESS_LOG", PRODUCTION)
 
 # Notifications (governance/notify) ----------------------------------------------------------------
 

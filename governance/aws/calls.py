@@ -16,8 +16,9 @@ from typing import Any
 _lock = threading.Lock()
 _global_logs: list[CallLog] = []
 _local = threading.local()
-# Called with every call's botocore `before-call` and `after-call` event (name first, then its keyword
-# arguments): the test suite's recorder of what the portal calls, checked against deploy/'s roles.
+# Called with every call's botocore `before-call` and `after-call` event, and every attempt's
+# `response-received` (the event's name first, then its keyword arguments): the test suite's recorder
+# of what the portal calls, and the metrics (calls, throttled attempts).
 _observers: list[Callable[..., None]] = []
 
 
@@ -64,6 +65,11 @@ def _after_call(**kwargs: Any) -> None:
         observer("after-call", **kwargs)
 
 
+def _response_received(**kwargs: Any) -> None:
+    for observer in list(_observers):
+        observer("response-received", **kwargs)
+
+
 def _on_send(**kwargs: Any) -> None:
     for log in _logs():
         log._add_attempt()
@@ -75,6 +81,7 @@ def instrument(session: Any) -> None:
     events.register("before-call", _on_call, unique_id="governance-call-counter")
     events.register("before-send", _on_send, unique_id="governance-attempt-counter")
     events.register("after-call", _after_call, unique_id="governance-call-observer")
+    events.register("response-received", _response_received, unique_id="governance-response-observer")
 
 
 def observe(observer: Callable[..., None]) -> Callable[[], None]:
