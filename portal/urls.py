@@ -14,6 +14,7 @@ urlpatterns = [
     path("reviews/", include("governance.reviews.urls")),
     path("guardrails/", include("governance.scp.urls")),
     path("evidence/", include("governance.evidence.urls")),
+    path("audit/", include("governance.audit.urls")),
     path("admin/", admin.site.urls),
 ]
 

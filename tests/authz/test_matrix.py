@@ -172,6 +172,12 @@ def _sample_evidence_package(inventory) -> Any:
     ).pk  # fmt: skip
 
 
+def _sample_audit_event(inventory) -> int:
+    from governance.audit.services import record
+
+    return record(actor=None, action="test.matrix").sequence
+
+
 # URL parameter name -> value (a callable takes the persona inventory).
 SAMPLES: dict[str, Any] = {
     "token": "not-a-real-break-glass-token",
@@ -188,6 +194,7 @@ SAMPLES: dict[str, Any] = {
     "change_id": lambda inv: _sample_change(inv).pk,
     "key_id": "test-key-1",
     "package_id": _sample_evidence_package,
+    "sequence": lambda inv: _sample_audit_event(inv),
 }
 
 _PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
