@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("", include("governance.ops.urls")),
+    path("api/", include("governance.api.urls")),
     path("accounts/", include("allauth.urls")),
     path("me/", include("governance.authz.urls")),
     path("inventory/", include("governance.inventory.urls")),

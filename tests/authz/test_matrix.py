@@ -32,6 +32,7 @@ pytestmark = pytest.mark.django_db
 # Prefixes left out of the generated matrix, each with the reason and where it is tested instead.
 ALLOWLIST = {
     "accounts/": "allauth's login, logout and IdP callback flows: public by nature; tests/portal/test_login.py",
+    "api/v1/": "the REST API authenticates tokens, not sessions (401 without one): tests/api/test_permissions.py",
     "admin/": "the GovernanceAdminSite checks admin.access itself; ADMIN_CHECKS below and tests/authz/test_admin.py",
 }
 
