@@ -11,6 +11,7 @@ urlpatterns = [
     path("inventory/", include("governance.inventory.urls")),
     path("findings/", include("governance.findings.urls")),
     path("guardrails/", include("governance.scp.urls")),
+    path("jit/", include("governance.jit.urls")),
     path("admin/", admin.site.urls),
 ]
 

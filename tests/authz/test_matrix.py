@@ -26,6 +26,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from governance.authz.capabilities import capabilities
 from governance.authz.decorators import Rule, rule_of
 from tests.fixtures.personas import MATRIX_PERSONAS, OWNED_ACCOUNT_IDS
+from tests.jit import helpers as jit_samples
 
 pytestmark = pytest.mark.django_db
 
@@ -115,6 +116,8 @@ SAMPLES: dict[str, Any] = {
     "framework": "cis-aws-3",
     "policy_id": lambda inv: _sample_policy(inv).pk,
     "permission_set_id": lambda inv: _sample_permission_set(inv).pk,
+    "request_id": lambda inv: jit_samples.matrix_request(inv).pk,
+    "grant_id": lambda inv: jit_samples.matrix_grant(inv).pk,
 }
 
 _PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
