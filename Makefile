@@ -37,6 +37,7 @@ bench: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cfn-lint deploy/*.yaml
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

@@ -1,13 +1,57 @@
-"""gunicorn settings for production: `gunicorn -c deploy/gunicorn.conf.py portal.wsgi:application`."""
+"""gunicorn settings for production: `gunicorn -c deploy/gunicorn.conf.py portal.wsgi:application`.
+
+Sizing (README, "Scaling"): `GUNICORN_WORKERS` processes of `GUNICORN_THREADS` threads each; every
+thread may hold a database connection, so workers x threads x machines must stay under PostgreSQL's
+`max_connections` with room for the task cluster (each sync holds two).
+
+Metrics: prometheus-client's multiprocess mode adds up the counters of every process that shares
+`PROMETHEUS_MULTIPROC_DIR` (the web workers and, started with the same variable, the `qcluster`
+processes on this machine). At start the files of processes that are gone are removed: their counts
+start again from zero, which Prometheus reads as a counter reset.
+"""
 
 import os
+import tempfile
+from pathlib import Path
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
 threads = int(os.environ.get("GUNICORN_THREADS", "2"))
-timeout = 60
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
-max_requests = 2000
-max_requests_jitter = 200
-accesslog = "-"
+keepalive = 5
+# Django logs each request as a JSON line with its request id (governance.ops.middleware); gunicorn's
+# own access log would say the same without it.
+accesslog = None
+errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Workers are not recycled: each process leaves its counters in the metrics directory until restart.
+max_requests = 0
+
+metrics_dir = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "governance-portal-metrics"))
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def on_starting(server):
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for path in metrics_dir.glob("*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

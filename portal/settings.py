@@ -65,14 +65,18 @@ INSTALLED_APPS = [
     "governance.authz",
     "governance.inventory",
     "governance.findings",
+    "governance.evidence",
     "governance.scp",
     "governance.jit",
+    "governance.ops",
+    "governance.notify",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "governance.ops.middleware.AccessMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -294,6 +298,26 @@ STORAGES = {
     },
 }
 
+# Signing ----------------------------------------------------------------------------------------
+
+# An Ed25519 private key (PKCS#8 PEM) signs the audit trail's checkpoints and the evidence
+# manifests: the one thing a database owner cannot forge. Development generates one in var/ on first
+# use; production must be given one (a system check says so). Retired keys stay verifiable through
+# their public keys: "id=/path/to/public.pem", comma-separated.
+SIGNING_KEY_FILE = env_str("SIGNING_KEY_FILE", "" if PRODUCTION else str(VAR_DIR / "signing-key.pem"))
+SIGNING_KEY_ID = env_str("SIGNING_KEY_ID", "")
+SIGNING_RETIRED_KEYS = env_list("SIGNING_RETIRED_KEYS", [])
+AUDIT_CHECKPOINT_MAX_AGE_HOURS = env_int("AUDIT_CHECKPOINT_MAX_AGE_HOURS", 2, minimum=1)
+
+# Evidence packages are kept under EVIDENCE_DIR, or in S3 under Object Lock when a bucket is named
+# (the bucket must have Object Lock enabled; the portal's credentials need s3:PutObject,
+# s3:PutObjectRetention, s3:GetObject and s3:GetObjectRetention on it).
+EVIDENCE_DIR = env_str("EVIDENCE_DIR", str(VAR_DIR / "evidence"))
+EVIDENCE_S3_BUCKET = env_str("EVIDENCE_S3_BUCKET", "")
+EVIDENCE_S3_PREFIX = env_str("EVIDENCE_S3_PREFIX", "evidence/")
+EVIDENCE_S3_LOCK_MODE = env_choice("EVIDENCE_S3_LOCK_MODE", ("COMPLIANCE", "GOVERNANCE"), "COMPLIANCE")
+EVIDENCE_RETENTION_DAYS = env_int("EVIDENCE_RETENTION_DAYS", 2557, minimum=1)
+
 # AWS --------------------------------------------------------------------------------------------
 
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL", "")
@@ -339,6 +363,37 @@ Q_CLUSTER = {
 }
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TIMEOUT_SECONDS must be smaller than Q_RETRY_SECONDS.")
+
+# Health and metrics (governance/ops) -------------------------------------------------------------
+
+HEALTH_SYNC_MAX_AGE_HOURS = env_int("HEALTH_SYNC_MAX_AGE_HOURS", 26, minimum=1)
+HEALTH_QUEUE_MAX_WAIT_MINUTES = env_int("HEALTH_QUEUE_MAX_WAIT_MINUTES", 15, minimum=1)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# One JSON line per request with its request id (runserver prints its own lines in development).
+ACCESS_LOG = env_bool("ACCESS_LOG", PRODUCTION)
+
+# Notifications (governance/notify) ----------------------------------------------------------------
+
+# The demo prints e-mail to the console; production sends through SMTP unless told otherwise.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_SECONDS", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "governance-portal@localhost")
+# Links in messages point here (no trailing slash); production defaults to https:// and the first host.
+PORTAL_BASE_URL = env_str(
+    "PORTAL_BASE_URL",
+    f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION and ALLOWED_HOSTS else "http://127.0.0.1:8000",
+).rstrip("/")
+NOTIFY_CHANNELS = env_list("NOTIFY_CHANNELS", ["email"])
+# Deliver in the committing process instead of through the task queue (tests, single-process demos).
+NOTIFY_DELIVER_INLINE = env_bool("NOTIFY_DELIVER_INLINE", False)
 
 # Logging ----------------------------------------------------------------------------------------
 

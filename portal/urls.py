@@ -6,11 +6,13 @@ from portal import views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
+    path("", include("governance.ops.urls")),
     path("accounts/", include("allauth.urls")),
     path("me/", include("governance.authz.urls")),
     path("inventory/", include("governance.inventory.urls")),
     path("findings/", include("governance.findings.urls")),
     path("guardrails/", include("governance.scp.urls")),
+    path("evidence/", include("governance.evidence.urls")),
     path("jit/", include("governance.jit.urls")),
     path("admin/", admin.site.urls),
 ]

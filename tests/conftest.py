@@ -2,7 +2,9 @@
 
 pytest_plugins = [
     "tests.fixtures.aws",
+    "tests.fixtures.aws_calls",
     "tests.fixtures.database",
     "tests.fixtures.idp",
     "tests.fixtures.personas",
+    "tests.fixtures.signing",
 ]

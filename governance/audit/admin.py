@@ -8,7 +8,7 @@ from django.db import connections
 from django.db.models import Q
 from django.utils.functional import cached_property
 
-from governance.audit.models import AuditEvent
+from governance.audit.models import AuditCheckpoint, AuditEvent
 from governance.authz.admin_site import ReadOnlyAdmin
 
 
@@ -65,3 +65,13 @@ class AuditEventAdmin(ReadOnlyAdmin):
         if term.isdigit():
             condition |= Q(sequence=int(term))
         return queryset.filter(condition), False
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ("sequence", "signed_at", "key_id", "head_hash")
+    list_filter = ("key_id",)
+    show_full_result_count = False
+    list_per_page = 50
+    fields = ("sequence", "head_hash", "signed_at", "key_id", "statement", "signature")
+    readonly_fields = fields

@@ -147,3 +147,70 @@ class AuditEvent(models.Model):
 
     def hashed_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in HASHED_FIELDS}
+
+
+CHECKPOINT_FORMAT = "governance-audit-checkpoint/1"
+
+
+def checkpoint_statement(*, sequence: int, head_hash: str, signed_at: datetime, key_id: str) -> str:
+    """The exact text a checkpoint signs: canonical JSON naming the chain head, the time and the key."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "sequence": sequence,
+        "hash": head_hash,
+        "signed_at": canonical_time(signed_at),
+        "key_id": key_id,
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+class AuditCheckpointQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditLogImmutableError("Audit checkpoints cannot be updated.")
+
+    def delete(self):
+        raise AuditLogImmutableError("Audit checkpoints cannot be deleted.")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AuditLogImmutableError("Audit checkpoints cannot be updated.")
+
+    def covering(self, sequence: int) -> AuditCheckpointQuerySet:
+        """Checkpoints whose signed head is at or after `sequence`, oldest first."""
+        return self.filter(sequence__gte=sequence).order_by("sequence", "id")
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement that, at `signed_at`, the chain's head was `sequence` with `head_hash`.
+
+    The database owner can rewrite rows and recompute every hash, but cannot sign: a checkpoint
+    pins the chain up to its sequence, and one whose sequence is past the head shows events were
+    cut off the end. `statement` is stored exactly as signed so anyone can check it with the public
+    key (`openssl pkeyutl -verify -rawin`); `signature` is base64 of the 64-byte Ed25519 signature.
+    Append-only like the events (model, QuerySet and a PostgreSQL trigger refuse changes).
+    """
+
+    sequence = models.PositiveBigIntegerField(editable=False)
+    head_hash = models.CharField(max_length=64, editable=False)
+    signed_at = models.DateTimeField(editable=False)
+    key_id = models.CharField(max_length=64, editable=False)
+    statement = models.TextField(editable=False)
+    signature = models.CharField(max_length=100, editable=False)
+
+    objects = AuditCheckpointQuerySet.as_manager()
+
+    class Meta:
+        db_table = "audit_checkpoint"
+        ordering = ["-sequence", "-id"]
+        base_manager_name = "objects"
+        indexes = [models.Index(fields=["sequence"], name="audit_checkpoint_seq_idx")]
+
+    def __str__(self) -> str:
+        return f"checkpoint of #{self.sequence} signed {canonical_time(self.signed_at)} by {self.key_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AuditLogImmutableError("Audit checkpoints cannot be changed.")
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditLogImmutableError("Audit checkpoints cannot be deleted.")

@@ -7,6 +7,7 @@ import datetime as dt
 import enum
 import json
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -17,8 +18,10 @@ from governance.audit.models import (
     ANONYMOUS_ACTOR,
     GENESIS_HASH,
     SYSTEM_ACTOR,
+    AuditCheckpoint,
     AuditEvent,
     canonical_time,
+    checkpoint_statement,
     compute_hash,
 )
 
@@ -179,3 +182,137 @@ def record(
         event.hash = compute_hash(event.hashed_fields())
         event.save(using=using, force_insert=True)
     return event
+
+
+class CheckpointRefusedError(RuntimeError):
+    """The chain did not verify since the last checkpoint, so its head is not signed."""
+
+
+def create_checkpoint(*, verify: bool = True) -> AuditCheckpoint | None:
+    """Sign the chain head (sequence and hash) with the current key; None for an empty log.
+
+    With `verify` (the default), the events since the newest checkpoint are verified first and a
+    head whose chain does not verify is never signed (CheckpointRefusedError names the problems).
+    The chain is locked while the head is read, so the signed head is one a writer committed.
+    A checkpoint writes no audit event of its own: an event would move the head it signs; the
+    checkpoint row is itself the record, signed. An unchanged head still gets a new checkpoint: its
+    `signed_at` is the proof that the chain was whole at that hour.
+    """
+    from governance.audit import signing
+    from governance.audit.verify import verify_chain
+
+    using = router.db_for_write(AuditCheckpoint)
+    key = signing.current_key()
+    with transaction.atomic(using=using):
+        # Verified under the chain lock, so no event lands between the check and the signature.
+        _lock_chain(using)
+        if verify:
+            newest = AuditCheckpoint.objects.using(using).order_by("-sequence", "-id").first()
+            report = verify_chain(since=newest) if newest else verify_chain()
+            problems = [p for p in report.problems if p.kind != "stale"]
+            if problems:
+                raise CheckpointRefusedError(
+                    "Audit chain does not verify; head not signed: " + "; ".join(str(p) for p in problems[:5])
+                )
+        head = AuditEvent.objects.using(using).order_by("-sequence").values_list("sequence", "hash").first()
+        if head is None:
+            return None
+        signed_at = timezone.now()
+        statement = checkpoint_statement(sequence=head[0], head_hash=head[1], signed_at=signed_at, key_id=key.key_id)
+        checkpoint = AuditCheckpoint(
+            sequence=head[0],
+            head_hash=head[1],
+            signed_at=signed_at,
+            key_id=key.key_id,
+            statement=statement,
+            signature=signing.b64(key.sign(statement.encode("utf-8"))),
+        )
+        checkpoint.save(using=using, force_insert=True)
+    return checkpoint
+
+
+# Keys an entry of record_many() may carry: the per-event part of record()'s arguments.
+_ENTRY_KEYS = frozenset({"obj", "object_type", "object_id", "object_repr", "before", "after"})
+_BULK_BATCH = 1000
+
+
+def record_many(
+    *,
+    actor,
+    action: str,
+    entries: Iterable[dict[str, Any]],
+    request=None,
+    request_id: str | None = None,
+) -> int:
+    """Append one event per entry, in order, to the audit chain: a bulk decision's N items.
+
+    Each entry is a dict of record()'s per-event arguments (`obj`, or `object_type`/`object_id`/
+    `object_repr`, and `before`/`after`); actor, action and request id are shared. Every entry is
+    checked before anything is written, so one bad entry raises AuditRecordError and writes
+    none. The events take consecutive sequence numbers under one chain lock and one read of the
+    head, each linked to the one before, and are inserted in batches: the chain is exactly what
+    N calls of record() would have written, for a fraction of the round trips. Returns the count.
+    """
+    if not action or not isinstance(action, str):
+        raise AuditRecordError("action is required.")
+    _check_length("action", action, _MAX_ACTION)
+    if request is not None and request_id is not None:
+        raise AuditRecordError("Pass request or request_id, not both.")
+    if request is not None:
+        request_id = getattr(request, "request_id", "") or ""
+    request_id = _check_length("request_id", request_id or "", _MAX_REQUEST_ID)
+    actor_obj, actor_pk, actor_name = _actor_identity(actor)
+
+    prepared = []
+    for index, entry in enumerate(entries):
+        unknown = set(entry) - _ENTRY_KEYS
+        if unknown:
+            raise AuditRecordError(f"entries[{index}] has unknown keys: {', '.join(sorted(unknown))}.")
+        obj = entry.get("obj")
+        object_type, object_id, object_repr = entry.get("object_type"), entry.get("object_id"), entry.get("object_repr")
+        if obj is not None:
+            if obj.pk is None:
+                raise AuditRecordError(f"entries[{index}].obj has not been saved; record after the write.")
+            object_type = object_type or obj._meta.label_lower
+            object_id = obj.pk if object_id is None else object_id
+            object_repr = str(obj) if object_repr is None else object_repr
+        object_type = _check_length("object_type", object_type or "", _MAX_OBJECT_TYPE)
+        object_id = _check_length("object_id", "" if object_id is None else str(object_id), _MAX_OBJECT_ID)
+        object_repr = object_repr or ""
+        if len(object_repr) > _MAX_REPR:
+            object_repr = object_repr[: _MAX_REPR - 1] + "…"
+        before = _to_json(entry.get("before"), f"entries[{index}].before")
+        after = _to_json(entry.get("after"), f"entries[{index}].after")
+        prepared.append((object_type, object_id, object_repr, before, after))
+    if not prepared:
+        return 0
+
+    using = router.db_for_write(AuditEvent)
+    with transaction.atomic(using=using):
+        _lock_chain(using)
+        head = AuditEvent.objects.using(using).order_by("-sequence").values_list("sequence", "hash").first()
+        sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+        now = timezone.now()
+        events = []
+        for offset, (object_type, object_id, object_repr, before, after) in enumerate(prepared):
+            event = AuditEvent(
+                sequence=sequence + offset,
+                created_at=now,
+                actor=actor_obj,
+                actor_pk=actor_pk,
+                actor_name=actor_name,
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                object_repr=object_repr,
+                before=before,
+                after=after,
+                request_id=request_id,
+                prev_hash=prev_hash,
+            )
+            event.hash = prev_hash = compute_hash(event.hashed_fields())
+            events.append(event)
+        # AuditEventQuerySet refuses bulk_create so that nothing else writes unchained rows; these
+        # are chained above, under the lock, which is what that refusal protects.
+        models.QuerySet.bulk_create(AuditEvent.objects.using(using).all(), events, batch_size=_BULK_BATCH)
+    return len(events)

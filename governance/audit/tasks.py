@@ -1,14 +1,34 @@
-"""Scheduled work for the audit trail; `manage.py setup_schedules` writes SCHEDULES."""
+"""Scheduled work for the audit trail; `manage.py setup_schedules` writes SCHEDULES.
+
+- hourly, `checkpoint_audit_log_task`: verifies the events since the newest checkpoint and signs
+  the head; a chain that does not verify is not signed and the task fails;
+- daily, `verify_audit_log_task`: the whole chain against every checkpoint, and a newest checkpoint
+  no older than AUDIT_CHECKPOINT_MAX_AGE_HOURS.
+
+A failure raises, so it stays among django-q's failed tasks (and the log says why, at ERROR): the
+alert an operator sees in the admin's failed-task list and in whatever watches the logs.
+"""
 
 from __future__ import annotations
 
-import structlog
+from datetime import timedelta
 
+import structlog
+from django.conf import settings
+
+from governance.audit.models import canonical_time
+from governance.audit.services import CheckpointRefusedError, create_checkpoint
 from governance.audit.verify import verify_chain
 
 logger = structlog.get_logger(__name__)
 
 SCHEDULES = [
+    {
+        "name": "checkpoint_audit_log",
+        "func": "governance.audit.tasks.checkpoint_audit_log_task",
+        "schedule_type": "cron",
+        "cron": "7 * * * *",
+    },
     {
         "name": "verify_audit_log",
         "func": "governance.audit.tasks.verify_audit_log_task",
@@ -22,16 +42,47 @@ class AuditChainBrokenError(RuntimeError):
     pass
 
 
-def verify_audit_log_task() -> dict:
-    """Verify the whole chain; a broken chain fails the task, so it shows among django-q's failures.
+def checkpoint_audit_log_task() -> dict:
+    """Verify what was appended since the last checkpoint, then sign the head.
 
-    The result names the head (sequence and hash): kept in django-q's task history, it is the
-    anchor a later `verify_audit_log --anchor` uses to notice events cut off the end.
+    The signed statement goes to the log too (a copy outside the database, where log shipping
+    keeps it), and into django-q's task result.
     """
-    report = verify_chain()
+    try:
+        checkpoint = create_checkpoint()
+    except CheckpointRefusedError as exc:
+        logger.error("audit checkpoint refused", problem=str(exc))
+        raise AuditChainBrokenError(str(exc)) from None
+    if checkpoint is None:
+        return {"sequence": None}
+    summary = {
+        "sequence": checkpoint.sequence,
+        "hash": checkpoint.head_hash,
+        "signed_at": canonical_time(checkpoint.signed_at),
+        "key_id": checkpoint.key_id,
+        "statement": checkpoint.statement,
+        "signature": checkpoint.signature,
+    }
+    logger.info("audit checkpoint signed", **summary)
+    return summary
+
+
+def verify_audit_log_task() -> dict:
+    """Verify the whole chain and every checkpoint; any problem fails the task.
+
+    The result names the head (sequence and hash) and the newest checkpoint.
+    """
+    max_age = timedelta(hours=settings.AUDIT_CHECKPOINT_MAX_AGE_HOURS)
+    report = verify_chain(max_checkpoint_age=max_age)
     if not report.intact:
-        logger.error("audit chain broken", problem=str(report.problem))
-        raise AuditChainBrokenError(f"Audit chain broken at {report.problem}.")
-    summary = {"events": report.events, "head_sequence": report.head_sequence, "head_hash": report.head_hash}
+        problems = "; ".join(str(p) for p in report.problems[:10])
+        logger.error("audit chain broken", problems=problems, count=len(report.problems))
+        raise AuditChainBrokenError(f"Audit chain broken: {problems}.")
+    summary = {
+        "events": report.events,
+        "head_sequence": report.head_sequence,
+        "head_hash": report.head_hash,
+        "checkpoints": report.checkpoints,
+    }
     logger.info("audit chain intact", **summary)
     return summary

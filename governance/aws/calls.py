@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 _lock = threading.Lock()
 _global_logs: list[CallLog] = []
 _local = threading.local()
+# Called with every call's botocore `before-call` and `after-call` event, and every attempt's
+# `response-received` (the event's name first, then its keyword arguments): the test suite's recorder
+# of what the portal calls, and the metrics (calls, throttled attempts).
+_observers: list[Callable[..., None]] = []
 
 
 class CallLog:
@@ -52,6 +56,18 @@ def _on_call(model: Any, **kwargs: Any) -> None:
     key = f"{model.service_model.service_name}.{model.name}"
     for log in _logs():
         log._add_call(key)
+    for observer in list(_observers):
+        observer("before-call", model=model, **kwargs)
+
+
+def _after_call(**kwargs: Any) -> None:
+    for observer in list(_observers):
+        observer("after-call", **kwargs)
+
+
+def _response_received(**kwargs: Any) -> None:
+    for observer in list(_observers):
+        observer("response-received", **kwargs)
 
 
 def _on_send(**kwargs: Any) -> None:
@@ -64,6 +80,14 @@ def instrument(session: Any) -> None:
     events = session._session.get_component("event_emitter")
     events.register("before-call", _on_call, unique_id="governance-call-counter")
     events.register("before-send", _on_send, unique_id="governance-attempt-counter")
+    events.register("after-call", _after_call, unique_id="governance-call-observer")
+    events.register("response-received", _response_received, unique_id="governance-response-observer")
+
+
+def observe(observer: Callable[..., None]) -> Callable[[], None]:
+    """Have `observer(event_name, **botocore_kwargs)` see every call; returns the function that stops it."""
+    _observers.append(observer)
+    return lambda: _observers.remove(observer)
 
 
 @contextmanager

@@ -18,14 +18,18 @@ that another moto version wrote (or that fails to load for any reason) is ignore
 Besides moto's own `/moto-api/` (reset, seed), the server answers `POST /_emulator/backdate`, which
 moves the dates AWS would have recorded over time (user and access key creation, last use of an access
 key, a password or a role) into the past. AWS offers no API for that, and without it every credential
-in a freshly seeded organization would look brand new and recently rotated.
+in a freshly seeded organization would look brand new and recently rotated. `POST /_emulator/throttle`
+(`throttle(url, every=N)`) makes it answer every Nth AWS request with the service's throttling error,
+as AWS does under load (`every=0` stops it), for the load and fault benchmark and the metrics tests.
 
 Where moto and AWS differ in ways the portal would notice, the emulator follows AWS: every account
 has the everyday AWS managed policies (`AWS_MANAGED_POLICIES`), and assigning a permission set to an
 account provisions it there. What it still cannot do: service last accessed, CloudTrail lookups,
 Access Analyzer and policy simulation are missing; `SourceIdentity` and session tags are accepted by
 AssumeRole but not echoed back; IAM policies and SCPs are not enforced; the management account is
-named "master". The credential report starts with the root user's line, as AWS's does.
+named "master". The credential report starts with the root user's line, as AWS's does, and
+Identity Center users keep the `aws:identitystore:enterprise` extension (their manager) that
+CreateUser was given, which ListUsers and DescribeUser return when asked.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ DEFAULT_HOST = "127.0.0.1"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BACKDATE_PATH = "/_emulator/backdate"
 READY_PATH = "/_emulator/ready"
+THROTTLE_PATH = "/_emulator/throttle"
 
 
 class EmulatorError(RuntimeError):
@@ -125,6 +130,7 @@ def _configure_moto() -> None:
     _provision_on_assignment()
     _permission_set_boundaries()
     _root_in_credential_report()
+    _identity_store_extensions()
     _configured = True
 
 
@@ -186,6 +192,52 @@ def _permission_set_boundaries() -> None:
     SSOAdminResponse.put_permissions_boundary_to_permission_set = put
     SSOAdminResponse.get_permissions_boundary_for_permission_set = get
     SSOAdminResponse.delete_permissions_boundary_from_permission_set = delete
+
+
+def _identity_store_extensions() -> None:
+    """CreateUser's `Extensions` (the SCIM enterprise attributes: manager, department, ...),
+    returned by ListUsers and DescribeUser when the caller names the extension, as AWS does.
+
+    moto ignores the parameter. The values are kept per backend beside its users, so a reset or a
+    restored state keeps them together; a deleted user's extensions go with it.
+    """
+    from moto.identitystore.responses import IdentityStoreResponse
+
+    def stored(response: Any) -> dict[str, dict[str, Any]]:
+        backend = response.identitystore_backend
+        if not hasattr(backend, "user_extensions"):
+            backend.user_extensions = {}
+        return backend.user_extensions
+
+    def with_extensions(response: Any, user: dict[str, Any]) -> dict[str, Any]:
+        wanted = response._get_param("Extensions") or []
+        saved = stored(response).get(user.get("UserId", ""), {})
+        chosen = {name: saved[name] for name in wanted if name in saved}
+        return {**user, "Extensions": chosen} if chosen else user
+
+    create_user = IdentityStoreResponse.create_user
+    list_users = IdentityStoreResponse.list_users
+    describe_user = IdentityStoreResponse.describe_user
+
+    def create(self: Any) -> str:
+        body = create_user(self)
+        extensions = self._get_param("Extensions")
+        if extensions:
+            stored(self)[json.loads(body)["UserId"]] = dict(extensions)
+        return body
+
+    def listed(self: Any) -> str:
+        answer = json.loads(list_users(self))
+        answer["Users"] = [with_extensions(self, user) for user in answer.get("Users") or []]
+        return json.dumps(answer)
+
+    def described(self: Any) -> str:
+        answer = with_extensions(self, json.loads(describe_user(self)))
+        return json.dumps(answer)
+
+    IdentityStoreResponse.create_user = create
+    IdentityStoreResponse.list_users = listed
+    IdentityStoreResponse.describe_user = described
 
 
 ROOT_DEFAULTS = {"mfa_active": False, "access_key_active": False, "password_last_used_days_ago": None}
@@ -292,16 +344,40 @@ class _EmulatorApp:
 
         _configure_moto()
         self.moto = DomainDispatcherApplication(create_backend_app)
+        self._throttle_every = 0
+        self._requests = 0
+        self._throttled = 0
+        self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO") == BACKDATE_PATH and environ.get("REQUEST_METHOD") == "POST":
             return self._backdate(environ, start_response)
+        if environ.get("PATH_INFO") == THROTTLE_PATH and environ.get("REQUEST_METHOD") == "POST":
+            return self._set_throttle(environ, start_response)
         if environ.get("PATH_INFO") == READY_PATH:
             # Cheap, and ours: moto's /moto-api/data.json serializes everything the emulator holds.
             body = b'{"emulator": "ready"}'
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        if self._throttle_every and not environ.get("PATH_INFO", "").startswith("/moto-api"):
+            with self._lock:
+                self._requests += 1
+                throttle = self._requests % self._throttle_every == 0
+                self._throttled += throttle
+            if throttle:
+                return _throttled(environ, start_response)
         return self.moto(environ, start_response)
+
+    def _set_throttle(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        with self._lock:
+            body = {"throttled": self._throttled, "requests": self._requests}
+            self._throttle_every = max(0, int(payload.get("every", 0)))
+            self._requests = self._throttled = 0
+        data = json.dumps(body).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
 
     def _backdate(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         try:
@@ -313,6 +389,21 @@ class _EmulatorApp:
         data = json.dumps(body).encode()
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
+
+
+def _throttled(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """AWS's throttling answer in the request's protocol (JSON for Organizations and Identity Center)."""
+    if "json" in environ.get("CONTENT_TYPE", ""):
+        data = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", "ThrottlingException")]
+    else:
+        data = (
+            b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+            b"</Error><RequestId>emulator-throttle</RequestId></ErrorResponse>"
+        )
+        headers = [("Content-Type", "text/xml")]
+    start_response("400 Bad Request", [*headers, ("Content-Length", str(len(data)))])
+    return [data]
 
 
 # The services whose state the demo and the portal use; what the state file holds.
@@ -513,6 +604,12 @@ def backdate(url: str, items: list[dict[str, Any]]) -> int:
     if not items:
         return 0
     return int(_post(url, BACKDATE_PATH, {"items": items}).get("changed", 0))
+
+
+def throttle(url: str, *, every: int) -> dict[str, int]:
+    """Answer every `every`th AWS request with a throttling error from now on (0: never); returns the
+    previous setting's figures (`requests`, `throttled`)."""
+    return _post(url, THROTTLE_PATH, {"every": every})
 
 
 def is_loopback_url(url: str) -> bool:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 
 from governance.findings.analysis import Facts
@@ -17,8 +14,6 @@ from governance.inventory.ingest import insert_plain
 # RESOURCE_STAR repeats policy.service_wildcard and policy.admin_star, which judge the same statements precisely.
 IGNORED_ISSUES = frozenset({"RESOURCE_STAR"})
 CHUNK = 5000
-# Documents per worker process below which linting stays in this process.
-PARALLEL_FROM = 200
 
 
 def _version() -> str:
@@ -52,17 +47,6 @@ def lint_document(document: dict) -> list[dict[str, str]]:
     return sorted(found, key=lambda f: (f["issue"], f["detail"]))
 
 
-def _lint_many(documents: list[dict]) -> list[list[dict[str, str]]]:
-    """parliament over many documents, on every core when there are many (it is CPU-bound)."""
-    workers = min(os.cpu_count() or 1, len(documents) // PARALLEL_FROM)
-    if workers < 2:
-        return [lint_document(document) for document in documents]
-    _parliament()  # imported once, before the fork, so the workers share it
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(lint_document, documents, chunksize=max(1, len(documents) // (workers * 8))))
-
-
 def lint_findings(facts: Iterable[Facts]) -> dict[str, list[dict[str, str]]]:
     """Document key -> parliament's findings, from the cache or computed (and cached) now."""
     wanted = {f.key: f for f in facts if f.policy is not None}
@@ -78,7 +62,9 @@ def lint_findings(facts: Iterable[Facts]) -> dict[str, list[dict[str, str]]]:
     missing = [key for key in wanted if key not in cached]
     if missing:
         documents = [wanted[key].policy.to_json() for key in missing]
-        computed = dict(zip(missing, _lint_many(documents), strict=True))
+        # In this process: with parliament's lookup memoized a document takes about a millisecond, and
+        # forking worker processes from an evaluation that holds every hit cost more than it saved.
+        computed = {key: lint_document(document) for key, document in zip(missing, documents, strict=True)}
         for start in range(0, len(missing), CHUNK):
             LintCache.objects.filter(document_key__in=missing[start : start + CHUNK]).delete()
         insert_plain(

@@ -15,11 +15,12 @@ import django
 django.setup()
 from django.contrib.auth import get_user_model
 from django.db import connection
-from governance.audit.models import AuditEvent
+from governance.audit.models import AuditCheckpoint, AuditEvent
 # Only the tables the writers touch (the user table because SQLite checks the foreign key's table).
 with connection.schema_editor() as editor:
     editor.create_model(get_user_model())
     editor.create_model(AuditEvent)
+    editor.create_model(AuditCheckpoint)
 """
 
 WRITER = """
@@ -62,6 +63,7 @@ def test_processes_writing_to_one_sqlite_file_keep_a_single_chain(tmp_path):
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         "PORTAL_ENV": "development",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'audit.sqlite3'}",
+        "SIGNING_KEY_FILE": str(tmp_path / "signing-key.pem"),
     }
     _finish(_python(SETUP, env))
 

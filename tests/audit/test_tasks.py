@@ -13,7 +13,7 @@ def test_the_daily_task_returns_the_head_as_an_anchor(alice):
     record(actor=alice, action="test.one")
     last = record(actor=None, action="test.two")
 
-    assert verify_audit_log_task() == {"events": 2, "head_sequence": 2, "head_hash": last.hash}
+    assert verify_audit_log_task() == {"events": 2, "head_sequence": 2, "head_hash": last.hash, "checkpoints": 0}
 
 
 def test_the_daily_task_fails_on_a_broken_chain(alice):

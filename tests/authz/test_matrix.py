@@ -105,6 +105,16 @@ def _sample_permission_set(inventory) -> Any:
     return permission_set
 
 
+def _sample_evidence_package(inventory) -> Any:
+    from governance.evidence.package import bytes_file
+    from governance.evidence.services import generate_package
+
+    return generate_package(
+        subject_type="tests.matrix", subject_id="1", subject_repr="matrix sample", subject={},
+        files=[bytes_file("sample.txt", b"sample\n")], actor=None,
+    ).pk  # fmt: skip
+
+
 # URL parameter name -> value (a callable takes the persona inventory).
 SAMPLES: dict[str, Any] = {
     "token": "not-a-real-break-glass-token",
@@ -116,6 +126,8 @@ SAMPLES: dict[str, Any] = {
     "framework": "cis-aws-3",
     "policy_id": lambda inv: _sample_policy(inv).pk,
     "permission_set_id": lambda inv: _sample_permission_set(inv).pk,
+    "key_id": "test-key-1",
+    "package_id": _sample_evidence_package,
     "request_id": lambda inv: jit_samples.matrix_request(inv).pk,
     "grant_id": lambda inv: jit_samples.matrix_grant(inv).pk,
 }

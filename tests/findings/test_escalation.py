@@ -147,3 +147,57 @@ def test_an_unparseable_policy_is_reported_not_passed(persona_inventory):
     _user(persona_inventory, "broken", {"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Action": "iam:*"}]})
     found = _verdicts()
     assert "cannot be parsed" in found[("policy.privilege_escalation", "broken")]["error"]
+
+
+def test_keys_for_some_users_are_an_escalation_the_evidence_names_which(persona_inventory):
+    admins = f"arn:aws:iam::{OTHER_ACCOUNT_ID}:user/admins/*"
+    _user(persona_inventory, "admin-key-maker", _document(_allow("iam:CreateAccessKey", admins)))
+    found = _verdicts()
+    (path,) = found[("policy.privilege_escalation", "admin-key-maker")]["paths"]
+    assert path["id"] == "CreateAccessKey"
+    (step,) = path["steps"]
+    assert step["coverage"] == "some"
+    assert step["allowed_on"] == ["arn:aws:iam::<account>:user/admins/*"]
+
+
+def test_passing_one_named_role_to_a_new_function_is_an_escalation(persona_inventory):
+    one_role = f"arn:aws:iam::{OTHER_ACCOUNT_ID}:role/app-runner"
+    _user(
+        persona_inventory,
+        "one-role-deployer",
+        _document(_allow("iam:PassRole", one_role), _allow(["lambda:CreateFunction", "lambda:InvokeFunction"])),
+    )
+    found = _verdicts()
+    (path,) = found[("policy.privilege_escalation", "one-role-deployer")]["paths"]
+    assert path["id"] == "PassRoleToLambdaInvoke"
+    passing = path["steps"][0]
+    assert (passing["action"], passing["coverage"]) == ("iam:PassRole", "some")
+    assert passing["allowed_on"] == ["arn:aws:iam::<account>:role/app-runner"]
+    assert path["steps"][1]["coverage"] == "all"
+
+
+def test_attaching_to_one_role_and_assuming_another_is_no_path(persona_inventory):
+    attach = _allow("iam:AttachRolePolicy", f"arn:aws:iam::{OTHER_ACCOUNT_ID}:role/build-*")
+    _user(
+        persona_inventory,
+        "split-rights",
+        _document(attach, _allow("sts:AssumeRole", f"arn:aws:iam::{OTHER_ACCOUNT_ID}:role/read-*")),
+    )
+    _user(
+        persona_inventory,
+        "joined-rights",
+        _document(attach, _allow("sts:AssumeRole", f"arn:aws:iam::{OTHER_ACCOUNT_ID}:role/build-*")),
+    )
+    found = _verdicts()
+    assert ("policy.privilege_escalation", "split-rights") not in found
+    paths = [p["id"] for p in found[("policy.privilege_escalation", "joined-rights")]["paths"]]
+    assert paths == ["AttachRolePolicy"]
+    # Either way, attaching policies to roles is delegated IAM administration without a boundary.
+    assert ("boundary.delegated_admin_missing", "split-rights") in found
+
+
+def test_a_deny_on_the_only_allowed_users_closes_the_path(persona_inventory):
+    admins = f"arn:aws:iam::{OTHER_ACCOUNT_ID}:user/admins/*"
+    denied = {"Effect": "Deny", "Action": "iam:CreateAccessKey", "Resource": admins}
+    _user(persona_inventory, "cancelled", _document(_allow("iam:CreateAccessKey", admins), denied))
+    assert ("policy.privilege_escalation", "cancelled") not in _verdicts()

@@ -7,6 +7,8 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from governance.audit.models import AuditEvent
@@ -79,6 +81,24 @@ def test_evaluating_again_changes_only_last_seen(synced_demo):
     assert (run.new, run.resolved, run.reopened) == (0, 0, 0)
     assert dict(Finding.objects.values_list("pk", "status")) == snapshot
     assert AuditEvent.objects.filter(action="findings.evaluated").count() == 2
+
+
+def test_findings_found_again_with_other_facts_get_the_new_evidence(synced_demo, django_assert_max_num_queries):
+    services.evaluate()
+    with CaptureQueriesContext(connection) as unchanged:
+        services.evaluate()
+    fields = ("message", "evidence", "evidence_hash", "resource_name", "severity", "severity_rank")
+    expected = {row[0]: row[1:] for row in Finding.objects.values_list("pk", *fields)}
+    assert len(expected) > 20
+    Finding.objects.update(
+        message="stale", evidence={"stale": True}, evidence_hash="0" * 32, resource_name="stale", severity="low"
+    )
+    # One UPDATE .. FROM (VALUES ..) per rule and chunk, not one per finding.
+    rules = len({row[0] for row in Finding.objects.values_list("rule_id")})
+    with django_assert_max_num_queries(len(unchanged) + rules):
+        run = services.evaluate()
+    assert (run.new, run.resolved, run.reopened) == (0, 0, 0)
+    assert {row[0]: row[1:] for row in Finding.objects.values_list("pk", *fields)} == expected
 
 
 def test_a_suppression_hides_a_finding_until_it_expires(synced_demo):

@@ -10,11 +10,18 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from governance.audit.signing import generate_key_file
+
 ROOT = Path(__file__).resolve().parents[2]
+
+# A complete production configuration has a signing key (audit checkpoints, evidence manifests).
+SIGNING_KEY_FILE = Path(tempfile.mkdtemp(prefix="portal-settings-")) / "signing-key.pem"
+generate_key_file(SIGNING_KEY_FILE)
 
 PRODUCTION = {
     "PORTAL_ENV": "production",
@@ -26,6 +33,7 @@ PRODUCTION = {
     "OIDC_CORP_CLIENT_ID": "governance-portal",
     "OIDC_CORP_CLIENT_SECRET": "a-client-secret",
     "OIDC_CORP_ISSUER": "https://sso.example.com",
+    "SIGNING_KEY_FILE": str(SIGNING_KEY_FILE),
 }
 
 
@@ -146,3 +154,9 @@ def test_it_starts_in_development_without_any_configuration():
 
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_production_without_a_signing_key_warns_that_nothing_can_be_signed():
+    result = _check(_production(SIGNING_KEY_FILE=None), "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "audit.W001" in result.stderr and "SIGNING_KEY_FILE is not set" in result.stderr

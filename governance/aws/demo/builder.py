@@ -19,6 +19,7 @@ from django.conf import settings
 from governance.aws import calls, emulator, session
 from governance.aws.demo import layout
 from governance.aws.demo.layout import MANAGEMENT, AccountSpec, managed
+from governance.aws.readers.identity_center import ENTERPRISE_EXTENSION
 
 
 class DemoOrgError(Exception):
@@ -735,6 +736,23 @@ def _saml_metadata() -> str:
 # Identity Center --------------------------------------------------------------------------------
 
 
+def _managers_first(users: list[layout.SsoUser]) -> list[layout.SsoUser]:
+    """Users ordered so that each one's manager comes before them: the enterprise extension names
+    the manager by user id, which exists only once the manager is created."""
+    ordered: list[layout.SsoUser] = []
+    placed: set[str] = set()
+    names = {u.user_name for u in users}
+    pending = list(users)
+    while pending:
+        ready = [u for u in pending if not u.manager or u.manager in placed or u.manager not in names]
+        if not ready:  # a cycle: place the rest without waiting
+            ready = pending
+        ordered += ready
+        placed.update(u.user_name for u in ready)
+        pending = [u for u in pending if u.user_name not in placed]
+    return ordered
+
+
 class _IdentityCenter:
     def __init__(self, builder: _Builder) -> None:
         self.builder = builder
@@ -752,13 +770,17 @@ class _IdentityCenter:
         instance = self.sso.list_instances()["Instances"][0]
         self.instance_arn = instance["InstanceArn"]
         self.identity_store_id = instance["IdentityStoreId"]
-        for user in self.layout.users:
+        for user in _managers_first(self.layout.users):
+            extensions = {}
+            if user.manager in self.users:
+                extensions = {ENTERPRISE_EXTENSION: {"manager": {"value": self.users[user.manager]}}}
             self.users[user.user_name] = self.store.create_user(
                 IdentityStoreId=self.identity_store_id,
                 UserName=user.user_name,
                 DisplayName=user.display_name,
                 Name={"GivenName": user.given_name, "FamilyName": user.family_name, "Formatted": user.display_name},
                 Emails=[{"Value": user.email, "Type": "work", "Primary": True}],
+                **({"Extensions": extensions} if extensions else {}),
             )["UserId"]
         for name, (description, members) in self.layout.groups.items():
             group_id = self.store.create_group(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from governance.aws.demo.personas import BY_KEY, JIT_APPROVERS_GROUP, JIT_REQUESTERS_GROUP, PERSONAS
@@ -434,6 +434,9 @@ class SsoUser:
     email: str
     given_name: str
     family_name: str
+    # The user name of their manager, written into the `aws:identitystore:enterprise` extension as
+    # SCIM would from the IdP: access reviews route a person's access to their manager.
+    manager: str = ""
 
     @property
     def display_name(self) -> str:
@@ -453,13 +456,35 @@ _FIRST_NAMES = ("Alex", "Blake", "Casey", "Drew", "Eli", "Frankie", "Gray", "Har
 _LAST_NAMES = ("Engineer", "Builder", "Analyst", "Operator", "Tester", "Designer")
 
 
+# Who manages whom: the manager persona leads the engineers (so her inbox has people to review),
+# the platform lead manages the manager and the governance staff.
+MANAGERS = {
+    "jamie.dev": BY_KEY["manager"].user_name,
+    "lee.dev": BY_KEY["manager"].user_name,
+    "dana.data": BY_KEY["manager"].user_name,
+    BY_KEY["requester"].user_name: BY_KEY["manager"].user_name,
+    BY_KEY["approver"].user_name: BY_KEY["manager"].user_name,
+    BY_KEY["manager"].user_name: "priya.platform",
+    "olga.ops": "priya.platform",
+    "sam.security": "priya.platform",
+    BY_KEY["auditor"].user_name: "sam.security",
+    BY_KEY["policy_admin"].user_name: "sam.security",
+    BY_KEY["policy_admin_2"].user_name: "sam.security",
+    BY_KEY["campaign_admin"].user_name: "sam.security",
+}
+ENGINEERS_MANAGER = BY_KEY["manager"].user_name
+
+
 def sso_users(account_count: int, rng: random.Random) -> list[SsoUser]:
     """Every persona with an Identity Center user, the ordinary users, and generated engineers."""
     users = [SsoUser(p.user_name, p.email, p.given_name, p.family_name) for p in PERSONAS if p.in_identity_center]
     users += ORDINARY_SSO_USERS
+    users = [replace(u, manager=MANAGERS.get(u.user_name, "")) for u in users]
     for number in range(1, max(0, account_count - MIN_ACCOUNTS) // 2 + 1):
         given, family = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
-        users.append(SsoUser(f"engineer{number:03d}", f"engineer{number:03d}@example.com", given, family))
+        users.append(
+            SsoUser(f"engineer{number:03d}", f"engineer{number:03d}@example.com", given, family, ENGINEERS_MANAGER)
+        )
     return users
 
 

@@ -40,6 +40,8 @@ from governance.aws.session import management_client, paginate
 
 # What AWS answers when a permission set has no permissions boundary.
 NO_BOUNDARY = "ResourceNotFoundException"
+# The SCIM enterprise user attributes (manager, department, ...); ListUsers returns them only when asked.
+ENTERPRISE_EXTENSION = "aws:identitystore:enterprise"
 
 
 @translates
@@ -58,7 +60,10 @@ def read_identity_center(*, sso: Any | None = None, store: Any | None = None) ->
         owner_account_id=raw.get("OwnerAccountId", ""),
     )
     store_id = instance.identity_store_id
-    users = tuple(_user(u) for u in paginate(store, "list_users", "Users", IdentityStoreId=store_id))
+    users = tuple(
+        _user(u)
+        for u in paginate(store, "list_users", "Users", IdentityStoreId=store_id, Extensions=[ENTERPRISE_EXTENSION])
+    )
     groups = tuple(
         IcGroup(group_id=g["GroupId"], display_name=g.get("DisplayName", ""), description=g.get("Description", ""))
         for g in paginate(store, "list_groups", "Groups", IdentityStoreId=store_id)
@@ -118,7 +123,17 @@ def _user(raw: dict) -> IcUser:
         user_name=raw.get("UserName", ""),
         display_name=raw.get("DisplayName", ""),
         email=primary.get("Value", ""),
+        manager_user_id=_manager(raw),
     )
+
+
+def _manager(raw: dict) -> str:
+    """The enterprise extension's `manager`: SCIM's `{"value": id}`, or a bare id some IdPs send."""
+    enterprise = (raw.get("Extensions") or {}).get(ENTERPRISE_EXTENSION) or {}
+    manager = enterprise.get("manager") if isinstance(enterprise, dict) else None
+    if isinstance(manager, dict):
+        manager = manager.get("value")
+    return manager if isinstance(manager, str) else ""
 
 
 def _permission_set(sso: Any, instance_arn: str, arn: str, boundaries: _Boundaries) -> PermissionSetInfo:

@@ -222,6 +222,9 @@ class IcUser:
     user_name: str
     display_name: str
     email: str
+    # The `manager` of the `aws:identitystore:enterprise` extension (SCIM fills it from the IdP):
+    # the manager's Identity Center user id, or "" when the IdP sends none.
+    manager_user_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,16 @@ documents, boundary and SCPs are the same (as they are for most of an organizati
 evaluation. Principals that already allow "*" on "*" without a boundary are administrators already
 (policy.admin_star reports them); escalation is about reaching more than one has.
 
-Resources are probed with ARNs in the principal's own account naming another principal or function
-(`PROBE_*`): a grant on `user/*` or `*` opens the path, a self-service grant on
-`user/${aws:username}` does not. The caller is evaluated as a neutral principal of the same kind,
-so conditions on the caller's own tags are not assumed to hold. A document or SCP that cannot be
-parsed cannot be judged: the principal is reported (fail closed) with the reason.
+Each step is a question over every resource of its kind in the principal's account (`user/*`,
+`role/*`, `function:*`, or `*`), answered by the policy engine's pattern questions
+(`governance.policy.questions`): the step is allowed when some region of those resources is allowed,
+so a grant on `user/*`, on `user/admins/*` or on one named role opens the path (the evidence says
+whether it is all or some of them, and which Resource patterns), while a self-service grant on
+`user/${aws:username}` does not (the region that is only the caller itself does not count). Steps
+that act on the same thing (attach a policy to a role, then assume that role; create a function, then
+invoke it) must be allowed on one common resource. The caller is evaluated as a neutral principal of
+the same kind, so conditions on the caller's own tags are not assumed to hold. A document or SCP that
+cannot be parsed cannot be judged: the principal is reported (fail closed) with the reason.
 """
 
 from __future__ import annotations
@@ -32,14 +37,18 @@ from governance.findings.models import ResourceType, Severity
 from governance.findings.rules import Hit, Remediation, rule
 from governance.findings.rules.context import Context
 from governance.inventory.models import Entitlement, Policy, Principal, PrincipalKind
-from governance.policy import PolicySet, Request
+from governance.policy import PolicyError, PolicySet, Request
+from governance.policy.questions import Coverage, PatternPart, ask
 
-PROBE_USER = "arn:aws:iam::{account}:user/escalation-probe-target"
-PROBE_ROLE = "arn:aws:iam::{account}:role/escalation-probe-target"
-PROBE_GROUP = "arn:aws:iam::{account}:group/escalation-probe-target"
-PROBE_POLICY = "arn:aws:iam::{account}:policy/escalation-probe-target"
-PROBE_FUNCTION = "arn:aws:lambda:{region}:{account}:function:escalation-probe-target"
+# The resources each step asks about: every one of its kind in the principal's account.
+USERS = "arn:aws:iam::{account}:user/*"
+ROLES = "arn:aws:iam::{account}:role/*"
+GROUPS = "arn:aws:iam::{account}:group/*"
+POLICIES = "arn:aws:iam::{account}:policy/*"
+FUNCTIONS = "arn:aws:lambda:{region}:{account}:function:*"
 ANY = "*"
+# Resource patterns shown per step in evidence, at most.
+SHOWN_PATTERNS = 5
 CALLERS = {
     PrincipalKind.IAM_USER: "arn:aws:iam::{account}:user/escalation-probe-caller",
     PrincipalKind.IAM_ROLE: "arn:aws:iam::{account}:role/escalation-probe-caller",
@@ -52,10 +61,13 @@ class Step:
     action: str
     resource: str = ANY
     passed_to: str = ""  # iam:PassedToService, for iam:PassRole
+    # Steps of one path with the same target act on the same resource (the role attached to and then
+    # assumed, the function created and then invoked).
+    target: str = ""
 
 
 def _pass(service: str) -> Step:
-    return Step("iam:PassRole", PROBE_ROLE, passed_to=f"{service}.amazonaws.com")
+    return Step("iam:PassRole", ROLES, passed_to=f"{service}.amazonaws.com")
 
 
 @dataclass(frozen=True)
@@ -69,61 +81,61 @@ PATHS = (
     EscalationPath(
         "CreatePolicyVersion",
         "Create a new version of a managed policy it holds",
-        (Step("iam:CreatePolicyVersion", PROBE_POLICY),),
+        (Step("iam:CreatePolicyVersion", POLICIES),),
     ),
     EscalationPath(
         "SetDefaultPolicyVersion",
         "Switch a managed policy to an older, broader version",
-        (Step("iam:SetDefaultPolicyVersion", PROBE_POLICY),),
+        (Step("iam:SetDefaultPolicyVersion", POLICIES),),
+    ),
+    EscalationPath("CreateAccessKey", "Create access keys for another user", (Step("iam:CreateAccessKey", USERS),)),
+    EscalationPath(
+        "CreateLoginProfile", "Give another user a console password", (Step("iam:CreateLoginProfile", USERS),)
     ),
     EscalationPath(
-        "CreateAccessKey", "Create access keys for another user", (Step("iam:CreateAccessKey", PROBE_USER),)
+        "UpdateLoginProfile", "Change another user's console password", (Step("iam:UpdateLoginProfile", USERS),)
     ),
+    EscalationPath("AttachUserPolicy", "Attach any managed policy to a user", (Step("iam:AttachUserPolicy", USERS),)),
     EscalationPath(
-        "CreateLoginProfile", "Give another user a console password", (Step("iam:CreateLoginProfile", PROBE_USER),)
-    ),
-    EscalationPath(
-        "UpdateLoginProfile", "Change another user's console password", (Step("iam:UpdateLoginProfile", PROBE_USER),)
-    ),
-    EscalationPath(
-        "AttachUserPolicy", "Attach any managed policy to a user", (Step("iam:AttachUserPolicy", PROBE_USER),)
-    ),
-    EscalationPath(
-        "AttachGroupPolicy", "Attach any managed policy to a group", (Step("iam:AttachGroupPolicy", PROBE_GROUP),)
+        "AttachGroupPolicy", "Attach any managed policy to a group", (Step("iam:AttachGroupPolicy", GROUPS),)
     ),
     EscalationPath(
         "AttachRolePolicy",
         "Attach any managed policy to a role it can assume",
-        (Step("iam:AttachRolePolicy", PROBE_ROLE), Step("sts:AssumeRole", PROBE_ROLE)),
+        (Step("iam:AttachRolePolicy", ROLES, target="role"), Step("sts:AssumeRole", ROLES, target="role")),
     ),
-    EscalationPath("PutUserPolicy", "Write an inline policy on a user", (Step("iam:PutUserPolicy", PROBE_USER),)),
-    EscalationPath("PutGroupPolicy", "Write an inline policy on a group", (Step("iam:PutGroupPolicy", PROBE_GROUP),)),
+    EscalationPath("PutUserPolicy", "Write an inline policy on a user", (Step("iam:PutUserPolicy", USERS),)),
+    EscalationPath("PutGroupPolicy", "Write an inline policy on a group", (Step("iam:PutGroupPolicy", GROUPS),)),
     EscalationPath(
         "PutRolePolicy",
         "Write an inline policy on a role it can assume",
-        (Step("iam:PutRolePolicy", PROBE_ROLE), Step("sts:AssumeRole", PROBE_ROLE)),
+        (Step("iam:PutRolePolicy", ROLES, target="role"), Step("sts:AssumeRole", ROLES, target="role")),
     ),
-    EscalationPath("AddUserToGroup", "Add a user to any group", (Step("iam:AddUserToGroup", PROBE_GROUP),)),
+    EscalationPath("AddUserToGroup", "Add a user to any group", (Step("iam:AddUserToGroup", GROUPS),)),
     EscalationPath(
         "UpdateAssumeRolePolicy",
         "Rewrite a role's trust policy, then assume it",
-        (Step("iam:UpdateAssumeRolePolicy", PROBE_ROLE), Step("sts:AssumeRole", PROBE_ROLE)),
+        (Step("iam:UpdateAssumeRolePolicy", ROLES, target="role"), Step("sts:AssumeRole", ROLES, target="role")),
     ),
     EscalationPath("PassRoleToEC2", "Pass a role to a new EC2 instance", (_pass("ec2"), Step("ec2:RunInstances"))),
     EscalationPath(
         "PassRoleToLambdaInvoke",
         "Pass a role to a new Lambda function and invoke it",
-        (_pass("lambda"), Step("lambda:CreateFunction", PROBE_FUNCTION), Step("lambda:InvokeFunction", PROBE_FUNCTION)),
+        (
+            _pass("lambda"),
+            Step("lambda:CreateFunction", FUNCTIONS, target="function"),
+            Step("lambda:InvokeFunction", FUNCTIONS, target="function"),
+        ),
     ),
     EscalationPath(
         "PassRoleToLambdaEventSource",
         "Pass a role to a new Lambda function triggered by an event source",
-        (_pass("lambda"), Step("lambda:CreateFunction", PROBE_FUNCTION), Step("lambda:CreateEventSourceMapping")),
+        (_pass("lambda"), Step("lambda:CreateFunction", FUNCTIONS), Step("lambda:CreateEventSourceMapping")),
     ),
     EscalationPath(
         "UpdateFunctionCode",
         "Replace the code of an existing Lambda function (and run as its role)",
-        (Step("lambda:UpdateFunctionCode", PROBE_FUNCTION),),
+        (Step("lambda:UpdateFunctionCode", FUNCTIONS),),
     ),
     EscalationPath(
         "PassRoleToGlue",
@@ -166,22 +178,22 @@ PATHS = (
 
 # Creating IAM principals or changing what they may do: delegated to anyone, it needs a boundary.
 DELEGATION = (
-    Step("iam:CreateUser", PROBE_USER),
-    Step("iam:CreateRole", PROBE_ROLE),
-    Step("iam:AttachUserPolicy", PROBE_USER),
-    Step("iam:AttachRolePolicy", PROBE_ROLE),
-    Step("iam:AttachGroupPolicy", PROBE_GROUP),
-    Step("iam:PutUserPolicy", PROBE_USER),
-    Step("iam:PutRolePolicy", PROBE_ROLE),
-    Step("iam:PutGroupPolicy", PROBE_GROUP),
-    Step("iam:AddUserToGroup", PROBE_GROUP),
-    Step("iam:UpdateAssumeRolePolicy", PROBE_ROLE),
-    Step("iam:CreatePolicyVersion", PROBE_POLICY),
-    Step("iam:SetDefaultPolicyVersion", PROBE_POLICY),
-    Step("iam:PutUserPermissionsBoundary", PROBE_USER),
-    Step("iam:PutRolePermissionsBoundary", PROBE_ROLE),
-    Step("iam:DeleteUserPermissionsBoundary", PROBE_USER),
-    Step("iam:DeleteRolePermissionsBoundary", PROBE_ROLE),
+    Step("iam:CreateUser", USERS),
+    Step("iam:CreateRole", ROLES),
+    Step("iam:AttachUserPolicy", USERS),
+    Step("iam:AttachRolePolicy", ROLES),
+    Step("iam:AttachGroupPolicy", GROUPS),
+    Step("iam:PutUserPolicy", USERS),
+    Step("iam:PutRolePolicy", ROLES),
+    Step("iam:PutGroupPolicy", GROUPS),
+    Step("iam:AddUserToGroup", GROUPS),
+    Step("iam:UpdateAssumeRolePolicy", ROLES),
+    Step("iam:CreatePolicyVersion", POLICIES),
+    Step("iam:SetDefaultPolicyVersion", POLICIES),
+    Step("iam:PutUserPermissionsBoundary", USERS),
+    Step("iam:PutRolePermissionsBoundary", ROLES),
+    Step("iam:DeleteUserPermissionsBoundary", USERS),
+    Step("iam:DeleteRolePermissionsBoundary", ROLES),
 )
 
 
@@ -208,29 +220,71 @@ def _region() -> str:
     return settings.AWS_REGION
 
 
-def _request(step: Step, kind: str, now) -> Request:
+def _caller(kind: str) -> str:
+    return CALLERS[kind].format(account=PLACEHOLDER_ACCOUNT)
+
+
+def _request(step: Step, kind: str, now, resource: str | None = None) -> Request:
     context: dict[str, str] = {"aws:RequestedRegion": _region()}
     if step.passed_to:
         context["iam:PassedToService"] = step.passed_to
-    resource = step.resource.format(account=PLACEHOLDER_ACCOUNT, region=_region())
     return Request(
-        principal=CALLERS[kind].format(account=PLACEHOLDER_ACCOUNT),
+        principal=_caller(kind),
         action=step.action,
-        resource=resource,
+        resource=resource or step.resource.format(account=PLACEHOLDER_ACCOUNT, region=_region()),
         context=context,
         now=now,
     )
 
 
-def _allowed_by(decision, names: dict[str, str]) -> list[dict[str, str]]:
+@dataclass
+class StepAnswer:
+    """Where one step is allowed: the allowed regions (the caller itself left out) and their coverage."""
+
+    coverage: Coverage
+    parts: tuple[PatternPart, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return bool(self.parts)
+
+
+def _allowed_by(parts: tuple[PatternPart, ...], names: dict[str, str]) -> list[dict[str, str]]:
+    refs = dict.fromkeys(ref for part in parts for ref in part.decision.statements)
     return [
         {
             "type": ref.policy_type.value,
             "policy": names.get(ref.policy, ref.policy),
             "statement": ref.sid or f"#{ref.index}",
         }
-        for ref in decision.statements
+        for ref in refs
     ]
+
+
+def _allowed_on(answer: StepAnswer) -> list[str]:
+    """The Resource patterns that the allowed regions fall in (the most specific first), for evidence."""
+    if answer.coverage is Coverage.ALL:
+        return []
+    patterns = dict.fromkeys(
+        pattern.replace(PLACEHOLDER_ACCOUNT, "<account>")
+        for part in answer.parts
+        for pattern in part.matches
+        if pattern != "*"
+    )
+    return sorted(patterns, key=lambda p: (-len(p), p))[:SHOWN_PATTERNS]
+
+
+def _step_evidence(step: Step, answer: StepAnswer, names: dict[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "action": step.action,
+        "resource": step.resource.format(account="<account>", region=_region()),
+        "coverage": str(answer.coverage),
+    }
+    shown = _allowed_on(answer)
+    if shown:
+        found["allowed_on"] = shown
+    found["allowed_by"] = _allowed_by(answer.parts, names)
+    return found
 
 
 # Assuming a role also needs the role's trust policy: the escalation step assumes a role of the
@@ -251,34 +305,57 @@ ACCOUNT_TRUST = {
 def _judge(
     policy_set: PolicySet, assume_set: PolicySet, kind: str, now, names: dict[str, str]
 ) -> tuple[list[dict], list[dict]]:
-    cache: dict[Step, Any] = {}
+    cache: dict[Step, StepAnswer] = {}
+    caller = _caller(kind)
 
-    def decide(step: Step):
+    def chosen(step: Step) -> PolicySet:
+        return assume_set if step.action == "sts:AssumeRole" else policy_set
+
+    def decide(step: Step) -> StepAnswer:
         if step not in cache:
-            chosen = assume_set if step.action == "sts:AssumeRole" else policy_set
-            cache[step] = chosen.evaluate(_request(step, kind, now))
+            answer = ask(chosen(step), _request(step, kind, now))
+            # A region that is only the caller itself (a self-service grant on user/${aws:username}) is
+            # no escalation: it is the one resource whose Resource pattern names the caller literally.
+            parts = tuple(part for part in answer.allowed_parts if caller not in part.matches)
+            coverage = answer.coverage if len(parts) == len(answer.allowed_parts) else Coverage.SOME
+            cache[step] = StepAnswer(coverage if parts else Coverage.NONE, parts)
         return cache[step]
+
+    def same_target(steps: tuple[Step, ...]) -> bool:
+        """Whether steps that act on one target are all allowed on some one resource: every allowed
+        region's example of each is tried against the others (exact for each example)."""
+        examples = dict.fromkeys(part.example for step in steps for part in decide(step).parts)
+        return any(
+            all(chosen(step).evaluate(_request(step, kind, now, resource=example)).allowed for step in steps)
+            for example in examples
+            if example != caller
+        )
 
     paths = []
     for path in PATHS:
-        decisions = [decide(step) for step in path.steps]
-        if all(d.allowed for d in decisions):
-            paths.append(
-                {
-                    "id": path.id,
-                    "title": path.title,
-                    "steps": [
-                        {
-                            "action": s.action,
-                            "resource": s.resource.format(account="<account>", region=_region()),
-                            "allowed_by": _allowed_by(d, names),
-                        }
-                        for s, d in zip(path.steps, decisions, strict=True)
-                    ],
-                }
-            )
+        answers = [decide(step) for step in path.steps]
+        if not all(answer.allowed for answer in answers):
+            continue
+        targets: dict[str, tuple[Step, ...]] = {}
+        for step in path.steps:
+            if step.target:
+                targets[step.target] = (*targets.get(step.target, ()), step)
+        if not all(same_target(steps) for steps in targets.values() if len(steps) > 1):
+            continue
+        paths.append(
+            {
+                "id": path.id,
+                "title": path.title,
+                "steps": [_step_evidence(s, a, names) for s, a in zip(path.steps, answers, strict=True)],
+            }
+        )
     delegation = [
-        {"action": step.action, "allowed_by": _allowed_by(decide(step), names)}
+        {
+            "action": step.action,
+            "coverage": str(decide(step).coverage),
+            **({"allowed_on": _allowed_on(decide(step))} if _allowed_on(decide(step)) else {}),
+            "allowed_by": _allowed_by(decide(step).parts, names),
+        }
         for step in DELEGATION
         if decide(step).allowed
     ]
@@ -371,7 +448,11 @@ def _verdict(ctx: Context, candidate: Candidate, levels, scp_error: str, managem
     }
     policy_set = PolicySet(**layers)
     assume_set = PolicySet(**layers, resource_policy=ACCOUNT_TRUST)
-    paths, delegation = _judge(policy_set, assume_set, candidate.principal["kind"], ctx.now, {})
+    try:
+        paths, delegation = _judge(policy_set, assume_set, candidate.principal["kind"], ctx.now, {})
+    except PolicyError as exc:
+        # The engine could not split the resources (a pathological pattern): not judged, reported.
+        return Verdict(error=f"the policy engine cannot decide: {exc}", paths=[], delegation=[])
     return Verdict(error="", paths=paths, delegation=delegation)
 
 

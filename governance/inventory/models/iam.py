@@ -53,6 +53,22 @@ class Principal(Synced):
     user_name = models.CharField(max_length=256, blank=True, help_text="Identity Center user name.")
     display_name = models.CharField(max_length=1024, blank=True)
     email = models.CharField(max_length=320, blank=True, help_text="Identity Center primary e-mail.")
+    manager_user_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Identity Center user id of this user's manager (the `aws:identitystore:enterprise` extension).",
+    )
+    # Resolved from `manager_user_id` after each Identity Center ingest (one UPDATE): null when the
+    # IdP sends no manager or names a user the identity store does not hold.
+    manager = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        related_name="reports",
+        help_text="This Identity Center user's manager.",
+    )
 
     objects = PrincipalQuerySet.as_manager()
 

@@ -84,6 +84,7 @@ PRINCIPAL_FIELDS = (
     "user_name",
     "display_name",
     "email",
+    "manager_user_id",
 )
 MEMBERSHIP_FIELDS = ("group_id", "member_id", "account_id")
 ENTITLEMENT_FIELDS = ("principal_id", "policy_id", "via", "account_id", "via_group_id", "permission_set_id")
@@ -386,6 +387,7 @@ def _principal_values(
     user_name: str = "",
     display_name: str = "",
     email: str = "",
+    manager_user_id: str = "",
     own_footprint: bool = False,
 ) -> Row:
     tags = tags or {}
@@ -411,6 +413,7 @@ def _principal_values(
         user_name,
         display_name,
         email,
+        manager_user_id,
     )
     if own_footprint:
         # The portal's own read role is "used" by every sync; its last use is our footprint, not a

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from governance.aws.readers.types import (
     Assignment,
@@ -86,6 +86,7 @@ def ingest_identity_center(*, snapshot: IdentityCenterSnapshot, now: datetime, i
                 user_name=u.user_name,
                 display_name=u.display_name,
                 email=u.email,
+                manager_user_id=u.manager_user_id,
             )
             for u in snapshot.users
         ] + [
@@ -105,6 +106,7 @@ def ingest_identity_center(*, snapshot: IdentityCenterSnapshot, now: datetime, i
             Principal, scope=SSO_SCOPE, fields=PRINCIPAL_FIELDS, rows=principal_rows, now=now
         )
         out.add(outcome)
+        _resolve_managers()
         user_pk = {u.user_id: principals.ids[digest("principal", sso_user_arn(u.user_id))] for u in snapshot.users}
         group_pk = {g.group_id: principals.ids[digest("principal", sso_group_arn(g.group_id))] for g in snapshot.groups}
 
@@ -247,6 +249,39 @@ def ingest_identity_center(*, snapshot: IdentityCenterSnapshot, now: datetime, i
         "permission_set_boundaries_unknown": sum(1 for ps in snapshot.permission_sets if not ps.boundary.read),
     }
     return IngestResult(outcome=out, counts=counts)
+
+
+def _resolve_managers() -> None:
+    """Point each Identity Center user's `manager` at the user its `manager_user_id` names.
+
+    Two set-based statements over the Identity Center scope, touching only rows whose answer
+    changed, so an unchanged sync writes nothing here either.
+    """
+    table = Principal._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS p SET manager_id = m.id
+              FROM {table} AS m
+             WHERE p.scope = %s AND p.kind = %s AND p.manager_user_id <> ''
+               AND m.scope = %s AND m.kind = %s AND m.removed_at IS NULL
+               AND m.identity_store_principal_id = p.manager_user_id
+               AND (p.manager_id IS NULL OR p.manager_id <> m.id)
+            """,  # noqa: S608 - the table name is the model's, not input
+            [SSO_SCOPE, PrincipalKind.SSO_USER, SSO_SCOPE, PrincipalKind.SSO_USER],
+        )
+        cursor.execute(
+            f"""
+            UPDATE {table} AS p SET manager_id = NULL
+             WHERE p.scope = %s AND p.manager_id IS NOT NULL
+               AND NOT EXISTS (
+                   SELECT 1 FROM {table} AS m
+                    WHERE m.id = p.manager_id AND m.removed_at IS NULL
+                      AND m.identity_store_principal_id = p.manager_user_id AND p.manager_user_id <> ''
+               )
+            """,  # noqa: S608 - the table name is the model's, not input
+            [SSO_SCOPE],
+        )
 
 
 def _sorted_references(ps: PermissionSetInfo) -> list[CustomerManagedReference]:
