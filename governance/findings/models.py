@@ -88,14 +88,36 @@ class Finding(models.Model):
     # Foreign keys without an index of their own: the (account, status) and (principal, status)
     # indexes serve those lookups, and inventory rows are never deleted. An evaluation inserts
     # hundreds of thousands of findings in a large organization; each index costs every insert.
+    # Nor a per-row constraint trigger: migration 0003 checks every reference an INSERT writes in one
+    # statement-level anti-join per column (as governance.inventory.references does for the sync's
+    # tables), and refuses to point a stored finding at another row; a first evaluation of a large
+    # organization spent about a quarter of its database time in per-row checks.
     account = models.ForeignKey(
-        "inventory.Account", on_delete=models.PROTECT, null=True, blank=True, related_name="findings", db_index=False
+        "inventory.Account",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="findings",
+        db_index=False,
+        db_constraint=False,
     )
     principal = models.ForeignKey(
-        "inventory.Principal", on_delete=models.PROTECT, null=True, blank=True, related_name="findings", db_index=False
+        "inventory.Principal",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="findings",
+        db_index=False,
+        db_constraint=False,
     )
     policy = models.ForeignKey(
-        "inventory.Policy", on_delete=models.PROTECT, null=True, blank=True, related_name="findings", db_index=False
+        "inventory.Policy",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="findings",
+        db_index=False,
+        db_constraint=False,
     )
     permission_set = models.ForeignKey(
         "inventory.PermissionSet",
@@ -104,6 +126,7 @@ class Finding(models.Model):
         blank=True,
         related_name="findings",
         db_index=False,
+        db_constraint=False,
     )
     resource_type = models.CharField(max_length=16, choices=ResourceType.choices)
     resource_arn = models.CharField(max_length=2048)
@@ -116,7 +139,13 @@ class Finding(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     times_reopened = models.PositiveIntegerField(default=0)
     first_run = models.ForeignKey(
-        EvaluationRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        EvaluationRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
 
     class Meta:
