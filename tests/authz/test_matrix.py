@@ -104,6 +104,37 @@ def _sample_permission_set(inventory) -> Any:
     return permission_set
 
 
+def _sample_scp(inventory) -> Any:
+    """An SCP of the persona organization, attached to the root."""
+    from governance.inventory.models import Policy, PolicyKind
+    from tests.fixtures.personas import _synced
+
+    management = inventory.organization.management_account_id
+    arn = f"arn:aws:organizations::{management}:policy/o-demo12345/service_control_policy/p-matrix"
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}
+    policy, _ = Policy.objects.get_or_create(
+        arn=arn, defaults={"kind": PolicyKind.SCP, "name": "matrix-scp", "organization": inventory.organization,
+                           "aws_policy_id": "p-matrix", "scope": "org",
+                           "document": document,
+                           **_synced(arn)},
+    )  # fmt: skip
+    return policy
+
+
+def _sample_change(inventory) -> Any:
+    """A pending change request written by the policy admin (so approving it is refused as four-eyes)."""
+    from governance.authz.models import User
+    from governance.scp.models import ChangeKind, ChangeRequest
+
+    policy = _sample_scp(inventory)
+    author = User.objects.filter(username="paula.policy").first()
+    change, _ = ChangeRequest.objects.get_or_create(
+        name="matrix-scp", defaults={"kind": ChangeKind.DELETE, "policy": policy, "aws_policy_id": policy.aws_policy_id,
+                                     "reason": "matrix sample change", "author": author, "author_name": "Paula"},
+    )  # fmt: skip
+    return change
+
+
 def _sample_evidence_package(inventory) -> Any:
     from governance.evidence.package import bytes_file
     from governance.evidence.services import generate_package
@@ -112,6 +143,12 @@ def _sample_evidence_package(inventory) -> Any:
         subject_type="tests.matrix", subject_id="1", subject_repr="matrix sample", subject={},
         files=[bytes_file("sample.txt", b"sample\n")], actor=None,
     ).pk  # fmt: skip
+
+
+def _sample_audit_event(inventory) -> int:
+    from governance.audit.services import record
+
+    return record(actor=None, action="test.matrix").sequence
 
 
 # URL parameter name -> value (a callable takes the persona inventory).
@@ -125,8 +162,11 @@ SAMPLES: dict[str, Any] = {
     "framework": "cis-aws-3",
     "policy_id": lambda inv: _sample_policy(inv).pk,
     "permission_set_id": lambda inv: _sample_permission_set(inv).pk,
+    "scp_id": lambda inv: _sample_scp(inv).pk,
+    "change_id": lambda inv: _sample_change(inv).pk,
     "key_id": "test-key-1",
     "package_id": _sample_evidence_package,
+    "sequence": lambda inv: _sample_audit_event(inv),
 }
 
 _PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")

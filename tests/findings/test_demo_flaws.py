@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from governance.aws.demo import flaws
 from governance.findings.models import Finding, FindingStatus
-from governance.findings.rules import all_rules
+from governance.findings.rules import BUILTIN_MODULES, all_rules
 from tests.fixtures.aws import DEMO_ACCOUNTS, DEMO_SEED
 from tests.fixtures.personas import fresh_mfa_session, make_persona_user
 
@@ -45,7 +45,9 @@ def test_sync_then_evaluate_shows_every_seeded_flaw_and_nothing_else(synced_demo
 
 def test_every_rule_has_a_seeded_flaw_to_fire_on():
     seeded = {f.rule for f in flaws.seeded_flaws(accounts=DEMO_ACCOUNTS, seed=DEMO_SEED)}
-    assert {r.id for r in all_rules()} - seeded == set()
+    # Rules other apps register (scp.drift needs an approved change first) are tested in their apps.
+    builtin = {r.id for r in all_rules() if r.module in BUILTIN_MODULES}
+    assert builtin - seeded == set()
 
 
 def test_the_dashboard_counts_the_seeded_flaws(synced_demo):

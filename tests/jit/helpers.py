@@ -43,6 +43,7 @@ def make_policy(*, grantor, requester_group, approver_group=None, sets=(), accou
 
 def add_sso_user(inv, key: str, *, groups=(), email=None):
     """An Identity Center user (and its group memberships) and the portal user linked to it."""
+    from governance.authz.linking import LinkFacts
     from governance.authz.models import User
     from governance.authz.services import link_user
     from governance.inventory.models import GroupMembership, Principal, PrincipalKind
@@ -70,7 +71,7 @@ def add_sso_user(inv, key: str, *, groups=(), email=None):
             **_synced(f"member:{group}:{key}"),
         )
     user = User.objects.create(username=key, email=email)
-    link_user(user=user)
+    link_user(user=user, facts=LinkFacts(provider="demo", verified_email=email))
     return user
 
 

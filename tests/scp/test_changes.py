@@ -1,0 +1,288 @@
+"""Change requests end to end against the emulator: propose, four-eyes, apply through the writer gate,
+confirm by sync, stale bases, AWS's attachment limits, versions, rollback and drift."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from governance.aws import session
+from governance.inventory.models import Policy, PolicyKind, ScpAttachment
+from governance.inventory.sync import sync_organization
+from governance.scp import services, tasks
+from governance.scp.models import ChangeKind, ChangeRequest, ChangeStatus, PolicyRevision
+
+pytestmark = pytest.mark.django_db
+
+DENY_DELETE = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Sid": "NoLeave", "Effect": "Deny", "Action": "organizations:LeaveOrganization", "Resource": "*"},
+        {"Sid": "NoBucketDeletes", "Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"},
+    ],
+}
+REASON = "Protect production buckets from deletion (ticket SEC-42)."
+
+
+def _scp(name: str) -> Policy:
+    return Policy.objects.present().get(kind=PolicyKind.SCP, name=name)
+
+
+def _aws_document(policy_id: str) -> dict:
+    org = session.management_client("organizations")
+    return json.loads(org.describe_policy(PolicyId=policy_id)["Policy"]["Content"])
+
+
+def _ready(change: ChangeRequest) -> ChangeRequest:
+    tasks.run_impact(change.pk)
+    change.refresh_from_db()
+    return change
+
+
+def _audit_actions(change: ChangeRequest) -> list[str]:
+    from governance.audit.models import AuditEvent
+
+    return list(
+        AuditEvent.objects.filter(object_type="scp.changerequest", object_id=str(change.pk))
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+
+
+def test_an_update_goes_from_proposal_to_applied_and_the_sync_confirms_it(fresh_demo_org, db):
+    assert not sync_organization().errors
+    from tests.fixtures.personas import make_persona_user
+
+    paula, peter = make_persona_user("policy_admin"), make_persona_user("policy_admin_2")
+    policy = _scp("DenyLeaveOrganization")
+    change = services.propose_change(
+        actor=paula,
+        kind=ChangeKind.UPDATE,
+        policy=policy,
+        reason=REASON,
+        document_text=json.dumps(DENY_DELETE, indent=2),
+    )
+    assert change.status == ChangeStatus.PENDING and change.base_hash == policy.document_hash
+    change = _ready(change)
+    assert change.impact["accounts_affected"] >= 10
+    assert "s3" in change.impact["lost_services"]
+
+    with pytest.raises(services.FourEyesError):
+        services.approve_change(change=change, actor=paula)
+    change.refresh_from_db()
+    assert change.status == ChangeStatus.PENDING and change.approved_by is None
+
+    change = services.approve_change(change=change, actor=peter)
+    assert change.status == ChangeStatus.APPROVED
+    change = services.apply_change(change=change, actor=peter)
+    assert change.status == ChangeStatus.APPLIED, change.error
+    assert change.aws_request_id
+    assert _aws_document(policy.aws_policy_id) == DENY_DELETE
+    revision = PolicyRevision.objects.get(change=change)
+    assert revision.document == DENY_DELETE
+
+    assert not sync_organization().errors
+    policy.refresh_from_db()
+    assert policy.document == DENY_DELETE and policy.document_hash == revision.document_hash
+    assert _audit_actions(change) == [
+        "scp.change.proposed",
+        "scp.change.approved",
+        "scp.change.apply_started",
+        "scp.change.applied",
+    ]
+    from governance.audit.models import AuditEvent
+
+    write = AuditEvent.objects.filter(action="aws.write").latest("id")
+    assert write.after["source_identity"] == "peter.policy" and write.after["aws_request_id"] == change.aws_request_id
+
+    # Rollback: a change request back to the version before (the sync's history keeps it).
+    first = policy.versions.get(version=1)
+    rollback = services.propose_rollback(actor=peter, version=first, policy=policy, reason="Back to the version before")
+    assert rollback.kind == ChangeKind.UPDATE and rollback.document == first.document
+    assert rollback.base_hash == revision.document_hash
+
+
+def test_an_out_of_band_change_makes_the_request_stale_and_rebase_recovers_it(fresh_demo_org, db):
+    assert not sync_organization().errors
+    from tests.fixtures.personas import make_persona_user
+
+    paula, peter = make_persona_user("policy_admin"), make_persona_user("policy_admin_2")
+    policy = _scp("DenyLeaveOrganization")
+    change = _ready(
+        services.propose_change(
+            actor=paula, kind=ChangeKind.UPDATE, policy=policy, reason=REASON, document_text=json.dumps(DENY_DELETE)
+        )
+    )
+    change = services.approve_change(change=change, actor=peter)
+    out_of_band = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "ec2:*", "Resource": "*"}]}
+    session.management_client("organizations").update_policy(
+        PolicyId=policy.aws_policy_id, Content=json.dumps(out_of_band)
+    )
+
+    change = services.apply_change(change=change, actor=peter)
+    assert change.status == ChangeStatus.STALE and "rebase" in change.error
+    assert _aws_document(policy.aws_policy_id) == out_of_band  # nothing written
+    with pytest.raises(services.ChangeError):
+        services.apply_change(change=change, actor=peter)
+
+    change = services.rebase_change(change=change, actor=paula)
+    assert change.status == ChangeStatus.PENDING and change.base_document == out_of_band
+    change = services.approve_change(change=_ready(change), actor=peter)
+    assert services.apply_change(change=change, actor=peter).status == ChangeStatus.APPLIED
+
+
+def test_drift_is_a_finding_with_its_diff(fresh_demo_org, db):
+    from governance.findings import services as findings
+    from governance.findings.models import Finding
+
+    assert not sync_organization().errors
+    from tests.fixtures.personas import make_persona_user
+
+    paula, peter = make_persona_user("policy_admin"), make_persona_user("policy_admin_2")
+    policy = _scp("DenyLeaveOrganization")
+    change = _ready(
+        services.propose_change(
+            actor=paula, kind=ChangeKind.UPDATE, policy=policy, reason=REASON, document_text=json.dumps(DENY_DELETE)
+        )
+    )
+    services.apply_change(change=services.approve_change(change=change, actor=peter), actor=peter)
+    assert not sync_organization().errors
+    findings.evaluate(rule_ids=["scp.drift"])
+    assert not Finding.objects.filter(rule_id="scp.drift", status="open").exists()
+
+    out_of_band = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "ec2:*", "Resource": "*"}]}
+    session.management_client("organizations").update_policy(
+        PolicyId=policy.aws_policy_id, Content=json.dumps(out_of_band)
+    )
+    assert not sync_organization().errors
+    findings.evaluate(rule_ids=["scp.drift"])
+    drift = Finding.objects.get(rule_id="scp.drift", status="open")
+    assert drift.policy_id == policy.pk
+    assert drift.evidence["approved_change"] == change.pk
+    assert {c["kind"] for c in drift.evidence["diff"]} >= {"removed", "added"}
+
+
+def test_invalid_proposals_are_refused_and_write_nothing(synced_personas):
+    paula = synced_personas["policy_admin"]
+    policy = _scp("DenyLeaveOrganization")
+    before = ChangeRequest.objects.count()
+    bad = {
+        "malformed JSON": ('{"Version": "2012-10-17", "Statement": [', "error"),
+        "oversized": (json.dumps(DENY_DELETE) + " " * 5200, "5,120"),
+        "Principal in an SCP": (
+            json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}],
+                }
+            ),
+            "Principal",
+        ),
+    }
+    for _label, (text, message) in bad.items():
+        with pytest.raises(services.ChangeError, match=message):
+            services.propose_change(
+                actor=paula, kind=ChangeKind.UPDATE, policy=policy, reason=REASON, document_text=text
+            )
+    with pytest.raises(services.ChangeError, match="nothing would change"):
+        services.propose_change(
+            actor=paula, kind=ChangeKind.UPDATE, policy=policy, reason=REASON, document_text=json.dumps(policy.document)
+        )
+    with pytest.raises(services.ChangeError, match="Say why"):
+        services.propose_change(actor=paula, kind=ChangeKind.UPDATE, policy=policy, reason="", document_text="{}")
+    with pytest.raises(services.ChangeError, match="AWS's own policy"):
+        services.propose_change(
+            actor=paula, kind=ChangeKind.UPDATE, policy=_scp("FullAWSAccess"), reason=REASON, document_text="{}"
+        )
+    manager = synced_personas["manager"]
+    with pytest.raises(services.ChangeError, match="Only policy admins"):
+        services.propose_change(actor=manager, kind=ChangeKind.DELETE, policy=policy, reason=REASON)
+    assert ChangeRequest.objects.count() == before
+
+
+def test_attachment_limits_are_checked_before_submission(synced_personas, demo_org):
+    paula = synced_personas["policy_admin"]
+    account = demo_org.accounts["sandbox-olga"]
+    from tests.fixtures.personas import _synced
+
+    # The account holds FullAWSAccess only: detaching it would leave none.
+    with pytest.raises(services.ChangeError, match="at least one SCP"):
+        services.propose_change(
+            actor=paula, kind=ChangeKind.DETACH, policy=_scp("FullAWSAccess"), reason=REASON, target_id=account
+        )
+    # Four more SCPs attached there (in the inventory), then a sixth is refused.
+    target = services.resolve_target(account)
+    for index in range(4):
+        arn = (
+            f"arn:aws:organizations::{demo_org.management_account_id}:policy/o-x/service_control_policy/p-limit{index}"
+        )
+        extra = Policy.objects.create(
+            kind=PolicyKind.SCP, arn=arn, name=f"limit-{index}", scope="org", aws_policy_id=f"p-limit{index}",
+            document=DENY_DELETE, **_synced(arn),
+        )  # fmt: skip
+        ScpAttachment.objects.create(
+            policy=extra, target_type="ACCOUNT", target_id=account, account_id=target.account_pk, scope="org",
+            **_synced(f"{arn}:{account}"),
+        )  # fmt: skip
+    before = ChangeRequest.objects.count()
+    with pytest.raises(services.ChangeError, match="at most 5"):
+        services.propose_change(
+            actor=paula, kind=ChangeKind.ATTACH, policy=_scp("DenyRootUser"), reason=REASON, target_id=account
+        )
+    with pytest.raises(services.ChangeError, match="not a root, OU or account"):
+        services.propose_change(
+            actor=paula, kind=ChangeKind.ATTACH, policy=_scp("DenyRootUser"), reason=REASON, target_id="ou-nope"
+        )
+    assert ChangeRequest.objects.count() == before
+
+
+def test_attach_and_detach_apply_in_aws(fresh_demo_org, db):
+    assert not sync_organization().errors
+    from tests.fixtures.personas import make_persona_user
+
+    paula, peter = make_persona_user("policy_admin"), make_persona_user("policy_admin_2")
+    account = fresh_demo_org.accounts["sandbox-olga"]
+    policy = _scp("DenyIamUserCreation")
+    attach = _ready(
+        services.propose_change(actor=paula, kind=ChangeKind.ATTACH, policy=policy, reason=REASON, target_id=account)
+    )
+    assert attach.impact["accounts_affected"] == 1
+    attach = services.apply_change(change=services.approve_change(change=attach, actor=peter), actor=paula)
+    assert attach.status == ChangeStatus.APPLIED, attach.error
+    org = session.management_client("organizations")
+    attached = {
+        p["Id"] for p in org.list_policies_for_target(TargetId=account, Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    }
+    assert policy.aws_policy_id in attached
+    assert not sync_organization().errors
+    detach = _ready(
+        services.propose_change(actor=peter, kind=ChangeKind.DETACH, policy=policy, reason=REASON, target_id=account)
+    )
+    detach = services.apply_change(change=services.approve_change(change=detach, actor=paula), actor=paula)
+    assert detach.status == ChangeStatus.APPLIED, detach.error
+
+
+def test_a_failed_apply_leaves_the_request_retryable(fresh_demo_org, db):
+    assert not sync_organization().errors
+    from tests.fixtures.personas import make_persona_user
+
+    paula, peter = make_persona_user("policy_admin"), make_persona_user("policy_admin_2")
+    policy = _scp("DenyIamUserCreation")
+    change = _ready(
+        services.propose_change(
+            actor=paula, kind=ChangeKind.UPDATE, policy=policy, reason=REASON, document_text=json.dumps(DENY_DELETE)
+        )
+    )
+    change = services.approve_change(change=change, actor=peter)
+    org = session.management_client("organizations")
+    org.detach_policy(PolicyId=policy.aws_policy_id, TargetId=fresh_demo_org.accounts["payments-prod"])
+    org.delete_policy(PolicyId=policy.aws_policy_id)
+
+    change = services.apply_change(change=change, actor=peter)
+    assert change.status == ChangeStatus.FAILED and change.attempts == 1
+    assert "PolicyNotFound" in change.error or "exist" in change.error
+    change = services.apply_change(change=change, actor=peter)  # retryable: tried again, fails again
+    assert change.status == ChangeStatus.FAILED and change.attempts == 2
+    assert not PolicyRevision.objects.filter(change=change).exists()
+    assert _audit_actions(change).count("scp.change.apply_failed") == 2
