@@ -26,12 +26,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from governance.authz.capabilities import capabilities
 from governance.authz.decorators import Rule, rule_of
 from tests.fixtures.personas import MATRIX_PERSONAS, OWNED_ACCOUNT_IDS
+from tests.jit import helpers as jit_samples
 
 pytestmark = pytest.mark.django_db
 
 # Prefixes left out of the generated matrix, each with the reason and where it is tested instead.
 ALLOWLIST = {
     "accounts/": "allauth's login, logout and IdP callback flows: public by nature; tests/portal/test_login.py",
+    "api/v1/": "the REST API authenticates tokens, not sessions (401 without one): tests/api/test_permissions.py",
     "admin/": "the GovernanceAdminSite checks admin.access itself; ADMIN_CHECKS below and tests/authz/test_admin.py",
 }
 
@@ -167,6 +169,8 @@ SAMPLES: dict[str, Any] = {
     "key_id": "test-key-1",
     "package_id": _sample_evidence_package,
     "sequence": lambda inv: _sample_audit_event(inv),
+    "request_id": lambda inv: jit_samples.matrix_request(inv).pk,
+    "grant_id": lambda inv: jit_samples.matrix_grant(inv).pk,
 }
 
 _PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
