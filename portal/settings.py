@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "django_filters",
     "governance.api",
     "governance.notify",
+    "governance.reviews",
 ]
 
 MIDDLEWARE = [

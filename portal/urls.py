@@ -12,6 +12,7 @@ urlpatterns = [
     path("me/", include("governance.authz.urls")),
     path("inventory/", include("governance.inventory.urls")),
     path("findings/", include("governance.findings.urls")),
+    path("reviews/", include("governance.reviews.urls")),
     path("guardrails/", include("governance.scp.urls")),
     path("evidence/", include("governance.evidence.urls")),
     path("jit/", include("governance.jit.urls")),
