@@ -72,7 +72,7 @@ def test_it_posts_once_per_webhook_whose_events_match(hooks, django_capture_on_c
 def test_it_sends_teams_an_adaptive_card(hooks, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         notify(event="reviews.campaign_launched", recipients=[], context={})
-    [(path, body)] = [(p, b) for p, b in hooks if p == "/teams"]
+    [body] = [b for p, b in hooks if p == "/teams"]
     card = body["attachments"][0]
     assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
     assert card["content"]["type"] == "AdaptiveCard" and card["content"]["body"][0]["weight"] == "Bolder"
