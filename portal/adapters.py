@@ -9,7 +9,9 @@ says which of these happened, with a link to try again; nobody is signed in by i
 - the authorization code was refused (`invalid_grant`: expired or already used);
 - the callback's `state` is unknown to this browser session (tampered, replayed or stale);
 - the ID token failed validation;
-- the IdP sent no e-mail address, or one that another portal user already signed in with.
+- the IdP sent no e-mail address;
+- a signed-in user tried to attach a second IdP identity (`?process=connect`): one IdP identity
+  per portal user, so that is refused (and audited).
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from allauth.socialaccount import app_settings as socialaccount_settings
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.helpers import render_authentication_error
 from allauth.socialaccount.models import SocialLogin
+from allauth.socialaccount.providers.base import AuthProcess
 from allauth.socialaccount.providers.base.constants import AuthError
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
@@ -39,6 +41,7 @@ FAILURE_STATUS = {
     "unreachable": HTTPStatus.BAD_GATEWAY,
     "idp_error": HTTPStatus.BAD_GATEWAY,
     "state": HTTPStatus.BAD_REQUEST,
+    "connect": HTTPStatus.FORBIDDEN,
 }
 
 
@@ -66,14 +69,23 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         """Refuses what would otherwise end on allauth's sign-up form, where a person could type
         any e-mail address; the portal links people to AWS identities by that address."""
         provider = sociallogin.provider
+        if sociallogin.state.get("process") == AuthProcess.CONNECT:
+            _refuse_connect(request, sociallogin)
+            raise ImmediateHttpResponse(_error_page(request, provider.name, "connect"))
         if not sociallogin.is_existing:
+            # Several portal users may carry one address (e-mails are not unique here): a
+            # portal user is one IdP identity, and links to AWS only on what the IdP vouches for.
             email = sociallogin.email_addresses[0].email if sociallogin.email_addresses else ""
             if not email:
                 raise ImmediateHttpResponse(_error_page(request, provider.name, "no_email"))
-            if get_user_model().objects.filter(email__iexact=email).exists():
-                raise ImmediateHttpResponse(_error_page(request, provider.name, "email_conflict", email=email))
         else:
             _refresh_names(sociallogin)
+
+    def is_auto_signup_allowed(self, request, sociallogin):
+        return True
+
+    def validate_disconnect(self, account, accounts):
+        raise self.validation_error("disconnect_last")
 
     def on_authentication_error(self, request, provider, error=None, exception=None, extra_context=None):
         if error == AuthError.CANCELLED:
@@ -129,6 +141,27 @@ class _OpenIDConnectProvider(OpenIDConnectProvider):
             return super().redirect(request, process, next_url=next_url, data=data, **kwargs)
         except requests.RequestException as exc:
             return render_authentication_error(request, self, exception=exc)
+
+
+def _refuse_connect(request, sociallogin: SocialLogin) -> None:
+    from django.db import transaction
+
+    from governance.audit.services import record
+
+    user = request.user if request.user.is_authenticated else None
+    account = sociallogin.account
+    logger.warning("idp_connect_refused", provider=account.provider, uid=str(account.uid)[:256])
+    with transaction.atomic():
+        record(
+            actor=user,
+            action="authz.connect.refused",
+            after={
+                "provider": account.provider,
+                "uid": str(account.uid)[:256],
+                "existing_user": sociallogin.user.pk if sociallogin.is_existing else None,
+            },
+            request=request,
+        )
 
 
 def _classify(request, error, exception, extra_context: dict) -> str:

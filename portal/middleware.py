@@ -30,7 +30,8 @@ class RequestIdMiddleware:
 
 
 class SessionTimeoutMiddleware:
-    """Ends a session after SESSION_IDLE_TIMEOUT without requests or SESSION_ABSOLUTE_TIMEOUT in all."""
+    """Ends a session after SESSION_IDLE_TIMEOUT without requests or SESSION_ABSOLUTE_TIMEOUT in all,
+    and a break-glass session when its `break_glass_until` has passed (or break-glass is turned off)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -40,9 +41,19 @@ class SessionTimeoutMiddleware:
             now = int(time.time())
             started = request.session.setdefault("portal_started_at", now)
             last_seen = request.session.get("portal_last_seen", now)
-            if now - last_seen > settings.SESSION_IDLE_TIMEOUT or now - started > settings.SESSION_ABSOLUTE_TIMEOUT:
+            if (
+                now - last_seen > settings.SESSION_IDLE_TIMEOUT
+                or now - started > settings.SESSION_ABSOLUTE_TIMEOUT
+                or _break_glass_over(request.user)
+            ):
                 logout(request)
                 request.session["portal_expired"] = True
             elif now - last_seen >= 60 or "portal_last_seen" not in request.session:
                 request.session["portal_last_seen"] = now
         return self.get_response(request)
+
+
+def _break_glass_over(user) -> bool:
+    from governance.authz import break_glass
+
+    return getattr(user, "break_glass_until", None) is not None and not break_glass.is_active_for(user)

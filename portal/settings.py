@@ -141,8 +141,11 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 
 SOCIALACCOUNT_ONLY = True
 ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*"]
+# A portal user is one IdP identity; e-mail addresses are not unique (an unverified address must
+# not lock its real owner out) and link to AWS only where the IdP vouches for them (authz/linking.py).
+ACCOUNT_UNIQUE_EMAIL = False
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*"]
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_ADAPTER = "portal.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "portal.adapters.SocialAccountAdapter"
@@ -154,6 +157,17 @@ SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("IDP_TIMEOUT_SECONDS", 10, minimum=1)
 
 DEMO_IDP_URL = "" if PRODUCTION else env_str("DEMO_IDP_URL", "http://127.0.0.1:9400")
 DEMO_IDP_CLIENT_ID = "governance-portal-demo"
+
+
+def _link_settings(prefix: str) -> dict:
+    """Per provider, what links a sign-in to an Identity Center user (governance/authz/linking.py)."""
+    linking = {}
+    if claim := env_str(prefix + "LINK_CLAIM", ""):
+        linking["link_claim"] = claim
+        linking["link_issuer"] = env_str(prefix + "LINK_ISSUER")
+    if env_bool(prefix + "EMAILS_VERIFIED", False):
+        linking["emails_verified"] = True
+    return linking
 
 
 def _oidc_apps() -> list[dict]:
@@ -170,6 +184,7 @@ def _oidc_apps() -> list[dict]:
                     "server_url": env_str(prefix + "ISSUER"),
                     "token_auth_method": env_str(prefix + "TOKEN_AUTH_METHOD", "client_secret_basic"),
                     "oauth_pkce_enabled": True,
+                    **_link_settings(prefix),
                 },
             }
         )
@@ -212,6 +227,7 @@ def _saml_apps() -> list[dict]:
                         "want_message_signed": False,
                         "reject_deprecated_algorithm": True,
                     },
+                    **_link_settings(prefix),
                 },
             }
         )

@@ -13,6 +13,8 @@ urlpatterns = [
     path("findings/", include("governance.findings.urls")),
     path("guardrails/", include("governance.scp.urls")),
     path("evidence/", include("governance.evidence.urls")),
+    path("jit/", include("governance.jit.urls")),
+    path("audit/", include("governance.audit.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -115,10 +115,13 @@ def login_with_token(request: HttpRequest, token: str) -> bool:
             return False
         row.used_at = now
         row.save(update_fields=["used_at"])
-        user, _ = User.objects.get_or_create(username=LOCAL_USERNAME_PREFIX + row.email, defaults={"email": row.email})
+        # No e-mail on the local user: it is never linked to, and never stands in the way of, the
+        # person whose address it names (the user name says who it was issued for).
+        user, _ = User.objects.get_or_create(username=LOCAL_USERNAME_PREFIX + row.email)
         user.break_glass_until = now + timedelta(minutes=session_minutes())
+        user.email = ""
         user.set_unusable_password()
-        user.save(update_fields=["break_glass_until", "password"])
+        user.save(update_fields=["break_glass_until", "password", "email"])
         login(request, user, backend="allauth.account.auth_backends.AuthenticationBackend")
         record(
             actor=user,

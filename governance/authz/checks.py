@@ -31,6 +31,19 @@ def check_authz_settings(app_configs=None, **kwargs):
                     id="authz.E002",
                 )
             )
+    for kind, config in (getattr(settings, "SOCIALACCOUNT_PROVIDERS", None) or {}).items():
+        for app in (config or {}).get("APPS", []):
+            app_settings = app.get("settings") or {}
+            if app_settings.get("link_claim") and not app_settings.get("link_issuer"):
+                problems.append(
+                    Error(
+                        f"Provider {app.get('provider_id')!r} ({kind}) links on claim "
+                        f"{app_settings['link_claim']!r} but names no issuer.",
+                        hint="Set the ExternalIds Issuer that SCIM provisioning writes for this IdP "
+                        "(OIDC_<ID>_LINK_ISSUER / SAML_<ID>_LINK_ISSUER).",
+                        id="authz.E003",
+                    )
+                )
     if getattr(settings, "BREAK_GLASS_ENABLED", False) and getattr(settings, "PRODUCTION", False):
         problems.append(
             Warning(

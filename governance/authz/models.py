@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from governance.authz.linking import MatchedOn
+
 
 class User(AbstractUser):
     """A person who logged in through an identity provider; their rights come from AWS.
@@ -21,6 +23,8 @@ class LinkStatus(models.TextChoices):
     LINKED = "linked", "Linked"
     MISSING = "missing", "No Identity Center user matches"
     AMBIGUOUS = "ambiguous", "Several Identity Center users match"
+    UNVERIFIED = "unverified", "The sign-in vouched for nothing that links"
+    BREAK_GLASS = "break_glass", "Break-glass users are never linked"
 
 
 class IdentityLinkQuerySet(models.QuerySet):
@@ -32,7 +36,10 @@ class IdentityLinkQuerySet(models.QuerySet):
 
 
 class IdentityLink(models.Model):
-    """Which Identity Center user a portal user is (matched on user name or primary e-mail).
+    """Which Identity Center user a portal user is, and the IdP-vouched fact that says so.
+
+    `provider`, `verified_email`, `external_issuer` and `external_id` are what the user's last
+    sign-in vouched for (governance/authz/linking.py); `matched_on` names the rule that linked.
 
     The link names the Identity Center user by its inventory ARN rather than a foreign key, so a
     re-sync that marks and revives rows never breaks it; `candidates` lists the ARNs that matched
@@ -46,6 +53,11 @@ class IdentityLink(models.Model):
     aws_email = models.CharField(max_length=320, blank=True)
     candidates = models.JSONField(default=list, blank=True)
     checked_at = models.DateTimeField()
+    provider = models.CharField(max_length=200, blank=True, help_text="The IdP the facts came from.")
+    verified_email = models.CharField(max_length=320, blank=True, help_text="An e-mail the IdP vouched for.")
+    external_issuer = models.CharField(max_length=512, blank=True)
+    external_id = models.CharField(max_length=512, blank=True, help_text="The configured claim's value.")
+    matched_on = models.CharField(max_length=16, blank=True, choices=MatchedOn.choices, default=MatchedOn.NONE)
 
     objects = IdentityLinkQuerySet.as_manager()
 

@@ -39,6 +39,10 @@ def linked_principal(user: Any, *, relink: bool = True) -> Any | None:
     A user without a usable link is re-linked when a sync has finished since the link was last
     checked, so a new Identity Center user takes effect at the next sync, not the next login.
     """
+    return _link_and_principal(user, relink=relink)[1]
+
+
+def _link_and_principal(user: Any, *, relink: bool = True) -> tuple[Any | None, Any | None]:
     from governance.authz.models import IdentityLink, LinkStatus
     from governance.inventory.models import Principal, PrincipalKind
 
@@ -46,7 +50,9 @@ def linked_principal(user: Any, *, relink: bool = True) -> Any | None:
         present = Principal.objects.present().filter(kind=PrincipalKind.SSO_USER, arn=arn)
         return present.select_related("account").first()
 
-    link = IdentityLink.objects.filter(user=user).only("status", "principal_arn", "checked_at").first()
+    link = (
+        IdentityLink.objects.filter(user=user).only("status", "principal_arn", "checked_at", "verified_email").first()
+    )
     principal = None
     if link is not None and link.status == LinkStatus.LINKED and link.principal_arn:
         principal = lookup(link.principal_arn)
@@ -56,7 +62,7 @@ def linked_principal(user: Any, *, relink: bool = True) -> Any | None:
         link = link_user(user=user)
         if link.status == LinkStatus.LINKED:
             principal = lookup(link.principal_arn)
-    return principal
+    return link, principal
 
 
 def _synced_since(link: Any | None) -> bool:
@@ -72,8 +78,12 @@ def _synced_since(link: Any | None) -> bool:
     return last is not None and (link is None or link.checked_at < last)
 
 
-def _owner_emails(user: Any, principal: Any | None) -> set[str]:
-    emails = {user.email.strip().lower()} if user.email else set()
+def _owner_emails(link: Any | None, principal: Any | None) -> set[str]:
+    """The addresses an `owner` tag may name: vouched for by the IdP or by Identity Center.
+
+    Never the portal user's own e-mail field, which an IdP may fill with an address it did not verify.
+    """
+    emails = {link.verified_email.strip().lower()} if link is not None and link.verified_email else set()
     if principal is not None and principal.email:
         emails.add(principal.email.strip().lower())
     return emails
@@ -92,7 +102,7 @@ def compute_capabilities(user: Any) -> Capabilities:
             grants=(Grant(str(Role.BREAK_GLASS), "break_glass", "emergency local administrator"),),
         )
 
-    principal = linked_principal(user)
+    link, principal = _link_and_principal(user)
     grants: list[Grant] = []
     group_arns: frozenset[str] = frozenset()
     gov_account = ""
@@ -130,7 +140,7 @@ def compute_capabilities(user: Any) -> Capabilities:
                 how = "direct" if holder_id == principal.pk else f"through group {group_names[holder_id]}"
                 grants.append(Grant(mapping[ps_name], "permission_set", f"{ps_name} on {gov_account} ({how})"))
 
-    emails = _owner_emails(user, principal)
+    emails = _owner_emails(link, principal)
     owned_accounts: frozenset[str] = frozenset()
     owned_principals: list[tuple[int, str]] = []
     if emails:

@@ -11,9 +11,12 @@ from governance.authz import mfa
 @receiver(user_logged_in, dispatch_uid="authz.on_login")
 def on_login(sender, request, user, sociallogin=None, **kwargs) -> None:
     from governance.authz.capabilities import forget
+    from governance.authz.linking import facts_from_sociallogin
     from governance.authz.services import link_user
 
+    facts = None
     if sociallogin is not None:
+        facts = facts_from_sociallogin(sociallogin)
         account = sociallogin.account
         mfa.remember_login(
             request,
@@ -21,5 +24,5 @@ def on_login(sender, request, user, sociallogin=None, **kwargs) -> None:
             subject=str(account.uid),
             claims=mfa.claims_from_sociallogin(sociallogin),
         )
-    link_user(user=user, actor=user)
+    link_user(user=user, facts=facts, actor=user)
     forget(user)

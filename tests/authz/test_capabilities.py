@@ -13,6 +13,7 @@ from governance.authz.capabilities import (
     visible_accounts,
     visible_principals,
 )
+from governance.authz.linking import LinkFacts
 from governance.authz.models import LinkStatus
 from governance.authz.services import link_user
 from tests.fixtures.personas import (
@@ -115,7 +116,7 @@ def test_it_links_by_email_when_the_user_name_differs(persona_inventory):
     from governance.authz.models import User
 
     user = User.objects.create(username="some-idp-generated-name", email="ARTHUR.AUDITOR@example.com")
-    link = link_user(user=user)
+    link = link_user(user=user, facts=LinkFacts(provider="demo", verified_email="arthur.auditor@example.com"))
     assert link.status == LinkStatus.LINKED
     assert link.aws_user_name == "arthur.auditor"
 
@@ -126,7 +127,7 @@ def test_it_links_nothing_when_two_identity_center_users_match(persona_inventory
 
     Principal.objects.filter(pk=persona_inventory.sso_users["approver"].pk).update(email="arthur.auditor@EXAMPLE.com")
     user = User.objects.create(username="arthur", email="arthur.auditor@example.com")
-    link = link_user(user=user)
+    link = link_user(user=user, facts=LinkFacts(provider="demo", verified_email="arthur.auditor@example.com"))
     assert link.status == LinkStatus.AMBIGUOUS
     assert len(link.candidates) == 2
     assert capabilities(user).capabilities == set()

@@ -26,6 +26,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from governance.authz.capabilities import capabilities
 from governance.authz.decorators import Rule, rule_of
 from tests.fixtures.personas import MATRIX_PERSONAS, OWNED_ACCOUNT_IDS
+from tests.jit import helpers as jit_samples
 
 pytestmark = pytest.mark.django_db
 
@@ -145,6 +146,12 @@ def _sample_evidence_package(inventory) -> Any:
     ).pk  # fmt: skip
 
 
+def _sample_audit_event(inventory) -> int:
+    from governance.audit.services import record
+
+    return record(actor=None, action="test.matrix").sequence
+
+
 # URL parameter name -> value (a callable takes the persona inventory).
 SAMPLES: dict[str, Any] = {
     "token": "not-a-real-break-glass-token",
@@ -160,6 +167,9 @@ SAMPLES: dict[str, Any] = {
     "change_id": lambda inv: _sample_change(inv).pk,
     "key_id": "test-key-1",
     "package_id": _sample_evidence_package,
+    "sequence": lambda inv: _sample_audit_event(inv),
+    "request_id": lambda inv: jit_samples.matrix_request(inv).pk,
+    "grant_id": lambda inv: jit_samples.matrix_grant(inv).pk,
 }
 
 _PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")

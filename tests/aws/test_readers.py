@@ -299,3 +299,26 @@ def test_access_keys_are_named_by_id_and_listed_only_when_unseen(aws):
     with calls.counting() as log:
         iam_reader.read_account_unless_unchanged(ids[0], stored_digest="", known_key_ids=known)
     assert log.count("iam", "ListAccessKeys") == 1  # lou's only
+
+
+def test_identity_center_reads_the_users_external_ids():
+    """moto leaves ExternalIds out; SCIM-provisioned users carry them (shaped as AWS answers)."""
+    sso = session.shared_session().client("sso-admin", region_name="us-east-1")
+    store = session.shared_session().client("identitystore", region_name="us-east-1")
+    instance = {"InstanceArn": "arn:aws:sso:::instance/ssoins-1", "IdentityStoreId": "d-1"}
+    user = {
+        "UserId": "u-1",
+        "IdentityStoreId": "d-1",
+        "UserArn": "arn:aws:identitystore::111111111111:identitystore/d-1/user/u-1-0000000000000",
+        "Revision": "1",
+        "UserName": "paula.policy",
+        "Emails": [{"Value": "paula.policy@example.com", "Primary": True}],
+        "ExternalIds": [{"Issuer": "https://scim.example.invalid/tenant", "Id": "0f6c-oid"}],
+    }
+    with Stubber(sso) as sso_stub, Stubber(store) as store_stub:
+        sso_stub.add_response("list_instances", {"Instances": [instance]})
+        store_stub.add_response("list_users", {"Users": [user]})
+        store_stub.add_response("list_groups", {"Groups": []})
+        sso_stub.add_response("list_permission_sets", {"PermissionSets": []})
+        snapshot = identity_center.read_identity_center(sso=sso, store=store)
+    assert snapshot.users[0].external_ids == ({"Issuer": "https://scim.example.invalid/tenant", "Id": "0f6c-oid"},)

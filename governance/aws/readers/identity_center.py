@@ -124,6 +124,11 @@ def _user(raw: dict) -> IcUser:
         display_name=raw.get("DisplayName", ""),
         email=primary.get("Value", ""),
         manager_user_id=_manager(raw),
+        external_ids=tuple(
+            {"Issuer": str(e.get("Issuer", "")), "Id": str(e.get("Id", ""))}
+            for e in raw.get("ExternalIds") or []
+            if isinstance(e, dict) and e.get("Id")
+        ),
     )
 
 

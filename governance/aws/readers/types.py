@@ -225,6 +225,9 @@ class IcUser:
     # The `manager` of the `aws:identitystore:enterprise` extension (SCIM fills it from the IdP):
     # the manager's Identity Center user id, or "" when the IdP sends none.
     manager_user_id: str = ""
+    # ExternalIds as SCIM provisioning fills them: ({"Issuer": ..., "Id": ...}, ...); what the
+    # portal links a sign-in to when a provider is configured to match on a claim.
+    external_ids: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,9 @@ class Principal(Synced):
         related_name="reports",
         help_text="This Identity Center user's manager.",
     )
+    external_ids = models.JSONField(
+        default=list, blank=True, help_text='Identity Center ExternalIds (SCIM): [{"Issuer", "Id"}].'
+    )
 
     objects = PrincipalQuerySet.as_manager()
 

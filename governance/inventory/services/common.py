@@ -85,6 +85,7 @@ PRINCIPAL_FIELDS = (
     "display_name",
     "email",
     "manager_user_id",
+    "external_ids",
 )
 MEMBERSHIP_FIELDS = ("group_id", "member_id", "account_id")
 ENTITLEMENT_FIELDS = ("principal_id", "policy_id", "via", "account_id", "via_group_id", "permission_set_id")
@@ -388,6 +389,7 @@ def _principal_values(
     display_name: str = "",
     email: str = "",
     manager_user_id: str = "",
+    external_ids: Any = (),
     own_footprint: bool = False,
 ) -> Row:
     tags = tags or {}
@@ -414,6 +416,7 @@ def _principal_values(
         display_name,
         email,
         manager_user_id,
+        [dict(e) for e in external_ids],
     )
     if own_footprint:
         # The portal's own read role is "used" by every sync; its last use is our footprint, not a

@@ -87,6 +87,7 @@ def ingest_identity_center(*, snapshot: IdentityCenterSnapshot, now: datetime, i
                 display_name=u.display_name,
                 email=u.email,
                 manager_user_id=u.manager_user_id,
+                external_ids=u.external_ids,
             )
             for u in snapshot.users
         ] + [
