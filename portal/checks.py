@@ -107,9 +107,8 @@ def is_local_address(url: str) -> bool:
 
 def _secret_key_bits(key: str) -> float:
     import math
-    from collections import Counter
-
     import re
+    from collections import Counter
 
     if not key:
         return 0.0
