@@ -48,9 +48,11 @@ def rows() -> dict[str, int]:
     )
     group = Principal.objects.create(kind=PrincipalKind.IAM_GROUP, account=account, arn="arn:g", name="g",
                                      **_synced("g"))  # fmt: skip
+    manager = Principal.objects.create(kind=PrincipalKind.SSO_USER, arn="arn:boss", name="boss",
+                                       **_synced("boss", "sso"))  # fmt: skip
     user = Principal.objects.create(
         kind=PrincipalKind.IAM_USER, account=account, arn="arn:u", name="u", permissions_boundary=boundary,
-        **_synced("u"),
+        manager=manager, **_synced("u"),
     )  # fmt: skip
     policy = Policy.objects.create(
         kind=PolicyKind.INLINE, arn="arn:inline", name="i", account=account, organization=org, principal=user,
