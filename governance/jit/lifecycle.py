@@ -181,10 +181,11 @@ def _update(grant: Grant, **fields: Any) -> None:
     grant.save(update_fields=list(fields))
 
 
-def provision(grant_id: int) -> str:
-    """Create the grant's assignment in AWS if its time has come; what happened, in a word."""
+def provision(grant_id: int, *, now: datetime | None = None) -> str:
+    """Create the grant's assignment in AWS if its time has come (`now`: tests control time); what
+    happened, in a word."""
     grant = _load(grant_id)
-    now = timezone.now()
+    now = now or timezone.now()
     if grant is None or grant.status not in (GrantStatus.SCHEDULED, GrantStatus.PROVISIONING):
         return "nothing to do"
     if grant.starts_at > now:
@@ -200,7 +201,7 @@ def provision(grant_id: int) -> str:
                 )
                 record(actor=None, action="jit.grant.never_started", obj=grant, after={"ends_at": grant.ends_at})
             return "ended before it started"
-        return revoke(grant_id)
+        return revoke(grant_id, now=now)
     if claim_slot(grant.pk) is None:
         _update(grant, next_attempt_at=now + timedelta(seconds=30))
         return "busy"
@@ -317,29 +318,29 @@ def _revocable(grant: Grant, now: datetime) -> bool:
     )
 
 
-def revoke(grant_id: int) -> str:
+def revoke(grant_id: int, *, now: datetime | None = None) -> str:
     """Delete the grant's assignment in AWS once its time is up (or it was ended); idempotent."""
     grant = _load(grant_id)
-    now = timezone.now()
+    now = now or timezone.now()
     if grant is None:
         return "nothing to do"
     if grant.status == GrantStatus.SCHEDULED:
-        return provision(grant_id)  # due before it ever started: ends it without AWS
+        return provision(grant_id, now=now)  # due before it ever started: ends it without AWS
     if not _revocable(grant, now):
         return "not due" if grant.is_live else "nothing to do"
     if claim_slot(grant.pk) is None:
         _update(grant, next_attempt_at=now + timedelta(seconds=15))
         return "busy"
     try:
-        return _revoke(grant)
+        return _revoke(grant, now)
     finally:
         release_slot(grant.pk)
 
 
-def _revoke(grant: Grant) -> str:
+def _revoke(grant: Grant, now: datetime) -> str:
     target = target_for(grant)
     failed_grant = grant.status == GrantStatus.FAILED
-    due = grant.revoke_due_at or min(grant.ends_at, timezone.now())
+    due = grant.revoke_due_at or min(grant.ends_at, now)
     if not failed_grant:
         with transaction.atomic():
             first = grant.status != GrantStatus.REVOKING

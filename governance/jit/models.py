@@ -280,6 +280,11 @@ class Grant(models.Model):
     last_error = models.TextField(blank=True)
     drift = models.CharField(max_length=256, blank=True, help_text="What the last sync saw that the portal did not do.")
     drift_seen_at = models.DateTimeField(null=True, blank=True)
+    sync_confirmed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a sync last found AWS as the grant says (present while active, gone after).",
+    )
     created_at = models.DateTimeField()
 
     objects = GrantQuerySet.as_manager()

@@ -20,3 +20,10 @@ def revoke_grant(*, grant_id: int) -> str:
 
 def tick() -> dict:
     return lifecycle.tick()
+
+
+def reconcile_after_sync(*, run_id: int) -> dict:
+    """The after-sync step: compare the grants with what the sync found in Identity Center."""
+    from governance.jit.reconcile import reconcile
+
+    return reconcile(run_id=run_id)

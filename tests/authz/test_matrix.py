@@ -26,12 +26,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from governance.authz.capabilities import capabilities
 from governance.authz.decorators import Rule, rule_of
 from tests.fixtures.personas import MATRIX_PERSONAS, OWNED_ACCOUNT_IDS
+from tests.jit import helpers as jit_samples
 
 pytestmark = pytest.mark.django_db
 
 # Prefixes left out of the generated matrix, each with the reason and where it is tested instead.
 ALLOWLIST = {
     "accounts/": "allauth's login, logout and IdP callback flows: public by nature; tests/portal/test_login.py",
+    "api/v1/": "the REST API authenticates tokens, not sessions (401 without one): tests/api/test_permissions.py",
     "admin/": "the GovernanceAdminSite checks admin.access itself; ADMIN_CHECKS below and tests/authz/test_admin.py",
 }
 
@@ -104,6 +106,33 @@ def _sample_permission_set(inventory) -> Any:
     return permission_set
 
 
+def _sample_campaign(inventory) -> Any:
+    """A campaign with an item routed to every matrix persona (reviewers see their campaigns)."""
+    from django.utils import timezone
+
+    from governance.aws.demo.personas import BY_KEY
+    from governance.reviews.models import Campaign, CampaignTemplate, ReviewItem
+
+    template, _ = CampaignTemplate.objects.get_or_create(
+        name="matrix-sample", defaults={"fallback_reviewer": "sam.security@example.com"}
+    )
+    now = timezone.now()
+    campaign, created = Campaign.objects.get_or_create(
+        template=template, period="matrix",
+        defaults={"name": "matrix sample", "launched_at": now, "due_at": now, "attestation": "x",
+                  "close_action": "keep_flag", "remediation_mode": "manual"},
+    )  # fmt: skip
+    if created:
+        principal = inventory.manager_role
+        for key in MATRIX_PERSONAS:
+            ReviewItem.objects.create(
+                campaign=campaign, kind="role_policy", source_id=principal.pk, principal_arn=principal.arn,
+                principal_name=principal.name, principal_kind="iam_role", target_name="ReadOnlyAccess",
+                reviewer_email=BY_KEY[key].email, routed_by="named",
+            )  # fmt: skip
+    return campaign
+
+
 def _sample_scp(inventory) -> Any:
     """An SCP of the persona organization, attached to the root."""
     from governance.inventory.models import Policy, PolicyKind
@@ -162,11 +191,14 @@ SAMPLES: dict[str, Any] = {
     "framework": "cis-aws-3",
     "policy_id": lambda inv: _sample_policy(inv).pk,
     "permission_set_id": lambda inv: _sample_permission_set(inv).pk,
+    "campaign_id": lambda inv: _sample_campaign(inv).pk,
     "scp_id": lambda inv: _sample_scp(inv).pk,
     "change_id": lambda inv: _sample_change(inv).pk,
     "key_id": "test-key-1",
     "package_id": _sample_evidence_package,
     "sequence": lambda inv: _sample_audit_event(inv),
+    "request_id": lambda inv: jit_samples.matrix_request(inv).pk,
+    "grant_id": lambda inv: jit_samples.matrix_grant(inv).pk,
 }
 
 _PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")

@@ -87,3 +87,82 @@ def submit(jit, user, *, permission_set=None, account=None, minutes=60, justific
         justification=justification,
         **kw,
     )
+
+
+def _matrix_policy(inv):
+    """A policy routing to the account owner, so the manager persona is an approver of its requests."""
+    from governance.authz.models import User
+    from governance.jit.models import ApproverSource, EligibilityPolicy
+    from tests.fixtures.personas import OWNED_ACCOUNT_IDS
+
+    existing = EligibilityPolicy.objects.filter(name="matrix-sample").first()
+    if existing is not None:
+        return existing
+    read_only = permission_set("MatrixReadOnly")
+    return make_policy(
+        name="matrix-sample",
+        grantor=User.objects.get(username="carla.campaign"),
+        requester_group=inv.sso_groups["jit-requesters"],
+        approver_source=ApproverSource.ACCOUNT_OWNER,
+        sets=[read_only],
+        accounts=[inv.accounts[OWNED_ACCOUNT_IDS[0]]],
+    )
+
+
+def matrix_request(inv):
+    """The requester's pending request on an account the manager owns (authorization matrix sample)."""
+    from django.utils import timezone
+
+    from governance.authz.models import User
+    from governance.jit.models import AccessRequest
+
+    policy = _matrix_policy(inv)
+    found = AccessRequest.objects.filter(policy=policy).first()
+    if found is not None:
+        return found
+    now = timezone.now()
+    return AccessRequest.objects.create(
+        policy=policy,
+        requester=User.objects.get(username="rick.requester"),
+        requester_name="rick.requester",
+        principal=inv.sso_users["requester"],
+        account=policy.accounts.get(),
+        permission_set=policy.permission_sets.get(),
+        starts_at=now,
+        duration_minutes=60,
+        justification="matrix",
+        approvals_required=1,
+        created_at=now,
+    )
+
+
+def matrix_grant(inv):
+    """The requester's active grant (authorization matrix sample)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from governance.jit.models import Grant, GrantStatus, RequestStatus
+
+    access_request = matrix_request(inv)
+    found = Grant.objects.filter(request=access_request).first()
+    if found is not None:
+        return found
+    access_request.status = RequestStatus.APPROVED
+    access_request.save(update_fields=["status"])
+    now = timezone.now()
+    return Grant.objects.create(
+        request=access_request,
+        policy=access_request.policy,
+        requester=access_request.requester,
+        principal=access_request.principal,
+        account=access_request.account,
+        permission_set=access_request.permission_set,
+        grantor=access_request.policy.grantor,
+        status=GrantStatus.ACTIVE,
+        starts_at=now,
+        ends_at=now + timedelta(hours=1),
+        approved_at=now,
+        provisioned_at=now,
+        created_at=now,
+    )

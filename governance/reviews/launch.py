@@ -1,0 +1,643 @@
+"""Launching a campaign: one INSERT .. SELECT of every entitlement in scope, with its context.
+
+Each kind of entitlement is one SELECT built with the ORM (so the SQL is right on PostgreSQL and
+SQLite alike), the five are joined with UNION ALL, and the database copies them into
+`reviews_item` in a single statement: the risk context, the reviewer (the template's rules in
+order, then the fallback; never the person themself) and the recommendation with its reason are
+all computed in that SELECT. Nothing passes through Python row by row, which is what lets a
+million-item campaign launch in seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Value, When
+from django.db.models.functions import Cast, Coalesce, Concat, Lower, NullIf
+from django.db.models.lookups import IsNull
+from django.utils import timezone
+
+from governance.audit.services import record
+from governance.findings.selectors import open_findings_count_subquery
+from governance.inventory.models import (
+    AccessKey,
+    AccessKeyStatus,
+    Account,
+    AccountAssignment,
+    Entitlement,
+    EntitlementVia,
+    GroupMembership,
+    OrganizationalUnit,
+    PermissionSetPolicy,
+    Policy,
+    Principal,
+    PrincipalKind,
+    SyncRun,
+)
+from governance.reviews import providers
+from governance.reviews.models import (
+    Campaign,
+    CampaignTemplate,
+    ItemKind,
+    Recommendation,
+    ReviewerRule,
+    ReviewItem,
+    Risk,
+    TriggerFilter,
+)
+
+UNUSED_DAYS = 90
+RECENT_DAYS = 30
+
+
+class LaunchError(ValueError):
+    """The template cannot be launched as it stands; nothing was written."""
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    campaign: Campaign
+    created: bool
+    items: int
+    reviewers: int
+    accounts: int
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign.pk,
+            "items": self.items,
+            "reviewers": self.reviewers,
+            "accounts": self.accounts,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def current_period(now: datetime) -> str:
+    return f"{now.year}-Q{(now.month - 1) // 3 + 1}"
+
+
+class DaysSince(models.Func):
+    """Whole days from `expression` to `now` (a parameter), on PostgreSQL and SQLite."""
+
+    output_field = models.IntegerField()
+
+    def __init__(self, expression: Any, now: datetime) -> None:
+        super().__init__(expression)
+        self.now = now
+
+    def as_sql(self, compiler, connection, **extra):  # type: ignore[override]
+        inner, params = compiler.compile(self.source_expressions[0])
+        if connection.vendor == "postgresql":
+            sql = f"CAST(FLOOR(EXTRACT(EPOCH FROM (%s::timestamptz - {inner})) / 86400) AS integer)"
+        else:
+            sql = f"CAST(julianday(%s) - julianday({inner}) AS integer)"
+        return sql, [connection.ops.adapt_datetimefield_value(self.now), *params]
+
+
+def scope_accounts(template: CampaignTemplate):
+    """The accounts a template covers: its OUs' subtrees plus its named accounts (all when none)."""
+    accounts = Account.objects.present()
+    if not (template.scope_ou_ids or template.scope_account_ids):
+        return accounts
+    wanted = Q(account_id__in=list(template.scope_account_ids))
+    for path in OrganizationalUnit.objects.filter(ou_id__in=list(template.scope_ou_ids)).values_list("path", flat=True):
+        wanted |= Q(parent__path__startswith=path)
+    return accounts.filter(wanted)
+
+
+def _reviewer(template: CampaignTemplate, rules: dict[str, Any]) -> tuple[Any, Any]:
+    """The (reviewer e-mail, rule that chose it) expressions: the first rule with an answer."""
+    candidates: list[tuple[str, Any]] = []
+    for rule in template.reviewer_rules:
+        if rule == ReviewerRule.NAMED and template.named_reviewer:
+            candidates.append((rule, Value(template.named_reviewer.lower())))
+        elif rules.get(rule) is not None:
+            candidates.append((rule, NullIf(Lower(rules[rule]), Value(""))))
+    fallback = Value(template.fallback_reviewer.lower())
+    if not candidates:
+        return fallback, Value(ReviewerRule.FALLBACK.value)
+    email = Coalesce(*[expr for _, expr in candidates], fallback)
+    chosen_by = Case(
+        *[When(IsNull(expr, False), then=Value(str(rule))) for rule, expr in candidates],
+        default=Value(ReviewerRule.FALLBACK.value),
+    )
+    return email, chosen_by
+
+
+@dataclass
+class _Source:
+    """One kind of entitlement: the queryset it comes from and how each column is read there."""
+
+    kinds: tuple[str, ...]
+    queryset: Any
+    kind: Any
+    account: str
+    principal: str  # the path to the Principal from the queryset's model ("" when it is one)
+    target_name: Any
+    target_arn: Any
+    via: Any
+    last_used: Any
+    key_created: Any
+    admin_access: Any
+    manager: bool
+
+
+def _p(prefix: str, field: str) -> F:
+    return F(f"{prefix}__{field}" if prefix else field)
+
+
+def _triggered(sources: list[_Source], template: CampaignTemplate, since: datetime) -> list[_Source]:
+    """Only what is new since `since` and matches the template's trigger filter."""
+    from governance.inventory.trust import trustees
+
+    kept = []
+    for source in sources:
+        queryset = source.queryset.filter(first_seen__gte=since)
+        if template.trigger_filter == TriggerFilter.ADMIN:
+            queryset = queryset.annotate(t_admin=source.admin_access).exclude(t_admin="")
+        elif template.trigger_filter == TriggerFilter.EXTERNAL_TRUST:
+            if source.kinds != (ItemKind.ROLE_TRUST,):
+                continue
+            org_accounts = set(Account.objects.values_list("account_id", flat=True))
+            external = [
+                pk
+                for pk, trust in queryset.values_list("pk", "trust_policy")
+                if any(t.outside or t.kind == "anyone" for t in trustees(trust, organization_accounts=org_accounts))
+            ]
+            queryset = queryset.filter(pk__in=external)
+        source.queryset = queryset
+        kept.append(source)
+    return kept
+
+
+def has_new(template: CampaignTemplate, since: datetime) -> bool:
+    sources = _triggered(_sources(template, scope_accounts(template)), template, since)
+    return any(source.queryset.exists() for source in sources)
+
+
+def _sources(template: CampaignTemplate, accounts) -> list[_Source]:
+    kinds = set(template.kinds)
+    none_dt = Cast(Value(None), models.DateTimeField())
+    admin_of_group = Exists(
+        Entitlement.objects.present().filter(principal_id=OuterRef("group_id")).exclude(policy__admin_access="")
+    )
+    admin_of_permission_set = Exists(
+        PermissionSetPolicy.objects.present()
+        .filter(permission_set_id=OuterRef("permission_set_id"))
+        .exclude(policy__admin_access="")
+    ) | Exists(
+        Policy.objects.present().filter(permission_set_id=OuterRef("permission_set_id")).exclude(admin_access="")
+    )
+    sources = []
+    if kinds & {ItemKind.USER_POLICY, ItemKind.ROLE_POLICY}:
+        principal_kinds = [
+            k
+            for k, wanted in (
+                (PrincipalKind.IAM_USER, ItemKind.USER_POLICY),
+                (PrincipalKind.IAM_ROLE, ItemKind.ROLE_POLICY),
+            )
+            if wanted in kinds
+        ]
+        sources.append(
+            _Source(
+                kinds=(ItemKind.USER_POLICY, ItemKind.ROLE_POLICY),
+                queryset=Entitlement.objects.present().filter(
+                    account__in=accounts,
+                    principal__kind__in=principal_kinds,
+                    principal__removed_at__isnull=True,
+                    via__in=[EntitlementVia.DIRECT, EntitlementVia.INLINE],
+                ),
+                kind=Case(
+                    When(principal__kind=PrincipalKind.IAM_USER, then=Value(ItemKind.USER_POLICY.value)),
+                    default=Value(ItemKind.ROLE_POLICY.value),
+                ),
+                account="account",
+                principal="principal",
+                target_name=F("policy__name"),
+                target_arn=F("policy__arn"),
+                via=F("via"),
+                last_used=Coalesce(F("principal__last_used"), F("principal__password_last_used")),
+                key_created=none_dt,
+                admin_access=F("policy__admin_access"),
+                manager=False,
+            )
+        )
+    if ItemKind.GROUP_MEMBERSHIP in kinds:
+        sources.append(
+            _Source(
+                kinds=(ItemKind.GROUP_MEMBERSHIP,),
+                queryset=GroupMembership.objects.present().filter(
+                    group__kind=PrincipalKind.IAM_GROUP,
+                    group__account__in=accounts,
+                    member__removed_at__isnull=True,
+                ),
+                kind=Value(ItemKind.GROUP_MEMBERSHIP.value),
+                account="group__account",
+                principal="member",
+                target_name=F("group__name"),
+                target_arn=F("group__arn"),
+                via=Value("group"),
+                last_used=Coalesce(F("member__last_used"), F("member__password_last_used")),
+                key_created=none_dt,
+                admin_access=Case(When(admin_of_group, then=Value("full")), default=Value("")),
+                manager=False,
+            )
+        )
+    if ItemKind.ROLE_TRUST in kinds:
+        sources.append(
+            _Source(
+                kinds=(ItemKind.ROLE_TRUST,),
+                queryset=Principal.objects.present().filter(
+                    kind=PrincipalKind.IAM_ROLE, account__in=accounts, trust_policy__isnull=False
+                ),
+                kind=Value(ItemKind.ROLE_TRUST.value),
+                account="account",
+                principal="",
+                target_name=Value("trust policy"),
+                target_arn=F("arn"),
+                via=Value("trust"),
+                last_used=F("last_used"),
+                key_created=none_dt,
+                admin_access=Value(""),
+                manager=False,
+            )
+        )
+    if ItemKind.ACCESS_KEY in kinds:
+        sources.append(
+            _Source(
+                kinds=(ItemKind.ACCESS_KEY,),
+                queryset=AccessKey.objects.present().filter(
+                    account__in=accounts, status=AccessKeyStatus.ACTIVE, principal__removed_at__isnull=True
+                ),
+                kind=Value(ItemKind.ACCESS_KEY.value),
+                account="account",
+                principal="principal",
+                target_name=Concat(Value("access key "), Cast("slot", models.CharField())),
+                target_arn=F("access_key_id"),
+                via=Value("key"),
+                last_used=F("last_used_date"),
+                key_created=F("created"),
+                admin_access=Value(""),
+                manager=False,
+            )
+        )
+    if ItemKind.SSO_ASSIGNMENT in kinds:
+        sources.append(
+            _Source(
+                kinds=(ItemKind.SSO_ASSIGNMENT,),
+                queryset=AccountAssignment.objects.present().filter(
+                    account__in=accounts, principal__isnull=False, principal__removed_at__isnull=True
+                ),
+                kind=Value(ItemKind.SSO_ASSIGNMENT.value),
+                account="account",
+                principal="principal",
+                target_name=F("permission_set__name"),
+                target_arn=F("permission_set__arn"),
+                via=Value("permission_set"),
+                last_used=none_dt,
+                key_created=none_dt,
+                admin_access=Case(When(admin_of_permission_set, then=Value("full")), default=Value("")),
+                manager=True,
+            )
+        )
+    return sources
+
+
+# The columns the SELECT produces, in the INSERT's order.
+SELECTED = (
+    "kind",
+    "source_id",
+    "account_id",
+    "aws_account_id",
+    "account_name",
+    "principal_id",
+    "principal_arn",
+    "principal_name",
+    "principal_kind",
+    "principal_email",
+    "target_name",
+    "target_arn",
+    "via",
+    "last_used",
+    "mfa_enabled",
+    "key_created",
+    "admin_access",
+    "reviewer_email",
+    "routed_by",
+    "self_review_rerouted",
+    "recommendation",
+    "recommendation_reason",
+    "risk",
+)
+
+
+def _recommendation(kind: Any, last_used: Any, created: Any, key_created: Any, admin: Any, target: Any, now: datetime):
+    """(recommendation, reason, risk) expressions: the first rule that applies, as the README lists."""
+    days = DaysSince(last_used, now)
+    unused = Q(IsNull(last_used, False)) & Q(models.lookups.GreaterThan(days, UNUSED_DAYS))
+    never = Q(IsNull(last_used, True))
+    old_key = Q(models.lookups.GreaterThan(DaysSince(key_created, now), UNUSED_DAYS))
+    old_principal = Q(models.lookups.GreaterThan(DaysSince(created, now), UNUSED_DAYS))
+    is_kind = lambda *k: Q(models.lookups.In(kind, [str(x) for x in k]))  # noqa: E731
+    text_days = Cast(days, models.CharField())
+    key_days = DaysSince(key_created, now)
+    rules = [
+        (is_kind(ItemKind.ACCESS_KEY) & never & old_key, Recommendation.REVOKE,
+         Concat(Value("revoke: key never used in "), Cast(key_days, models.CharField()), Value(" days"))),
+        (is_kind(ItemKind.ACCESS_KEY) & unused, Recommendation.REVOKE,
+         Concat(Value("revoke: key unused for "), text_days, Value(" days"))),
+        (is_kind(ItemKind.ROLE_POLICY, ItemKind.ROLE_TRUST) & never & old_principal, Recommendation.REVOKE,
+         Value("revoke: role never used")),
+        (is_kind(ItemKind.ROLE_POLICY, ItemKind.ROLE_TRUST) & unused, Recommendation.REVOKE,
+         Concat(Value("revoke: role unused for "), text_days, Value(" days"))),
+        (is_kind(ItemKind.USER_POLICY, ItemKind.GROUP_MEMBERSHIP) & never & old_principal, Recommendation.REVOKE,
+         Value("revoke: user never signed in or used a key")),
+        (is_kind(ItemKind.USER_POLICY, ItemKind.GROUP_MEMBERSHIP) & unused, Recommendation.REVOKE,
+         Concat(Value("revoke: user unused for "), text_days, Value(" days"))),
+        (~Q(models.lookups.Exact(admin, "")), Recommendation.REVIEW, Concat(Value("review: grants "), target)),
+        (Q(models.lookups.LessThan(days, 1)), Recommendation.KEEP, Value("keep: used today")),
+        (Q(models.lookups.Exact(days, 1)), Recommendation.KEEP, Value("keep: used yesterday")),
+        (Q(models.lookups.LessThanOrEqual(days, RECENT_DAYS)), Recommendation.KEEP,
+         Concat(Value("keep: used "), text_days, Value(" days ago"))),
+        (Q(IsNull(last_used, False)), Recommendation.REVIEW,
+         Concat(Value("review: last used "), text_days, Value(" days ago"))),
+    ]  # fmt: skip
+    recommendation = Case(
+        *[When(c, then=Value(r.value)) for c, r, _ in rules], default=Value(Recommendation.REVIEW.value)
+    )
+    reason = Case(
+        *[When(c, then=text) for c, _, text in rules],
+        default=Value("review: the portal has no record of its use"),
+        output_field=models.CharField(),
+    )
+    risk = Case(
+        When(~Q(models.lookups.Exact(admin, "")), then=Value(Risk.HIGH.value)),
+        When(
+            rules[0][0] | rules[1][0] | rules[2][0] | rules[3][0] | rules[4][0] | rules[5][0],
+            then=Value(Risk.MEDIUM.value),
+        ),
+        default=Value(Risk.LOW.value),
+    )
+    return recommendation, reason, risk
+
+
+def _select(source: _Source, template: CampaignTemplate, now: datetime) -> tuple[str, list]:
+    p = source.principal
+    email_rules = {
+        ReviewerRule.MANAGER: _p(p, "manager__email") if source.manager else None,
+        ReviewerRule.ACCOUNT_OWNER: F(f"{source.account}__owner"),
+        ReviewerRule.PRINCIPAL_OWNER: _p(p, "owner"),
+    }
+    chosen, routed_by = _reviewer(template, email_rules)
+    fallback = Value(template.fallback_reviewer.lower())
+    own = models.lookups.Exact(Lower(_p(p, "email")), chosen)
+    recommendation, reason, risk = _recommendation(
+        source.kind,
+        source.last_used,
+        _p(p, "created"),
+        source.key_created,
+        source.admin_access,
+        source.target_name,
+        now,
+    )
+    columns = {
+        "kind": source.kind,
+        "source_id": F("id"),
+        "account_id": F(f"{source.account}_id") if "__" not in source.account else F(f"{source.account}__id"),
+        "aws_account_id": F(f"{source.account}__account_id"),
+        "account_name": F(f"{source.account}__name"),
+        "principal_id": F(f"{p}_id") if p else F("id"),
+        "principal_arn": _p(p, "arn"),
+        "principal_name": _p(p, "name"),
+        "principal_kind": _p(p, "kind"),
+        "principal_email": Lower(_p(p, "email")),
+        "target_name": source.target_name,
+        "target_arn": Coalesce(source.target_arn, Value("")),
+        "via": source.via,
+        "last_used": source.last_used,
+        "mfa_enabled": _p(p, "mfa_enabled"),
+        "key_created": source.key_created,
+        "admin_access": Coalesce(source.admin_access, Value("")),
+        "reviewer_email": Case(When(own, then=fallback), default=chosen, output_field=models.CharField()),
+        "routed_by": Case(When(own, then=Value(ReviewerRule.FALLBACK.value)), default=routed_by),
+        "self_review_rerouted": Case(When(own, then=Value(True)), default=Value(False)),
+        "recommendation": recommendation,
+        "recommendation_reason": reason,
+        "risk": risk,
+    }
+    aliases = {f"c_{name}": expr for name, expr in columns.items()}
+    queryset = source.queryset.order_by().annotate(**aliases).values_list(*aliases)
+    return queryset.query.sql_with_params()
+
+
+# Columns the INSERT fills with one value for every row (the rest of the item's fields).
+CONSTANTS = {
+    "open_findings": 0,
+    "context": "{}",
+    "delegated_from": "",
+    "delegation_reason": "",
+    "decision": "",
+    "justification": "",
+    "decided_in_bulk": False,
+    "defaulted_at_close": False,
+    "flagged": False,
+    "locked": False,
+    "version": 0,
+    "remediation_status": "",
+    "remediation_request_id": "",
+    "remediation_error": "",
+    "remediation_attempts": 0,
+    "remediation_ticket": "",
+}
+
+
+def _insert_items(
+    campaign: Campaign, template: CampaignTemplate, accounts, now: datetime, new_since: datetime | None
+) -> list[_Source]:
+    sources = _sources(template, accounts)
+    if new_since is not None:
+        sources = _triggered(sources, template, new_since)
+    if not sources:
+        return sources
+    parts, params = [], []
+    for source in sources:
+        sql, part_params = _select(source, template, now)
+        parts.append(f"SELECT * FROM ({sql}) AS s{len(parts)}")  # noqa: S608 - the ORM's own SQL
+        params.extend(part_params)
+    quote = connection.ops.quote_name
+    columns = ["campaign_id", *SELECTED, *CONSTANTS]
+    context_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    constants = [context_placeholder if name == "context" else "%s" for name in CONSTANTS]
+    union = " UNION ALL ".join(parts)
+    sql = (
+        f"INSERT INTO {quote(ReviewItem._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
+        f"SELECT %s, u.*, {', '.join(constants)} FROM ({union}) AS u"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [campaign.pk, *CONSTANTS.values(), *params])
+    return sources
+
+
+def _add_open_findings(items) -> None:
+    """Copy each principal's open findings count: one UPDATE per distinct count, for the few
+    principals that have any (a correlated count on every one of a million rows would not do)."""
+    counted = (
+        Principal.objects.filter(id__in=items.values("principal_id"))
+        .annotate(n=open_findings_count_subquery("id"))
+        .filter(n__gt=0)
+        .values_list("id", "n")
+    )
+    by_count: dict[int, list[int]] = {}
+    for principal_id, n in counted:
+        by_count.setdefault(n, []).append(principal_id)
+    for n, ids in by_count.items():
+        chosen = items.filter(principal_id__in=ids)
+        chosen.update(open_findings=n)
+        chosen.filter(risk=Risk.LOW).update(risk=Risk.MEDIUM)
+
+
+def _manifest(campaign: Campaign, template: CampaignTemplate, sources: list[_Source], run: SyncRun | None) -> dict:
+    """The population manifest: what was in scope, what was copied, and that the two agree."""
+    items = ReviewItem.objects.filter(campaign=campaign)
+    per_account: dict[str, dict[str, int]] = {}
+    for account_id, kind, n in (
+        items.order_by()
+        .values("aws_account_id", "kind")
+        .annotate(n=Count("id"))
+        .values_list("aws_account_id", "kind", "n")
+    ):
+        per_account.setdefault(account_id, {})[kind] = n
+    copied: dict[str, int] = {}
+    for kinds in per_account.values():
+        for kind, n in kinds.items():
+            copied[kind] = copied.get(kind, 0) + n
+    in_inventory: dict[str, int] = {}
+    for source in sources:
+        rows = source.queryset.order_by().annotate(c_kind=source.kind).values("c_kind").annotate(n=Count("id"))
+        for row in rows:
+            if row["n"]:  # a constant kind groups to one row, even over nothing
+                in_inventory[row["c_kind"]] = in_inventory.get(row["c_kind"], 0) + row["n"]
+    return {
+        "template": template.name,
+        "period": campaign.period,
+        "sync_run": run.pk if run else None,
+        "sync_finished_at": run.finished_at.isoformat() if run and run.finished_at else None,
+        "scope": {
+            "ou_ids": list(template.scope_ou_ids),
+            "account_ids": list(template.scope_account_ids),
+            "kinds": list(template.kinds),
+            "accounts": sorted(per_account),
+        },
+        "counts": {"total": sum(copied.values()), "by_kind": copied, "by_account": per_account},
+        "inventory_counts": in_inventory,
+        "reconciled": in_inventory == copied,
+    }
+
+
+def launch(
+    *,
+    template: CampaignTemplate,
+    actor: Any,
+    period: str | None = None,
+    now: datetime | None = None,
+    accounts: Any = None,
+    new_since: datetime | None = None,
+) -> LaunchResult:
+    """Launch `template` for `period` (the current quarter by default), or find it launched.
+
+    Idempotent per (template, period): a second launch returns the existing campaign with
+    `created=False` and writes nothing. `accounts` replaces the template's account scope;
+    `new_since` keeps only entitlements first seen since then that match the template's trigger
+    filter (event-driven reviews).
+    """
+    started = time.monotonic()
+    now = now or timezone.now()
+    period = period or current_period(now)
+    if not template.active:
+        raise LaunchError(f"The template {template.name} is not active.")
+    if not template.fallback_reviewer:
+        raise LaunchError(f"The template {template.name} names no fallback reviewer.")
+    unknown = set(template.kinds) - set(ItemKind.values)
+    if unknown or not template.kinds:
+        raise LaunchError(f"The template {template.name} has unknown or no kinds: {', '.join(sorted(unknown))}.")
+    existing = Campaign.objects.filter(template=template, period=period).first()
+    if existing is not None:
+        return _result(existing, created=False, started=started)
+    run = SyncRun.objects.exclude(finished_at=None).order_by("-finished_at").first()
+    scope = scope_accounts(template) if accounts is None else accounts
+    try:
+        with transaction.atomic():
+            campaign = Campaign.objects.create(
+                template=template,
+                name=f"{template.name} {period}",
+                period=period,
+                launched_at=now,
+                launched_by=actor if getattr(actor, "pk", None) else None,
+                due_at=now + timedelta(days=template.due_days),
+                sync_run_id=run.pk if run else None,
+                attestation=template.attestation,
+                close_action=template.close_action,
+                remediation_mode=template.remediation_mode,
+            )
+            sources = _insert_items(campaign, template, scope, now, new_since)
+            items = ReviewItem.objects.filter(campaign=campaign)
+            _add_open_findings(items)
+            providers.run_all(campaign=campaign, items=items)
+            campaign.manifest = _manifest(campaign, template, sources, run)
+            campaign.item_count = campaign.manifest["counts"]["total"]
+            campaign.save(update_fields=["manifest", "item_count"])
+            reviewers = sorted(items.order_by().values_list("reviewer_email", flat=True).distinct())
+            record(
+                actor=actor,
+                action="reviews.campaign_launched",
+                obj=campaign,
+                after={
+                    "template": template.name,
+                    "period": period,
+                    "items": campaign.item_count,
+                    "reviewers": len(reviewers),
+                    "reconciled": campaign.manifest["reconciled"],
+                },
+            )
+            _notify_launch(campaign, reviewers)
+    except IntegrityError:
+        # Another launch of the same period won the race: that one is the campaign.
+        existing = Campaign.objects.filter(template=template, period=period).first()
+        if existing is None:
+            raise
+        return _result(existing, created=False, started=started)
+    return _result(campaign, created=True, started=started)
+
+
+def _notify_launch(campaign: Campaign, reviewers: list[str]) -> None:
+    from django.urls import reverse
+
+    from governance.notify.services import notify
+
+    notify(
+        event="reviews.campaign_launched",
+        recipients=reviewers,
+        context={
+            "campaign": campaign.name,
+            "due": campaign.due_at.date(),
+            "link": reverse("reviews:campaign_inbox", args=[campaign.pk]),
+        },
+        dedupe_key=f"reviews.launch:{campaign.pk}",
+    )
+
+
+def _result(campaign: Campaign, *, created: bool, started: float) -> LaunchResult:
+    items = ReviewItem.objects.filter(campaign=campaign).order_by()
+    return LaunchResult(
+        campaign=campaign,
+        created=created,
+        items=campaign.item_count,
+        reviewers=items.values("reviewer_email").distinct().count(),
+        accounts=items.values("aws_account_id").distinct().count(),
+        seconds=time.monotonic() - started,
+    )

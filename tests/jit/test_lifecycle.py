@@ -1,0 +1,346 @@
+"""Grants in AWS, against the emulator: the whole life cycle, expiry after a worker outage, retries,
+standing access left alone, the writer gate, and never more than ten operations at once.
+
+Each test builds the demo organization afresh (it creates and deletes assignments) and syncs it, so
+the policy's grantor is carla.campaign with GovernanceAccessAdmin exactly as the demo defines it.
+Time is controlled by handing `now` to the life cycle, or by moving a grant's times into the past
+(as if the clock had run on) before one scheduler pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from governance.audit.models import AuditEvent
+from governance.aws import calls, session
+from governance.jit import lifecycle, services
+from governance.jit.models import MAX_OUTSTANDING_OPERATIONS, Grant, GrantStatus
+from tests.jit.helpers import make_policy
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass
+class Emulated:
+    demo: object
+    users: dict
+    policy: object
+    account: object
+    read_only: object
+    instance_arn: str
+
+
+@pytest.fixture
+def emulated(fresh_demo_org, db) -> Emulated:
+    from governance.inventory.models import Account, PermissionSet, Principal, PrincipalKind
+    from governance.inventory.sync import sync_organization
+    from tests.fixtures.personas import ALL_PERSONAS, make_persona_user
+
+    run = sync_organization()
+    assert not run.errors, run.errors
+    users = {key: make_persona_user(key) for key in ALL_PERSONAS}
+    groups = {p.name: p for p in Principal.objects.present().filter(kind=PrincipalKind.SSO_GROUP)}
+    account = Account.objects.get(name="payments-dev")
+    read_only = PermissionSet.objects.present().get(name="ReadOnlyAccess")
+    policy = make_policy(
+        grantor=users["campaign_admin"],
+        requester_group=groups["jit-requesters"],
+        approver_group=groups["jit-approvers"],
+        sets=[read_only],
+        accounts=[account],
+        max_duration_minutes=240,
+    )
+    return Emulated(fresh_demo_org, users, policy, account, read_only, read_only.instance_arn)
+
+
+def _approved(e: Emulated, minutes: int = 60) -> Grant:
+    access_request = services.submit_request(
+        actor=e.users["requester"],
+        policy=e.policy,
+        account=e.account,
+        permission_set=e.read_only,
+        duration_minutes=minutes,
+        justification="look at the payments logs",
+    )
+    services.decide_request(actor=e.users["approver"], access_request=access_request, decision="approve")
+    return Grant.objects.get(request=access_request)
+
+
+def _in_aws(e: Emulated, grant: Grant) -> int:
+    sso = session.management_client("sso-admin")
+    found = sso.list_account_assignments(
+        InstanceArn=e.instance_arn, AccountId=e.account.account_id, PermissionSetArn=e.read_only.arn
+    )["AccountAssignments"]
+    return sum(1 for a in found if a["PrincipalId"] == grant.principal.identity_store_principal_id)
+
+
+def test_the_whole_life_cycle(emulated):
+    grant = _approved(emulated)
+    with calls.counting() as log:
+        assert lifecycle.provision(grant.pk) == "granted"
+    grant.refresh_from_db()
+    assert grant.status == GrantStatus.ACTIVE and grant.creation_request_id
+    assert _in_aws(emulated, grant) == 1
+    assert log.count("sso-admin", "CreateAccountAssignment") == 1
+    assert log.count("sts", "AssumeRole") == 1
+    assert log.count("sso-admin", "DescribeAccountAssignmentCreationStatus") <= 2
+    write = AuditEvent.objects.get(action="aws.write", after__aws_action="sso:CreateAccountAssignment")
+    assert write.actor_name == "carla.campaign" and write.after["source_identity"] == "carla.campaign"
+    assert write.after["permission_set"] == "GovernanceAccessAdmin"
+
+    from django_q.models import Schedule
+
+    expiry = Schedule.objects.get(name=lifecycle.EXPIRY_SCHEDULE.format(grant.pk))
+    assert expiry.next_run == grant.ends_at and expiry.schedule_type == Schedule.ONCE
+
+    assert lifecycle.revoke(grant.pk, now=grant.ends_at - timedelta(seconds=1)) == "not due"
+    assert _in_aws(emulated, grant) == 1
+    with calls.counting() as log:
+        assert lifecycle.revoke(grant.pk, now=grant.ends_at + timedelta(seconds=1)) == "revoked"
+    grant.refresh_from_db()
+    assert (grant.status, grant.end_reason) == (GrantStatus.ENDED, "expired")
+    assert _in_aws(emulated, grant) == 0
+    assert log.count("sso-admin", "DeleteAccountAssignment") == 1
+    assert not Schedule.objects.filter(name=lifecycle.EXPIRY_SCHEDULE.format(grant.pk)).exists()
+    assert lifecycle.revoke(grant.pk) == "nothing to do"
+    actions = list(
+        AuditEvent.objects.filter(object_type="jit.grant", object_id=str(grant.pk))
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert actions == [
+        "jit.grant.scheduled",
+        "jit.grant.provisioning",
+        "jit.grant.active",
+        "jit.grant.revoking",
+        "jit.grant.revoked",
+    ]
+
+
+def test_a_worker_down_at_expiry_revokes_at_the_first_scheduler_pass_after(emulated, monkeypatch):
+    from django_q.conf import Conf
+    from django_q.scheduler import scheduler
+
+    from portal.schedules import sync_schedules
+
+    grant = _approved(emulated)
+    lifecycle.provision(grant.pk)
+    sync_schedules()
+    # The cluster was down: the grant ended ten minutes ago and nothing ran.
+    shift = timedelta(minutes=70)
+    Grant.objects.filter(pk=grant.pk).update(
+        starts_at=grant.starts_at - shift, ends_at=grant.ends_at - shift, approved_at=grant.approved_at - shift
+    )
+    from django_q.models import Schedule
+
+    Schedule.objects.filter(name=lifecycle.EXPIRY_SCHEDULE.format(grant.pk)).update(next_run=grant.ends_at - shift)
+    assert _in_aws(emulated, grant) == 1
+    monkeypatch.setattr(Conf, "SYNC", True)  # the worker is back: tasks run as the scheduler queues them
+    scheduler()
+    grant.refresh_from_db()
+    assert grant.status == GrantStatus.ENDED
+    assert _in_aws(emulated, grant) == 0
+    revoked = AuditEvent.objects.get(action="jit.grant.revoked", object_id=str(grant.pk))
+    assert revoked.after["seconds_after_due"] >= 600
+
+
+def test_the_tick_revokes_whatever_is_overdue(emulated, monkeypatch):
+    from django_q.conf import Conf
+
+    grant = _approved(emulated)
+    lifecycle.provision(grant.pk)
+    monkeypatch.setattr(Conf, "SYNC", True)
+    summary = lifecycle.tick(now=grant.ends_at + timedelta(minutes=1))
+    assert summary["revoking"] == 1
+    # The task ran with the real clock, before the end: nothing due yet, the assignment stays.
+    assert _in_aws(emulated, grant) == 1
+    now = timezone.now()
+    Grant.objects.filter(pk=grant.pk).update(starts_at=now - timedelta(hours=1), ends_at=now - timedelta(seconds=5))
+    lifecycle.tick()
+    assert _in_aws(emulated, grant) == 0
+
+
+def test_a_second_delivery_creates_nothing(emulated):
+    grant = _approved(emulated)
+    assert lifecycle.provision(grant.pk) == "granted"
+    with calls.counting() as log:
+        assert lifecycle.provision(grant.pk) == "nothing to do"
+    assert log.total == 0
+    # A delivery that died after AWS created the assignment, before it could say so:
+    Grant.objects.filter(pk=grant.pk).update(status=GrantStatus.PROVISIONING, creation_request_id="")
+    with calls.counting() as log:
+        assert lifecycle.provision(grant.pk) == "granted"
+    assert log.count("sso-admin", "CreateAccountAssignment") == 0
+    assert _in_aws(emulated, grant) == 1
+
+
+def test_a_task_leaves_a_grant_another_task_holds(emulated):
+    grant = _approved(emulated)
+    assert lifecycle.claim_slot(grant.pk, wait=0) is not None
+    with calls.counting() as log:
+        assert lifecycle.provision(grant.pk) == "busy"
+    assert log.total == 0
+    lifecycle.release_slot(grant.pk)
+    assert lifecycle.provision(grant.pk) == "granted"
+
+
+def test_standing_access_is_left_in_place(emulated):
+    grant = _approved(emulated)
+    sso = session.management_client("sso-admin")
+    sso.create_account_assignment(
+        InstanceArn=emulated.instance_arn,
+        TargetId=emulated.account.account_id,
+        TargetType="AWS_ACCOUNT",
+        PermissionSetArn=emulated.read_only.arn,
+        PrincipalType="USER",
+        PrincipalId=grant.principal.identity_store_principal_id,
+    )
+    assert lifecycle.provision(grant.pk) == "standing"
+    with calls.counting() as log:
+        assert lifecycle.revoke(grant.pk, now=grant.ends_at + timedelta(seconds=1)) == "revoked"
+    assert log.count("sso-admin", "DeleteAccountAssignment") == 0
+    assert _in_aws(emulated, grant) == 1
+
+
+def test_the_writer_gate_refuses_a_grantor_without_the_right(emulated):
+    grant = _approved(emulated)
+    Grant.objects.filter(pk=grant.pk).update(grantor=emulated.users["approver"])
+    with calls.counting() as log:
+        assert lifecycle.provision(grant.pk) == "failed"
+    grant.refresh_from_db()
+    assert grant.status == GrantStatus.FAILED and "writer gate refused" in grant.last_error
+    assert log.count("sso-admin", "CreateAccountAssignment") == 0 and log.count("sts") == 0
+    assert AuditEvent.objects.filter(action="aws.write.refused").exists()
+    assert AuditEvent.objects.filter(action="jit.grant.failed", object_id=str(grant.pk)).exists()
+
+
+def test_an_unreachable_aws_backs_off_and_recovers(emulated, settings):
+    grant = _approved(emulated)
+    endpoint = settings.AWS_ENDPOINT_URL
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:9"
+    settings.AWS_MAX_ATTEMPTS = 1
+    session.reset()
+    try:
+        assert lifecycle.provision(grant.pk) == "retrying"
+    finally:
+        settings.AWS_ENDPOINT_URL = endpoint
+        session.reset()
+    grant.refresh_from_db()
+    # It failed asking whether AWS already holds the assignment, so it is still only scheduled.
+    assert grant.status == GrantStatus.SCHEDULED and grant.next_attempt_at > timezone.now()
+    assert "unreachable" in grant.last_error.lower() or "connect" in grant.last_error.lower()
+    assert lifecycle.tick(now=grant.next_attempt_at - timedelta(seconds=1))["started"] == 0
+    assert lifecycle.provision(grant.pk) == "granted"
+    assert _in_aws(emulated, grant) == 1
+
+
+def test_ending_early_deletes_the_assignment_now(emulated):
+    grant = _approved(emulated)
+    lifecycle.provision(grant.pk)
+    services.end_grant(actor=emulated.users["requester"], grant=grant)
+    assert lifecycle.revoke(grant.pk) == "revoked"
+    grant.refresh_from_db()
+    assert (grant.status, grant.end_reason, grant.ended_by_name) == (GrantStatus.ENDED, "ended_early", "rick.requester")
+    assert _in_aws(emulated, grant) == 0
+
+
+def test_an_approved_extension_moves_the_expiry(emulated):
+    from django_q.models import Schedule
+
+    grant = _approved(emulated)
+    lifecycle.provision(grant.pk)
+    extension = services.request_extension(
+        actor=emulated.users["requester"], grant=grant, duration_minutes=30, justification="one more run"
+    )
+    services.decide_request(actor=emulated.users["approver"], access_request=extension, decision="approve")
+    grant.refresh_from_db()
+    expiry = Schedule.objects.get(name=lifecycle.EXPIRY_SCHEDULE.format(grant.pk))
+    assert expiry.next_run == grant.ends_at
+    assert lifecycle.revoke(grant.pk, now=grant.ends_at - timedelta(minutes=10)) == "not due"
+
+
+def _copy(grant: Grant) -> Grant:
+    """Another grant like this one (its own request), for tests that need many."""
+    access_request = grant.request
+    access_request.pk = None
+    access_request._state.adding = True
+    access_request.save()
+    copy = Grant.objects.get(pk=grant.pk)
+    copy.pk = None
+    copy._state.adding = True
+    copy.request = access_request
+    copy.save()
+    return copy
+
+
+def test_never_more_than_ten_operations_at_once(emulated):
+    from governance.jit.models import AssignmentSlot
+
+    grant = _approved(emulated)
+    held = [lifecycle.claim_slot(_copy(grant).pk, wait=0) for _ in range(MAX_OUTSTANDING_OPERATIONS)]
+    assert sorted(held) == list(range(MAX_OUTSTANDING_OPERATIONS))
+    assert lifecycle.claim_slot(grant.pk, wait=0.2) is None
+    assert lifecycle.outstanding() == MAX_OUTSTANDING_OPERATIONS
+    # A slot whose holder died is free once its lease runs out.
+    AssignmentSlot.objects.filter(number=3).update(claimed_at=timezone.now() - lifecycle.SLOT_LEASE * 2)
+    assert lifecycle.claim_slot(grant.pk, wait=0) == 3
+
+
+def _sync_and_reconcile() -> dict:
+    from governance.inventory.sync import sync_organization
+    from governance.jit.tasks import reconcile_after_sync
+
+    run = sync_organization()
+    assert not run.errors, run.errors
+    return reconcile_after_sync(run_id=run.pk)
+
+
+def _assignment_params(e: Emulated, grant: Grant) -> dict:
+    return {
+        "InstanceArn": e.instance_arn,
+        "TargetId": e.account.account_id,
+        "TargetType": "AWS_ACCOUNT",
+        "PermissionSetArn": e.read_only.arn,
+        "PrincipalType": "USER",
+        "PrincipalId": grant.principal.identity_store_principal_id,
+    }
+
+
+def test_the_next_sync_confirms_a_revocation(emulated):
+    grant = _approved(emulated)
+    lifecycle.provision(grant.pk)
+    assert _sync_and_reconcile() == {"confirmed": 1, "removed": 0, "recreated": 0}
+    lifecycle.revoke(grant.pk, now=grant.ends_at + timedelta(seconds=1))
+    assert _sync_and_reconcile() == {"confirmed": 1, "removed": 0, "recreated": 0}
+    grant.refresh_from_db()
+    assert grant.status == GrantStatus.ENDED and grant.sync_confirmed_at > grant.revoked_at and grant.drift == ""
+
+
+def test_the_next_sync_notices_an_assignment_removed_outside_the_portal(emulated):
+    grant = _approved(emulated)
+    lifecycle.provision(grant.pk)
+    session.management_client("sso-admin").delete_account_assignment(**_assignment_params(emulated, grant))
+    assert _sync_and_reconcile()["removed"] == 1
+    grant.refresh_from_db()
+    assert (grant.status, grant.end_reason) == (GrantStatus.ENDED, "removed")
+    assert "Removed outside the portal" in grant.drift
+    assert AuditEvent.objects.filter(action="jit.grant.removed_out_of_band", object_id=str(grant.pk)).exists()
+    # Its end comes and goes without a call to AWS.
+    with calls.counting() as log:
+        assert lifecycle.revoke(grant.pk, now=grant.ends_at + timedelta(seconds=1)) == "nothing to do"
+    assert log.total == 0
+
+
+def test_the_next_sync_notices_an_assignment_recreated_after_the_grant(emulated):
+    grant = _approved(emulated)
+    lifecycle.provision(grant.pk)
+    lifecycle.revoke(grant.pk, now=grant.ends_at + timedelta(seconds=1))
+    session.management_client("sso-admin").create_account_assignment(**_assignment_params(emulated, grant))
+    assert _sync_and_reconcile()["recreated"] == 1
+    grant.refresh_from_db()
+    assert "Re-created outside the portal" in grant.drift
+    assert _sync_and_reconcile()["recreated"] == 0  # told once
