@@ -12,6 +12,9 @@ _SHARED = [
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+# JSON lines carry the stack trace as text (`exception`); without this the renderer writes the
+# exc_info tuple's repr, `<traceback object at ...>`. The console renderer formats it itself.
+_JSON_ONLY = [structlog.processors.format_exc_info]
 
 
 def formatter(*, json: bool) -> logging.Formatter:
@@ -21,5 +24,11 @@ def formatter(*, json: bool) -> logging.Formatter:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
-    return structlog.stdlib.ProcessorFormatter(foreign_pre_chain=_SHARED, processor=renderer)
+    if json:
+        processors = [structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_JSON_ONLY]
+        return structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_SHARED, processors=[*processors, structlog.processors.JSONRenderer()]
+        )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED, processor=structlog.dev.ConsoleRenderer(colors=False)
+    )

@@ -29,6 +29,46 @@ class RequestIdMiddleware:
         return response
 
 
+class RejectNulMiddleware:
+    """Answers 400 to a NUL byte in the path, the query or a posted form, before any view sees it.
+
+    No text column can hold one (PostgreSQL refuses it outright), so a search box, a URL part or an
+    admin filter carrying `%00` would otherwise end in a database error, a 500.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _has_nul(request):
+            from django.shortcuts import render
+
+            reason = "The request contains a NUL character (%00), which no field accepts."
+            return render(request, "portal/400.html", {"reason": reason}, status=400)
+        return self.get_response(request)
+
+
+def _has_nul(request) -> bool:
+    if "\x00" in request.path or "\x00" in request.path_info:
+        return True
+    for params in (request.GET, _form(request)):
+        for key, values in params.lists():
+            if "\x00" in key or any("\x00" in v for v in values if isinstance(v, str)):
+                return True
+    return False
+
+
+def _form(request):
+    from django.http import QueryDict
+
+    if request.method != "POST" or request.content_type not in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        return QueryDict()
+    return request.POST
+
+
 class SessionTimeoutMiddleware:
     """Ends a session after SESSION_IDLE_TIMEOUT without requests or SESSION_ABSOLUTE_TIMEOUT in all,
     and a break-glass session when its `break_glass_until` has passed (or break-glass is turned off)."""

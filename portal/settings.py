@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "portal.middleware.RejectNulMiddleware",
     "governance.ops.middleware.AccessMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -436,6 +437,8 @@ PORTAL_BASE_URL = env_str(
     f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION and ALLOWED_HOSTS else "http://127.0.0.1:8000",
 ).rstrip("/")
 NOTIFY_CHANNELS = env_list("NOTIFY_CHANNELS", ["email"])
+# Slack and Teams webhooks by name: {"name": {"kind": "slack"|"teams", "url": ..., "events": [patterns]}}.
+NOTIFY_WEBHOOKS = env_json("NOTIFY_WEBHOOKS", {})
 # Deliver in the committing process instead of through the task queue (tests, single-process demos).
 NOTIFY_DELIVER_INLINE = env_bool("NOTIFY_DELIVER_INLINE", False)
 

@@ -56,6 +56,14 @@ class CapabilityAdminMixin:
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)
 
+    def get_actions(self, request: HttpRequest):
+        """Actions that declare no permission (django-q's `resubmit_task`, say) change state: only
+        for those who may change these rows. Declared ones are checked by Django as usual."""
+        actions = super().get_actions(request)
+        if self.has_change_permission(request):
+            return actions
+        return {name: entry for name, entry in actions.items() if getattr(entry[0], "allowed_permissions", None)}
+
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = self._allowed(request, self.view_capability) or self._allowed(request, self.change_capability)
         return allowed and self._class_allows("has_view_permission", request, obj)
@@ -119,6 +127,12 @@ class GovernanceAdminSite(admin.AdminSite):
             caps = capabilities(request.user)
             if not caps.has(Capability.ADMIN_ACCESS):
                 return forbidden(request, (Capability.ADMIN_ACCESS.value,))
+            from governance.authz import mfa
+
+            # The governance admin is privileged throughout (every change form and action in it
+            # changes state): a recent MFA login, or step-up at the IdP.
+            if not mfa.is_fresh(request):
+                return mfa.step_up_redirect(request)
             if caps.break_glass:
                 from governance.authz.break_glass import audit_request
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 DEFAULT_PER_PAGE = 50
@@ -71,7 +72,23 @@ def decode_cursor(cursor: str | None, width: int) -> list[Any] | None:
         return None
     if not all(v is None or (isinstance(v, str | int) and not isinstance(v, bool)) for v in values):
         return None
+    # Values no column can hold are malformed too: NUL in text, integers beyond 64 bits.
+    if any(isinstance(v, str) and "\x00" in v for v in values):
+        return None
+    if any(isinstance(v, int) and not -(2**63) <= v < 2**63 for v in values):
+        return None
     return values
+
+
+def _filtered(queryset: QuerySet, order: Sequence[str], boundary: Sequence[Any] | None, *, forward: bool):
+    """The rows beyond `boundary`; a cursor whose values do not fit the columns (text where the
+    key is a number) shows the first page, as any other malformed cursor does."""
+    if boundary is None:
+        return queryset
+    try:
+        return queryset.filter(_beyond(order, boundary, forward=forward))
+    except (ValueError, TypeError, ValidationError):
+        return queryset
 
 
 def _field(name: str) -> tuple[str, bool]:
@@ -119,13 +136,13 @@ def _rows(
     keeps, read in chunks until enough are found. Also whether the scan stopped at MAX_SCANNED."""
     ordering = order if forward else tuple(map(_reverse, order))
     if keep is None:
-        filtered = queryset if boundary is None else queryset.filter(_beyond(order, boundary, forward=forward))
+        filtered = _filtered(queryset, order, boundary, forward=forward)
         return list(filtered.order_by(*ordering)[:limit]), False
     found: list[Any] = []
     scanned = 0
     chunk = max(4 * limit, 200)
     while len(found) < limit:
-        filtered = queryset if boundary is None else queryset.filter(_beyond(order, boundary, forward=forward))
+        filtered = _filtered(queryset, order, boundary, forward=forward)
         batch = list(filtered.order_by(*ordering)[:chunk])
         found.extend(row for row in batch if keep(row))
         scanned += len(batch)

@@ -21,14 +21,18 @@ or ingest cannot use is recorded on its `SyncAccountRun`; its stored inventory i
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -49,10 +53,10 @@ from governance.inventory.models import (
     SyncStatus,
     SyncTrigger,
 )
+from governance.inventory.models.sync import HEARTBEAT_SECONDS
 
 logger = logging.getLogger(__name__)
 
-STALE_AFTER = timedelta(hours=2)
 # Most accounts planned and written in one transaction.
 BATCH_ACCOUNTS = 25
 
@@ -117,14 +121,47 @@ def _read_identity_center() -> tuple[IdentityCenterSnapshot | None, str, int]:
 
 
 def start_run(*, trigger: str = SyncTrigger.MANUAL, only_account_id: str = "") -> SyncRun:
-    """Create the run row; refuses while another recent run is still going."""
+    """Create the run row; refuses while another run is alive (its heartbeat recent).
+
+    The partial unique index `inventory_sync_one_running` makes this hold when two workers race:
+    the second insert fails and becomes SyncAlreadyRunning.
+    """
     now = timezone.now()
-    SyncRun.objects.filter(status=SyncStatus.RUNNING, started_at__lt=now - STALE_AFTER).update(
-        status=SyncStatus.FAILED, finished_at=now, errors=[{"scope": "run", "error": "Interrupted (no progress)."}]
-    )
-    if SyncRun.objects.filter(status=SyncStatus.RUNNING).exists():
-        raise SyncAlreadyRunning("Another sync is running.")
-    return SyncRun.objects.create(started_at=now, trigger=trigger, only_account_id=only_account_id)
+    SyncRun.objects.fail_dead(now)
+    try:
+        with transaction.atomic():
+            return SyncRun.objects.create(
+                started_at=now, heartbeat_at=now, trigger=trigger, only_account_id=only_account_id
+            )
+    except IntegrityError:
+        raise SyncAlreadyRunning("Another sync is running.") from None
+
+
+@contextmanager
+def heartbeat(run_id: int, *, every: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+    """Stamp the run's `heartbeat_at` from a thread of its own while the block runs.
+
+    A thread, not the sync's own progress updates, so one account that takes long to read does
+    not look like a dead worker; a killed process stops beating, and `start_run` notices.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(every):
+                SyncRun.objects.filter(pk=run_id, status=SyncStatus.RUNNING).update(heartbeat_at=timezone.now())
+        except Exception:  # a lost database connection must not kill the sync; the next beat retries
+            logger.warning("sync: heartbeat failed", exc_info=True)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=beat, name=f"sync-heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(every + 5)
 
 
 def sync_organization(
@@ -132,6 +169,11 @@ def sync_organization(
 ) -> SyncRun:
     """Sync the organization, Identity Center and every active member account (or one)."""
     run = run or start_run(trigger=trigger, only_account_id=only_account_id)
+    with heartbeat(run.pk):
+        return _sync(run, only_account_id=only_account_id)
+
+
+def _sync(run: SyncRun, *, only_account_id: str) -> SyncRun:
     started = time.perf_counter()
     now = run.started_at
     errors: list[dict[str, str]] = []

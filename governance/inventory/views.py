@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from governance.authz.capabilities import Capability, capabilities
-from governance.authz.decorators import requires
+from governance.authz.decorators import requires, requires_mfa
 from governance.inventory import changes, csv_export, reports, selectors
 from governance.inventory.models import PolicyKind, PrincipalKind
 from governance.inventory.pagination import paginate
@@ -145,6 +145,7 @@ def sync_progress(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @requires(Capability.SYNC_RUN)
+@requires_mfa
 def sync_now(request: HttpRequest) -> HttpResponse:
     requested = int(time.time())
     try:

@@ -41,6 +41,10 @@ class Channel:
     def targets(self, recipients: Iterable[Recipient]) -> list[Recipient]:
         return [r for r in recipients if r.address]
 
+    def targets_for(self, event: str, recipients: Iterable[Recipient]) -> list[Recipient]:
+        """The targets of one event; a channel that routes by event type overrides this."""
+        return self.targets(recipients)
+
     def deliver(self, notification) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 

@@ -95,7 +95,7 @@ def notify(
     rows = []
     for name in names:
         channel = channels.get_channel(name)
-        for target in channel.targets(people):
+        for target in channel.targets_for(event, people):
             subject, body = render(
                 channel=name,
                 event=event,

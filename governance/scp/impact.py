@@ -16,9 +16,9 @@ The question is answered in two halves, so that 1,000 accounts of 200 principals
 Recent use (the last 90 days) comes from usage providers: built in, the credential report (an access
 key's last used service) and RoleLastUsed (a role used recently, service unknown). Other apps add
 providers (service last accessed, CloudTrail) with `register_usage_provider`. Accounts that would lose
-the ability to manage their own guardrails (any principal of the account allowed an IAM or
-Organizations policy-management action before, none after) and break-glass roles that lose anything
-are listed apart.
+the ability to manage their own guardrails (an IAM boundary or role-policy action, or an Organizations
+policy action, that some principal of the account may perform before and none after) and break-glass
+roles that lose anything are listed apart.
 """
 
 from __future__ import annotations
@@ -296,6 +296,8 @@ def analyze(change: ChangeRequest, *, progress: Progress | None = None, now: dat
     groups: dict[tuple, list[Chain]] = defaultdict(list)
     afters: dict[tuple, Chain] = {}
     for chain in by_pk.values():
+        if chain.management:
+            continue  # neither SCPs nor RCPs restrict the management account
         after = _after(chain, change, replacement)
         if after is None:
             continue
@@ -328,11 +330,11 @@ def analyze(change: ChangeRequest, *, progress: Progress | None = None, now: dat
         .filter(account_id__in=account_pks, kind__in=[PrincipalKind.IAM_USER, PrincipalKind.IAM_ROLE])
         .values_list("pk", "arn", "name", "kind", "account_id", "permissions_boundary_id", "tags")
     )
-    principal_pks = [p[0] for p in principals]
     held: dict[int, list[int]] = defaultdict(list)
-    for chunk in range(0, len(principal_pks), 20000):
-        rows = Entitlement.objects.present().filter(principal_id__in=principal_pks[chunk : chunk + 20000])
-        for principal_id, policy_id in rows.values_list("principal_id", "policy_id"):
+    # By account (the entitlement table's own index), not by a list of 200,000 principal ids.
+    for chunk in range(0, len(account_pks), 100):
+        rows = Entitlement.objects.filter(account_id__in=account_pks[chunk : chunk + 100], removed_at__isnull=True)
+        for principal_id, policy_id in rows.values_list("principal_id", "policy_id").iterator(chunk_size=20000):
             held[principal_id].append(policy_id)
     policy_ids = {pk for ids in held.values() for pk in ids} | {p[5] for p in principals if p[5]}
     actions_of: dict[int, _PolicyActions] = {}
@@ -348,8 +350,9 @@ def analyze(change: ChangeRequest, *, progress: Progress | None = None, now: dat
     accounts_by_pk = {a.pk: a for a in accounts}
     per_account: dict[int, dict[str, Any]] = {}
     lost_services: dict[str, int] = defaultdict(int)
-    guard_holders_before: dict[int, int] = defaultdict(int)
-    guard_holders_after: dict[int, int] = defaultdict(int)
+    # Per account, the guardrail actions at least one of its principals may perform, before and after.
+    guard_held_before: dict[int, set[str]] = defaultdict(set)
+    guard_held_after: dict[int, set[str]] = defaultdict(set)
     break_glass = []
     for index, (pk, arn, name, kind_, account_pk, boundary_pk, tags) in enumerate(principals):
         allows: set[str] = set()
@@ -365,10 +368,8 @@ def analyze(change: ChangeRequest, *, progress: Progress | None = None, now: dat
             effective &= (boundary.allows - boundary.denies) if boundary else frozenset()
         lost = lost_by_account[account_pk] & effective
         guard = {a.lower() for a in GUARDRAIL_ACTIONS} & effective
-        if guard & guard_before[account_pk]:
-            guard_holders_before[account_pk] += 1
-        if guard & guard_after[account_pk]:
-            guard_holders_after[account_pk] += 1
+        guard_held_before[account_pk] |= guard & guard_before[account_pk]
+        guard_held_after[account_pk] |= guard & guard_after[account_pk]
         if lost:
             losers.append(((pk, arn, name, kind_, account_pk), frozenset(lost)))
             entry = per_account.setdefault(account_pk, {"principals": 0, "actions": set()})
@@ -399,9 +400,13 @@ def analyze(change: ChangeRequest, *, progress: Progress | None = None, now: dat
         for pk, entry in ranked[:TOP]
     ]
     result["guardrail_accounts"] = [
-        {"account_id": accounts_by_pk[pk].account_id, "name": accounts_by_pk[pk].name, "holders_before": count}
-        for pk, count in sorted(guard_holders_before.items())
-        if count and not guard_holders_after.get(pk)
+        {
+            "account_id": accounts_by_pk[pk].account_id,
+            "name": accounts_by_pk[pk].name,
+            "actions": _few(held - guard_held_after.get(pk, set())),
+        }
+        for pk, held in sorted(guard_held_before.items())
+        if held - guard_held_after.get(pk, set())
     ]
     result["break_glass"] = break_glass[:TOP]
     used = _recent_use(losers, since, accounts_by_pk)
@@ -429,14 +434,15 @@ def _recent_use(losers: list, since: datetime, accounts_by_pk: dict[int, Account
     used = []
     for (pk, arn, _name, _kind, account_pk), lost in losers:
         lost_services = {a.partition(":")[0] for a in lost}
+        best: tuple[bool, datetime, list[str], str] | None = None  # named services beat "used at"
         for found in usage.get(pk, ()):
             services = sorted(s for s in found.services if s in lost_services)
-            last = max((found.services[s] for s in services), default=None) if services else found.used_at
-            if last is None:
-                continue
+            last = max(found.services[s] for s in services) if services else found.used_at
+            if last is not None and (best is None or (bool(services), last) > best[:2]):
+                best = (bool(services), last, services, found.source)
+        if best is not None:
             account_id = accounts_by_pk[account_pk].account_id
-            entry = {"arn": arn, "account_id": account_id, "services": services, "source": found.source}
-            used.append({**entry, "last_used": last.isoformat()})
-            break
+            used.append({"arn": arn, "account_id": account_id, "services": best[2], "source": best[3],
+                         "last_used": best[1].isoformat()})  # fmt: skip
     used.sort(key=lambda item: item["last_used"], reverse=True)
     return used

@@ -93,3 +93,40 @@ def test_it_does_not_offer_idp_secrets_or_django_groups(persona_client):
     labels = {model._meta.label_lower for model in admin.site._registry}
     assert not labels & {"auth.group", "socialaccount.socialapp", "socialaccount.socialtoken"}
     assert persona_client("policy_admin").get("/admin/socialaccount/socialapp/").status_code == 404
+
+
+# MFA and read-only actions ------------------------------------------------------------------------
+
+
+def test_the_governance_admin_wants_a_recent_mfa_login(persona_client):
+    without = persona_client("policy_admin", mfa=False).get("/admin/authz/identitylink/")
+    assert without.status_code == 302
+    assert without["Location"].startswith("/accounts/oidc/demo/login/?process=login")
+    assert "prompt%3Dlogin" in without["Location"]
+    assert persona_client("policy_admin").get("/admin/authz/identitylink/").status_code == 200
+
+
+def _failed_task():
+    from django.utils import timezone
+    from django_q.models import Task
+
+    now = timezone.now()
+    return Task.objects.create(
+        id="f" * 32, name="verify-audit-chain", func="governance.audit.tasks.verify", started=now, stopped=now,
+        success=False, result="chain broken at 41", attempt_count=1,
+    )  # fmt: skip
+
+
+def test_view_only_admins_cannot_resubmit_or_delete_django_q_tasks(persona_client):
+    from django_q.models import OrmQ, Task
+
+    failure = _failed_task()
+    client = persona_client("policy_admin")
+    page = client.get("/admin/django_q/failure/")
+    assert page.status_code == 200
+    assert "resubmit_task" not in page.content.decode()
+
+    client.post("/admin/django_q/failure/", {"action": "resubmit_task", "_selected_action": [failure.pk]})
+
+    assert Task.objects.filter(pk=failure.pk).exists(), "the failure that reports a broken chain stays"
+    assert not OrmQ.objects.exists(), "nothing was queued again"

@@ -6,7 +6,10 @@ rule its view declares (`@requires`, `@authenticated`, `@public`, `@requires_mfa
 - public: never a 403 or a login redirect (and never a 5xx), for anyone;
 - anonymous on anything else: a redirect to the login page;
 - a persona the rule admits: neither 403 nor 404 nor a login redirect;
-- a persona the rule does not admit: 403.
+- a persona the rule does not admit: 403;
+- the MFA-missing column: each admitted persona again, signed in without MFA: a rule with
+  `@requires_mfa` (and the whole governance admin) sends them to step-up at their IdP, any other
+  rule answers as it does with MFA.
 
 A route whose view declares no rule fails `test_it_has_a_rule_on_every_route`. Routes with URL
 parameters get sample values from SAMPLES (objects the manager owns, so owners are admitted too);
@@ -44,7 +47,7 @@ def _admin_checks() -> list[tuple[str, Rule | tuple[str, ...]]]:
     from django.contrib import admin
     from django.urls import reverse
 
-    checks: list[tuple[str, Rule | tuple[str, ...]]] = [("/admin/", Rule(capabilities=("admin.access",)))]
+    checks: list[tuple[str, Rule | tuple[str, ...]]] = [("/admin/", Rule(capabilities=("admin.access",), mfa=True))]
     for model, model_admin in admin.site._registry.items():
         opts = model._meta
         wanted = tuple(str(c) for c in (model_admin.view_capability, model_admin.change_capability) if c is not None)
@@ -201,6 +204,9 @@ SAMPLES: dict[str, Any] = {
     "grant_id": lambda inv: jit_samples.matrix_grant(inv).pk,
 }
 
+# Where step-up sends a session whose IdP login lacks a recent MFA (the personas' provider is "demo").
+STEP_UP_PREFIX = "/accounts/oidc/demo/login/?process=login"
+
 _PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 
 
@@ -284,9 +290,25 @@ def _problems(rule: Rule, path: str, persona_client, personas) -> list[str]:
         elif rule.admits(capabilities(personas[key])):
             if status in (403, 404) or status >= 500 or _is_login_redirect(response):
                 problems.append(f"{key}: admitted by {rule}, got {status}")
+            problems += _mfa_missing_problems(rule, path, key, status, persona_client)
         elif status != 403:
             problems.append(f"{key}: not admitted by {rule}, expected 403, got {status}")
     return problems
+
+
+def _is_step_up(response) -> bool:
+    return response.status_code == 302 and response["Location"].startswith(STEP_UP_PREFIX)
+
+
+def _mfa_missing_problems(rule: Rule, path: str, key: str, status_with_mfa: int, persona_client) -> list[str]:
+    """The MFA-missing column: the same persona signed in without MFA."""
+    response = _request(persona_client(key, mfa=False), path)
+    if rule.mfa:
+        if not _is_step_up(response):
+            return [f"{key} without MFA: expected step-up at the IdP, got {response.status_code}"]
+    elif response.status_code != status_with_mfa:
+        return [f"{key} without MFA: got {response.status_code}, with MFA {status_with_mfa}"]
+    return []
 
 
 @pytest.mark.parametrize("route", RULED, ids=str)
@@ -312,6 +334,8 @@ def test_the_admin_matrix(path, rule, persona_client, personas):
             status = persona_client(key).get(path).status_code
             if status != (200 if admitted else 403):
                 problems.append(f"{key}: expected {200 if admitted else 403}, got {status}")
+            if admitted and not _is_step_up(persona_client(key, mfa=False).get(path)):
+                problems.append(f"{key} without MFA: expected step-up at the IdP")
     assert not problems, f"{path}:\n" + "\n".join(problems)
 
 

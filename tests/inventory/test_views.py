@@ -800,3 +800,13 @@ def test_the_account_assignment_shows_on_an_identity_center_user(persona_client,
     assert AccountAssignment.objects.filter(principal=user).exists()
     page = text(get(persona_client("auditor"), "inventory:principal", principal_id=user.pk))
     assert "GovernanceAuditor" in page and GOVERNANCE_ACCOUNT_ID in page
+
+
+def test_sync_now_wants_a_recent_mfa_login(persona_client, django_capture_on_commit_callbacks):
+    from governance.inventory.models import SyncRun
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = persona_client("campaign_admin", mfa=False).post(reverse("inventory:sync_now"))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/oidc/demo/login/?process=login")
+    assert not callbacks and not SyncRun.objects.exists()

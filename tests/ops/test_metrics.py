@@ -109,3 +109,9 @@ def emulator_url() -> str:
     from django.conf import settings
 
     return settings.AWS_ENDPOINT_URL
+
+
+def test_it_reports_open_campaigns_progress_and_live_jit_grants(client):
+    text = scrape(client)
+    assert "# TYPE governance_campaign_items gauge" in text
+    assert _sample(text, "governance_jit_grants", status="active") == 0

@@ -18,6 +18,7 @@ class SyncAlreadyRequested(RuntimeError):
 def request_sync(*, actor: Any, request: Any = None) -> None:
     """Queue a full sync on behalf of `actor`; refuses while another sync is running."""
     with transaction.atomic():
+        SyncRun.objects.fail_dead()
         if SyncRun.objects.filter(status=SyncStatus.RUNNING).exists():
             raise SyncAlreadyRequested("A sync is already running.")
         record(

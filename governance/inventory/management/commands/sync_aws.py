@@ -6,8 +6,11 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 
 from governance.inventory import after_sync
-from governance.inventory.models import SyncTrigger
+from governance.inventory.models import SyncStatus, SyncTrigger
 from governance.inventory.sync import SyncAlreadyRunning, summary, sync_organization
+
+# Exit status: 0 succeeded, 1 failed, 2 partial (some accounts or scopes failed).
+EXIT_CODES = {SyncStatus.FAILED: 1, SyncStatus.PARTIAL: 2}
 
 
 class Command(BaseCommand):
@@ -37,3 +40,7 @@ class Command(BaseCommand):
             except after_sync.AfterSyncFailed as exc:
                 self.stderr.write(f"error: {exc}")
         self.stdout.write(json.dumps(summary(run), sort_keys=False))
+        # The summary is printed either way; the exit status says whether to trust it.
+        if run.status in EXIT_CODES:
+            self.stdout.flush()
+            raise SystemExit(EXIT_CODES[run.status])
