@@ -77,3 +77,78 @@ def check_database(app_configs=None, **kwargs) -> list:
             )
         )
     return problems
+
+
+def is_local_address(url: str) -> bool:
+    """Whether `url` names a loopback or unspecified address however written (`127.1`, `0.0.0.0`,
+    `localhost.`, `[::ffff:127.0.0.1]`, `0x7f000001`)."""
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(url if "//" in url else f"//{url}").hostname or "").rstrip(".").lower()
+    except ValueError:
+        return True  # a URL that cannot be parsed is not trusted to be remote
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))  # 127.1, 0x7f.1, 2130706433
+        except OSError:
+            return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return address.is_loopback or address.is_unspecified
+
+
+def _secret_key_bits(key: str) -> float:
+    import math
+    import re
+    from collections import Counter
+
+    if not key:
+        return 0.0
+    # A key that is one piece repeated is as strong as the piece.
+    if periodic := re.fullmatch(r"(.+?)\1+", key, re.S):
+        key = periodic.group(1)
+    counts = Counter(key)
+    per_char = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
+    return per_char * len(key)
+
+
+@register("portal", deploy=False)
+def check_production_safety(app_configs=None, **kwargs) -> list:
+    """Production refuses an emulator endpoint, any host, and a guessable SECRET_KEY."""
+    if not getattr(settings, "PRODUCTION", False):
+        return []
+    problems = []
+    endpoint = getattr(settings, "AWS_ENDPOINT_URL", "")
+    if endpoint and is_local_address(endpoint):
+        problems.append(
+            Error(
+                f"AWS_ENDPOINT_URL ({endpoint}) points at a loopback or unspecified address: an emulator, never AWS.",
+                hint="Leave AWS_ENDPOINT_URL unset in production.",
+                id="portal.E006",
+            )
+        )
+    if "*" in getattr(settings, "ALLOWED_HOSTS", []):
+        problems.append(
+            Error(
+                "ALLOWED_HOSTS contains '*': any Host header is accepted (password-reset and link poisoning).",
+                hint="List the portal's host names.",
+                id="portal.E007",
+            )
+        )
+    if _secret_key_bits(getattr(settings, "SECRET_KEY", "")) < 200:
+        problems.append(
+            Error(
+                "SECRET_KEY has too little entropy to sign sessions safely.",
+                hint='Generate one: python -c "import secrets; print(secrets.token_urlsafe(64))".',
+                id="portal.E008",
+            )
+        )
+    return problems

@@ -1,0 +1,169 @@
+"""Access reviews: launching a big campaign, the reviewer's inbox, a bulk decision.
+
+In a scratch database (`<name>_bench_reviews`, created and dropped here) an inventory is
+generated with set-based SQL: BENCH_REVIEWS_ACCOUNTS accounts (default 100) x
+BENCH_REVIEWS_ROLES roles (default 1,000) x BENCH_REVIEWS_POLICIES attached policies (default
+10) = 1,000,000 role-policy entitlements, plus each role's trust. Accounts are owned by
+BENCH_REVIEWS_OWNERS people (default 20), so each reviewer gets items / owners of them.
+
+- launch: `launch()` of a template over everything (one INSERT .. SELECT). Target 10 s at 1M.
+- inbox: the campaign inbox page for one reviewer, 20 requests through the test client; query
+  count and server time p95. Targets ≤ 8 queries of its own, p95 ≤ 100 ms.
+- bulk: `decide_bulk` over 2,000 of that reviewer's items, each audited. Target 300 ms.
+
+PostgreSQL only. The load average is reported beside the figures: the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, setup_test_environment
+from django.urls import reverse
+
+TARGET_LAUNCH_SECONDS = 10
+TARGET_INBOX_P95_MS = 100
+TARGET_INBOX_QUERIES = 8
+TARGET_BULK_MS = 300
+
+
+def run() -> dict:
+    if connection.vendor != "postgresql":
+        return {"skipped": "bench_reviews needs PostgreSQL: set DATABASE_URL=postgres://... and run it again."}
+    accounts = int(os.environ.get("BENCH_REVIEWS_ACCOUNTS", "100"))
+    roles = int(os.environ.get("BENCH_REVIEWS_ROLES", "1000"))
+    policies = int(os.environ.get("BENCH_REVIEWS_POLICIES", "10"))
+    owners = int(os.environ.get("BENCH_REVIEWS_OWNERS", "20"))
+    load_start = os.getloadavg()
+    settings_dict = connection.settings_dict
+    settings_dict.setdefault("TEST", {})["NAME"] = f"{settings_dict['NAME']}_bench_reviews"
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        _inventory(accounts, roles, policies, owners)
+        result = _measure(owners)
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    return {
+        "accounts": accounts,
+        "roles_per_account": roles,
+        "policies_per_role": policies,
+        **result,
+        "load_average_start": [round(x, 2) for x in load_start],
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _inventory(accounts: int, roles: int, policies: int, owners: int) -> None:
+    synced = "md5(%(k)s), 'bench', md5(%(k)s), now(), now()"
+    with connection.cursor() as c:
+        c.execute(
+            "INSERT INTO inventory_organization (org_id, arn, feature_set, management_account_id, "
+            "management_account_email, key, scope, content_hash, first_seen, last_seen) "
+            "VALUES ('o-bench', 'arn:org', 'ALL', '000000000000', '', md5('org'), 'org', md5('org'), now(), now())"
+        )
+        c.execute(
+            "INSERT INTO inventory_account (organization_id, account_id, arn, name, email, status, joined_method, "
+            "tags, owner, is_management, iam_digest, key, scope, content_hash, first_seen, last_seen) "
+            "SELECT o.id, lpad(a::text, 12, '0'), 'arn:account:' || a, 'account-' || a, 'a' || a || '@example.com', "
+            "'ACTIVE', '', '{}', 'owner' || (a %% %s) || '@example.com', false, '', "
+            + synced % {"k": "'account' || a"}
+            + " FROM generate_series(1, %s) a, inventory_organization o",
+            [owners, accounts],
+        )
+        c.execute(
+            "INSERT INTO inventory_policy (kind, arn, name, path, description, aws_policy_id, aws_version_id, "
+            "document_hash, version, admin_access, key, scope, content_hash, first_seen, last_seen) "
+            "SELECT 'aws_managed', 'arn:aws:iam::aws:policy/P' || n, 'P' || n, '/', '', '', 'v1', '', 1, "
+            "CASE WHEN n = 1 THEN 'full' ELSE '' END, "
+            + synced % {"k": "'policy' || n"}
+            + " FROM generate_series(1, %s) n",
+            [policies],
+        )
+        c.execute(
+            "INSERT INTO inventory_principal (kind, account_id, arn, name, path, aws_id, created, last_used, "
+            "last_used_region, trust_policy, tags, owner, identity_store_id, identity_store_principal_id, user_name, "
+            "display_name, email, manager_user_id, external_ids, key, scope, content_hash, first_seen, last_seen) "
+            "SELECT 'iam_role', a.id, 'arn:aws:iam::' || a.account_id || ':role/r' || r, 'role-' || r, '/', '', "
+            "now() - interval '400 days', now() - (r %% 200) * interval '1 day', '', '{\"Statement\": []}', '{}', '', "
+            "'', '', '', '', '', '', '[]', "
+            + synced % {"k": "a.account_id || ':r' || r"}
+            + " FROM inventory_account a, generate_series(1, %s) r",
+            [roles],
+        )
+        c.execute(
+            "INSERT INTO inventory_entitlement (principal_id, policy_id, via, account_id, key, scope, content_hash, "
+            "first_seen, last_seen) SELECT p.id, pol.id, 'direct', p.account_id, "
+            + synced % {"k": "p.id || ':' || pol.id"}
+            + " FROM inventory_principal p, inventory_policy pol"
+        )
+        c.execute("ANALYZE")
+
+
+def _measure(owners: int) -> dict:
+    from governance.authz.models import User
+    from governance.reviews import services
+    from governance.reviews.launch import launch
+    from governance.reviews.models import CampaignTemplate, ReviewItem
+
+    setup_test_environment()  # the test client's host, e-mail kept in memory
+    template = CampaignTemplate.objects.create(
+        name="bench", fallback_reviewer="fallback@example.com", kinds=["role_policy", "role_trust"]
+    )
+    started = time.perf_counter()
+    result = launch(template=template, actor=None, period="bench")
+    launch_seconds = time.perf_counter() - started
+    campaign = result.campaign
+
+    reviewer = User.objects.create(username="owner1", email="owner1@example.com")
+    mine = ReviewItem.objects.filter(campaign=campaign, reviewer_email=reviewer.email)
+    reviewer_items = mine.count()
+    client = Client()
+    client.force_login(reviewer, backend="allauth.account.auth_backends.AuthenticationBackend")
+    url = reverse("reviews:campaign_inbox", args=[campaign.pk])
+    client.get(url)
+    timings, queries = [], 0
+    for _ in range(20):
+        with CaptureQueriesContext(connection) as captured:
+            t = time.perf_counter()
+            response = client.get(url)
+            timings.append((time.perf_counter() - t) * 1000)
+        assert response.status_code == 200, response.status_code
+        own = [q for q in captured.captured_queries if "reviews_" in q["sql"]]
+        queries = max(queries, len(own))
+        total_queries = len(captured.captured_queries)
+    p95 = statistics.quantiles(timings, n=20)[18]
+
+    ids = list(mine.order_by("id").values_list("id", flat=True)[:2000])
+    started = time.perf_counter()
+    count = services.decide_bulk(
+        campaign=campaign,
+        items=ReviewItem.objects.filter(pk__in=ids),
+        decision="revoke",
+        justification="bench",
+        actor=reviewer,
+    )
+    bulk_ms = (time.perf_counter() - started) * 1000
+    return {
+        "launch": {
+            "items": result.items,
+            "reviewers": result.reviewers,
+            "seconds": round(launch_seconds, 3),
+            "target_seconds": TARGET_LAUNCH_SECONDS,
+            "reconciled": campaign.manifest.get("reconciled"),
+        },
+        "inbox": {
+            "reviewer_items": reviewer_items,
+            "queries_of_its_own": queries,
+            "queries_total": total_queries,
+            "p95_ms": round(p95, 1),
+            "median_ms": round(statistics.median(timings), 1),
+            "target_p95_ms": TARGET_INBOX_P95_MS,
+            "target_queries": TARGET_INBOX_QUERIES,
+        },
+        "bulk": {"items": count, "ms": round(bulk_ms, 1), "target_ms": TARGET_BULK_MS},
+    }
