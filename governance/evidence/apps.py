@@ -14,10 +14,3 @@ class EvidenceConfig(AppConfig):
             return capabilities(request.user).has(Capability.EVIDENCE_EXPORT)
 
         register(NavEntry("Evidence", "evidence:index", may_see, section="evidence"))
-
-        from django.apps import apps
-
-        if apps.is_installed("governance.reviews"):
-            from governance.evidence import sources
-
-            sources.register("campaign", "governance.evidence.campaigns.campaign_source")
