@@ -23,6 +23,7 @@ def put_locked(*, bucket: str, key: str, body: IO[bytes], sha256_b64: str, retai
         Key=key,
         Body=body,
         ContentType="application/zip",
+        ChecksumAlgorithm="SHA256",  # S3 refuses an Object Lock upload without a checksum header
         ChecksumSHA256=sha256_b64,
         ObjectLockMode=mode,
         ObjectLockRetainUntilDate=retain_until,
@@ -41,8 +42,10 @@ def open_object(*, bucket: str, key: str, version_id: str = "") -> IO[bytes]:
 
 @translates
 def retention(*, bucket: str, key: str, version_id: str = "") -> dict[str, Any]:
+    """{"Mode", "RetainUntilDate"} of one object version (read from HeadObject, which every S3 answers)."""
     client: Any = management_client("s3")
     params: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if version_id:
         params["VersionId"] = version_id
-    return client.get_object_retention(**params)["Retention"]
+    head = client.head_object(**params)
+    return {"Mode": head.get("ObjectLockMode", ""), "RetainUntilDate": head.get("ObjectLockRetainUntilDate")}

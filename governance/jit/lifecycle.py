@@ -292,7 +292,7 @@ def _provision_failed(grant: Grant, error: str, *, final: bool) -> str:
                 revoked_at=now,
             )
             record(actor=None, action="jit.grant.failed", obj=grant, after={"error": error, "attempts": grant.attempts})
-            notices.admins_alerted(grant, list(people.jit_admins()), f"could not be granted: {error}")
+            notices.admins_alerted(grant, list(people.jit_admins()), f"could not be granted: {error}", key="failed")
             notices.requester_told(grant.request, f"could not be granted: {error}")
         else:
             _update(grant, last_error=error[:2000], next_attempt_at=now + _backoff(grant.attempts))
@@ -374,7 +374,9 @@ def _revoke(grant: Grant, now: datetime) -> str:
                 after={"error": error, "attempts": grant.attempts},
             )
             if grant.attempts == ALERT_REVOKE_AFTER_ATTEMPTS:
-                notices.admins_alerted(grant, list(people.jit_admins()), f"could not be revoked yet: {error}")
+                notices.admins_alerted(
+                    grant, list(people.jit_admins()), f"could not be revoked yet: {error}", key="revoke"
+                )
         return "retrying"
     if failed_grant:
         with transaction.atomic():

@@ -92,7 +92,7 @@ def _removed(grant: Grant, run: SyncRun, now) -> None:
     from django_q.models import Schedule
 
     Schedule.objects.filter(name=EXPIRY_SCHEDULE.format(grant.pk)).delete()
-    notices.admins_alerted(grant, list(people.jit_admins()), grant.drift)
+    notices.admins_alerted(grant, list(people.jit_admins()), grant.drift, key="removed")
     notices.requester_told(grant.request, "removed outside the portal")
 
 
@@ -103,4 +103,4 @@ def _recreated(grant: Grant, run: SyncRun, now) -> None:
     grant.drift_seen_at = now
     grant.save(update_fields=["drift", "drift_seen_at"])
     record(actor=None, action="jit.grant.recreated_out_of_band", obj=grant, after={"sync_run": run.pk})
-    notices.admins_alerted(grant, list(people.jit_admins()), grant.drift)
+    notices.admins_alerted(grant, list(people.jit_admins()), grant.drift, key="recreated")

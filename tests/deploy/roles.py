@@ -224,7 +224,11 @@ def check(records: Iterable[tuple[str, str, str, tuple[tuple[str, str], ...]]], 
     if whole_suite:
         waiting = pending_actions()
         for principal, name in TEMPLATES.items():
-            tolerated = waiting.get(principal, set()) | EMULATOR_LACKS.get(principal, set())
+            tolerated = (
+                waiting.get(principal, set())
+                | NOT_REACHED_BY_SUITE.get(principal, set())
+                | EMULATOR_LACKS.get(principal, set())
+            )
             for action in sorted(role(name).allowed_actions() - used[principal] - tolerated):
                 problems.append(f"{name} grants {action}, which the portal never called in the whole suite")
     return problems
@@ -270,6 +274,21 @@ EXPECTED_WRITES = {
         "iam:UpdateAccessKey",
         "iam:DeleteLoginProfile",
         "identitystore:DeleteGroupMembership",
+    }
+}
+
+
+# Writes the portal's code makes that the suite does not drive through the emulator yet, each with the
+# reason; the lead's whole-suite run found exactly these unused on 2026-12-02. Shrink this list as
+# tests reach them: a grant here is still checked against every call the suite does make.
+NOT_REACHED_BY_SUITE = {
+    "writer": {
+        "iam:RemoveUserFromGroup",  # review revokes of group memberships: no test carries one out in AWS
+        "iam:UpdateAccessKey",  # review revokes of access keys: likewise
+        "organizations:CreatePolicy",  # SCP creation: the change-request tests update and attach existing SCPs
+        # The emulator provisions an assignment at once, so JIT never polls its status.
+        "sso:DescribeAccountAssignmentCreationStatus",
+        "sso:DescribeAccountAssignmentDeletionStatus",
     }
 }
 
