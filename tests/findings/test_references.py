@@ -40,6 +40,8 @@ def _row(fingerprint: str, *, account_id=None, principal_id=None) -> tuple:
 
 
 def test_a_bulk_insert_that_names_a_missing_principal_is_refused_whole(persona_inventory):
+    if connection.vendor != "postgresql":
+        pytest.skip("the reference checks are PostgreSQL's (see findings migration 0003)")
     account = next(iter(persona_inventory.accounts.values()))
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_plain(Finding, FINDING_FIELDS, [_row("a" * 32, account_id=account.pk), _row("b" * 32, principal_id=-7)])

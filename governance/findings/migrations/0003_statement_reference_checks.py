@@ -47,22 +47,13 @@ def _postgresql() -> list[str]:
     ]
 
 
-def _sqlite() -> list[str]:
-    sql = []
-    for column, target in REFERENCES:
-        missing = f"NEW.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {target} WHERE id = NEW.{column})"
-        message = f"'FOREIGN KEY constraint failed: {TABLE}.{column} refers to no {target} row'"
-        sql.append(
-            f"CREATE TRIGGER findings_finding_{column}_insert BEFORE INSERT ON {TABLE} "
-            f"FOR EACH ROW WHEN {missing} BEGIN SELECT RAISE(ABORT, {message}); END"
-        )
-    return sql
-
-
 def install(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    for sql in _postgresql() if vendor == "postgresql" else _sqlite() if vendor == "sqlite" else []:
-        schema_editor.execute(sql, params=None)
+    # PostgreSQL only. SQLite (the embedded demo database) alters a table by rebuilding it, and a
+    # trigger here that names an inventory table would make every later inventory migration fail
+    # there ("no such table: main.inventory_policy"); the ORM's PROTECT still guards it.
+    if schema_editor.connection.vendor == "postgresql":
+        for sql in _postgresql():
+            schema_editor.execute(sql, params=None)
 
 
 def uninstall(apps, schema_editor):
@@ -72,7 +63,7 @@ def uninstall(apps, schema_editor):
             schema_editor.execute(f"DROP TRIGGER IF EXISTS findings_finding_refs_{name} ON {TABLE}")
         for name in ("written", "kept"):
             schema_editor.execute(f"DROP FUNCTION IF EXISTS findings_finding_refs_{name}()")
-    elif vendor == "sqlite":
+    elif vendor == "sqlite":  # databases migrated before the checks became PostgreSQL's only
         for column, _target in REFERENCES:
             schema_editor.execute(f"DROP TRIGGER IF EXISTS findings_finding_{column}_insert")
 
