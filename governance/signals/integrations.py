@@ -43,10 +43,42 @@ def cloudtrail_usage(principal_ids: list[int], since: datetime) -> dict:
     return found
 
 
+def review_hints(*, campaign, items) -> None:
+    """The reviews' provider: each item's service-last-accessed hint in its context, "revoke"
+    recommended where AWS tracked the principal and it used nothing allowed in 90 days, and the
+    campaign's principals fetched ahead of the queue. Set-based: one UPDATE per distinct hint."""
+    from governance.reviews import providers
+    from governance.signals.selectors import last_accessed_hints
+    from governance.signals.services import prioritize_last_accessed
+
+    principal_ids = sorted(set(items.exclude(principal__isnull=True).values_list("principal_id", flat=True)))
+    if not principal_ids:
+        return
+    prioritize_last_accessed(principal_ids=principal_ids)
+    hints = last_accessed_hints(principal_ids)
+    by_text: dict[str, list[int]] = {}
+    for pk, hint in hints.items():
+        if hint.services:
+            by_text.setdefault(hint.text, []).append(pk)
+    for text, pks in by_text.items():
+        fetched = hints[pks[0]].fetched_at
+        value = {"text": text, "fetched_at": fetched.isoformat() if fetched else None}
+        providers.merge_context(items.filter(principal_id__in=pks), "last_accessed", value)
+    unused = [pk for pk, hint in hints.items() if hint.suggests_revoke]
+    if unused:
+        providers.recommend(
+            items.filter(principal_id__in=unused, recommendation="review"),
+            recommendation="revoke",
+            reason="AWS's service last accessed: nothing this principal may use was used in 90 days.",
+        )
+
+
 def register() -> None:
+    from governance.reviews import providers
     from governance.scp import diagnostics, impact
     from governance.signals import validation
 
+    providers.register("signals.last_accessed", "governance.signals.integrations.review_hints")
     diagnostics.register_provider("access_analyzer", validation.scp_diagnostics, order=50)
     impact.register_usage_provider("service_last_accessed", service_last_accessed_usage)
     impact.register_usage_provider("cloudtrail", cloudtrail_usage)
