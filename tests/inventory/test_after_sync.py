@@ -115,6 +115,8 @@ def test_a_failed_run_runs_no_steps(steps, emulator, capsys):
     steps("a", f"{__name__}.first_step")
     # No organization in the emulator: the organization read fails and the run is failed.
     session.reset()
-    call_command("sync_aws")
+    with pytest.raises(SystemExit) as exited:
+        call_command("sync_aws")
+    assert exited.value.code == 1  # a failed run exits 1
     assert calls_seen == []
     assert tasks.after_sync(run_id=999_999) == {"skipped": "no such finished run"}

@@ -150,7 +150,9 @@ def test_the_org_trees_scp_badges_link_to_the_read_only_policy_page(synced_perso
 def test_a_managed_policy_page_shows_its_holders(synced_persona_client, django_assert_max_num_queries):
     client = synced_persona_client("auditor")
     admin = Policy.objects.get(arn="arn:aws:iam::aws:policy/AdministratorAccess")
-    with django_assert_max_num_queries(18):  # whatever number of holders, versions and attachments
+    # Whatever number of holders, versions and attachments; the feature apps' panels (signals'
+    # ValidatePolicy and who-changed-it) pin their own queries in their tests.
+    with django_assert_max_num_queries(20):
         page = _page(client, "policy", policy_id=admin.pk)
     assert "full administrator" in page.lower() and "Who holds it" in page
     holder = Entitlement.objects.present().filter(policy=admin).select_related("principal").first()
