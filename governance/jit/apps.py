@@ -9,10 +9,12 @@ class JitConfig(AppConfig):
     def ready(self) -> None:
         from governance.authz.capabilities import Capability, capabilities
         from governance.inventory import after_sync
+        from governance.reviews import providers as review_providers
         from portal.dashboard import Card, register_card
         from portal.navigation import NavEntry, register
 
         after_sync.register("jit.reconcile", "governance.jit.tasks.reconcile_after_sync")
+        review_providers.register("jit.review_context", "governance.jit.review_context.review_context")
         register_card(
             Card(
                 key="jit",

@@ -37,7 +37,7 @@ from governance.authz.aws_writes import WriteRefusedError, perform_write
 from governance.authz.selectors import governance_account_id
 from governance.aws import identity_center_writes as ic
 from governance.aws.errors import AwsError
-from governance.jit import notices, people
+from governance.jit import notices, people, review_context
 from governance.jit.models import (
     MAX_OUTSTANDING_OPERATIONS,
     AccessRequest,
@@ -262,6 +262,8 @@ def _provision(grant: Grant) -> str:
         schedule_expiry(grant)
         if grant.ends_at <= now or grant.revoke_due_at is not None:
             queue_revoke(grant)
+        else:
+            review_context.queue_break_glass_sync(grant)
     return "granted"
 
 

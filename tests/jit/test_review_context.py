@@ -1,0 +1,245 @@
+"""Just-in-time access in access reviews: live grants, "could be just-in-time", the period's grants, break-glass."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.fixtures.personas import _synced
+
+FALLBACK = "sam.security@example.com"
+
+
+def _assign(permission_set, account, principal, kind="USER"):
+    from governance.inventory.models import AccountAssignment
+
+    return AccountAssignment.objects.create(
+        permission_set=permission_set,
+        account=account,
+        aws_account_id=account.account_id,
+        principal=principal,
+        principal_type=kind,
+        principal_aws_id=principal.aws_id,
+        **_synced(f"assign:{permission_set.name}:{account.account_id}:{principal.arn}"),
+    )
+
+
+def _grant(jit, user, principal, *, permission_set, account, started, ended=None, break_glass=False, status=None):
+    """A grant as the life cycle leaves it (provisioned; ended when `ended` is given), with its approval."""
+    from governance.jit.models import AccessRequest, Grant, GrantStatus, RequestStatus
+
+    request = AccessRequest.objects.create(
+        policy=jit.policy,
+        requester=user,
+        requester_name=user.get_username(),
+        principal=principal,
+        account=account,
+        permission_set=permission_set,
+        starts_at=started,
+        duration_minutes=60,
+        justification="restore the payments database after INC-42",
+        ticket="INC-42",
+        approvals_required=1,
+        break_glass=break_glass,
+        status=RequestStatus.APPROVED,
+        created_at=started,
+    )
+    return request, Grant.objects.create(
+        request=request,
+        policy=jit.policy,
+        requester=user,
+        principal=principal,
+        account=account,
+        permission_set=permission_set,
+        grantor=jit.policy.grantor,
+        status=status or (GrantStatus.ENDED if ended else GrantStatus.ACTIVE),
+        starts_at=started,
+        ends_at=ended or started + timedelta(hours=1),
+        approved_at=started,
+        provisioned_at=started,
+        revoked_at=ended,
+        created_at=started,
+    )
+
+
+@pytest.fixture
+def scene(jit, personas):
+    """On payments-dev: rick (a requester) holds ReadOnly standing, maria (no requester) holds Admin
+    standing, anna holds Admin through a live grant; rick had Admin just in time an hour ago."""
+    from governance.inventory.models import GroupMembership, Principal, PrincipalKind
+    from governance.jit.models import Approval
+    from governance.reviews.models import CampaignTemplate
+
+    inv = jit.inv
+    now = timezone.now()
+    rick, maria, anna = inv.sso_users["requester"], inv.sso_users["manager"], inv.sso_users["approver"]
+    oncall = Principal.objects.create(
+        kind=PrincipalKind.SSO_GROUP,
+        account=inv.governance_account,
+        arn="arn:aws:identitystore:::group/g-oncall",
+        name="oncall",
+        aws_id="g-oncall",
+        **_synced("group:oncall"),
+    )
+    GroupMembership.objects.create(group=oncall, member=rick, account=inv.governance_account, **_synced("m:oncall"))
+    security_audit = inv.permission_sets.get("GovernanceAuditor")
+    items = {
+        "rick_read": _assign(jit.read_only, jit.dev, rick),
+        "maria_admin": _assign(jit.admin, jit.dev, maria),
+        "anna_admin": _assign(jit.admin, jit.dev, anna),
+        "oncall_audit": _assign(security_audit, jit.dev, oncall, kind="GROUP"),
+    }
+    anna_request, anna_grant = _grant(
+        jit, personas["approver"], anna, permission_set=jit.admin, account=jit.dev, started=now - timedelta(minutes=5)
+    )
+    Approval.objects.create(
+        request=anna_request, approver=personas["campaign_admin"], approver_name="carla.campaign",
+        decision="approve", created_at=now,
+    )  # fmt: skip
+    start = max(now - timedelta(hours=2), now.replace(day=1, hour=0, minute=0, second=0, microsecond=0))
+    _, rick_grant = _grant(
+        jit,
+        personas["requester"],
+        rick,
+        permission_set=jit.admin,
+        account=jit.dev,
+        started=start,
+        ended=start + timedelta(minutes=30),
+    )
+    template = CampaignTemplate.objects.create(name="quarterly-jit", fallback_reviewer=FALLBACK)
+    return {"items": items, "anna_grant": anna_grant, "rick_grant": rick_grant, "template": template, "now": now}
+
+
+def _launch(template, actor, now, period=None):
+    from governance.reviews.launch import current_period, launch
+
+    return launch(template=template, actor=actor, period=period or current_period(now), now=now).campaign
+
+
+def _item(campaign, assignment):
+    from governance.reviews.models import ReviewItem
+
+    return ReviewItem.objects.get(campaign=campaign, kind="sso_assignment", source_id=assignment.pk)
+
+
+def test_it_registers_one_reviews_provider():
+    from governance.reviews import providers
+
+    assert providers.registered()["jit.review_context"] == "governance.jit.review_context.review_context"
+
+
+def test_it_flags_standing_assignments_a_policy_covers_and_says_so_in_the_recommendation(scene, personas):
+    campaign = _launch(scene["template"], personas["campaign_admin"], scene["now"])
+
+    rick = _item(campaign, scene["items"]["rick_read"])
+    assert rick.recommendation == "revoke"
+    assert rick.recommendation_reason.startswith("revoke: could be just-in-time: payments")
+    assert "could be just-in-time" in rick.context["could_be_jit"]
+    maria = _item(campaign, scene["items"]["maria_admin"])
+    assert maria.recommendation == "review"
+    assert maria.recommendation_reason == (
+        "review: could be just-in-time under payments, once the holder is in jit-requesters"
+    )
+    # No policy covers GovernanceAuditor: nothing said.
+    oncall = _item(campaign, scene["items"]["oncall_audit"])
+    assert "could_be_jit" not in oncall.context
+
+
+def test_it_marks_a_live_grant_as_just_in_time_not_standing(scene, personas):
+    campaign = _launch(scene["template"], personas["campaign_admin"], scene["now"])
+
+    anna = _item(campaign, scene["items"]["anna_admin"])
+    grant = scene["anna_grant"]
+    assert anna.recommendation == "keep"
+    assert anna.recommendation_reason.startswith("keep: a just-in-time grant that ends by itself at ")
+    assert f"Just-in-time grant #{grant.pk}" in anna.context["jit_grant"]
+    assert "approved by carla.campaign" in anna.context["jit_grant"]
+    assert "could_be_jit" not in anna.context
+
+
+def test_grants_during_the_period_appear_on_the_grantee_and_the_grantees_groups_items(scene, personas):
+    campaign = _launch(scene["template"], personas["campaign_admin"], scene["now"])
+
+    grant = scene["rick_grant"]
+    for key in ("rick_read", "oncall_audit"):
+        text = _item(campaign, scene["items"][key]).context["jit_grants"]
+        assert text.startswith("Just-in-time grants in the period: ")
+        assert f"#{grant.pk} rick.requester: AdministratorAccess" in text
+        assert "ticket INC-42" in text
+    assert "jit_grants" not in _item(campaign, scene["items"]["maria_admin"]).context
+
+
+def test_grants_before_the_period_are_left_out(scene, personas):
+    from governance.jit.models import Grant
+
+    last_year = scene["now"] - timedelta(days=400)
+    Grant.objects.filter(pk=scene["rick_grant"].pk).update(
+        starts_at=last_year, ends_at=last_year + timedelta(hours=1), revoked_at=last_year + timedelta(hours=1),
+        provisioned_at=last_year,
+    )  # fmt: skip
+    campaign = _launch(scene["template"], personas["campaign_admin"], scene["now"])
+
+    assert "jit_grants" not in _item(campaign, scene["items"]["rick_read"]).context
+
+
+def test_a_break_glass_grant_is_reviewed_after_the_fact_at_high_risk(scene, personas):
+    from governance.jit.models import AccessRequest
+
+    AccessRequest.objects.filter(pk=scene["anna_grant"].request_id).update(break_glass=True)
+    AccessRequest.objects.filter(pk=scene["rick_grant"].request_id).update(break_glass=True)
+    campaign = _launch(scene["template"], personas["campaign_admin"], scene["now"])
+
+    anna = _item(campaign, scene["items"]["anna_admin"])
+    assert (anna.recommendation, anna.risk) == ("review", "high")
+    assert anna.recommendation_reason.startswith("review: break-glass use by anna.approver (self-approved)")
+    assert "Break-glass grant" in anna.context["jit_grant"]
+    rick = _item(campaign, scene["items"]["rick_read"])
+    assert "break-glass, self-approved" in rick.context["jit_grants"]
+    assert rick.risk == "high"
+
+
+def test_the_provider_query_count_does_not_grow_with_items(scene, personas, django_assert_max_num_queries):
+    from governance.jit.review_context import review_context
+    from governance.reviews.models import ReviewItem
+
+    campaign = _launch(scene["template"], personas["campaign_admin"], scene["now"])
+    items = ReviewItem.objects.filter(campaign=campaign)
+    many = [ReviewItem(**{f: getattr(i, f) for f in ("kind", "source_id", "aws_account_id", "principal_arn",
+                         "principal_name", "principal_kind", "target_name", "target_arn", "reviewer_email",
+                         "routed_by")}, campaign=campaign) for i in items for _ in range(20)]  # fmt: skip
+    ReviewItem.objects.bulk_create(many)
+    with django_assert_max_num_queries(30):
+        review_context(campaign=campaign, items=items)
+
+
+def test_period_window_is_the_quarter_else_ninety_days(scene):
+    from types import SimpleNamespace
+
+    from governance.jit.review_context import period_window
+
+    launched = scene["now"].replace(year=2026, month=11, day=20)
+    start, end = period_window(SimpleNamespace(period="2026-Q4", launched_at=launched))
+    assert (start.month, start.day, end) == (10, 1, launched)
+    start, _ = period_window(SimpleNamespace(period="sync-12", launched_at=launched))
+    assert start == launched - timedelta(days=90)
+
+
+def test_an_active_break_glass_grant_queues_a_sync_for_the_triggered_reviews(scene, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    from governance.jit.models import AccessRequest
+    from governance.jit.review_context import queue_break_glass_sync
+
+    grant = scene["anna_grant"]
+    with mock.patch("django_q.tasks.async_task") as queued:
+        with django_capture_on_commit_callbacks(execute=True):
+            queue_break_glass_sync(grant)
+        assert queued.call_count == 0  # not break-glass: no sync
+        AccessRequest.objects.filter(pk=grant.request_id).update(break_glass=True)
+        grant.request.refresh_from_db()
+        with django_capture_on_commit_callbacks(execute=True):
+            queue_break_glass_sync(grant)
+    assert queued.call_count == 1
+    assert queued.call_args.args == ("governance.inventory.tasks.sync_org",)
