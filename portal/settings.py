@@ -58,8 +58,8 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.saml",
     "csp",
     "django_htmx",
+    "portal",  # before django_q: its qcluster command runs the system checks (portal/startup.py)
     "django_q",
-    "portal",
     "governance.aws",
     "governance.audit",
     "governance.authz",
