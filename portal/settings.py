@@ -465,7 +465,7 @@ LOGGING = {
     "formatters": {
         "structured": {
             "()": "portal.logconfig.formatter",
-            "json": PRODUCTION,
+            "json": env_bool("LOG_JSON", PRODUCTION),
         }
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
