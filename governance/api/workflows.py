@@ -252,9 +252,9 @@ class ChangeRequestDetail(generics.RetrieveAPIView):
 
 
 class _ChangeAction(APIView):
+    """A policy admin's step on a change request; `act` calls the scp service."""
+
     permission_classes = writes(Capability.SCP_APPROVE)
-    service = None  # the scp service this endpoint calls
-    note_required = False
 
     def post(self, request: Request, change_id: int) -> Response:
         body = s.NoteInput(data=request.data)
