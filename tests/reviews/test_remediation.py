@@ -137,6 +137,10 @@ def test_a_throttled_revoke_fails_retriably_and_gives_up_after_the_last_attempt(
     ReviewItem.objects.filter(pk=key.pk).update(remediation_attempts=remediation.MAX_ATTEMPTS)
     ReviewItem.objects.filter(pk=key.pk).update(remediation_next_at=timezone.now())
     assert key.pk not in remediation.due_items(campaign_id=campaign.pk), "given up: shown, retried by hand"
+    assert remediation.retry_failed(campaign=campaign, actor=carla) == 1
+    assert AuditEvent.objects.filter(action="reviews.remediation_retried").count() == 1
+    assert remediation.remediate_item(item_id=key.pk) == RemediationStatus.DONE
+    assert _bob_in_aws(fresh_demo_org)["keys"] == {"Inactive"}
 
 
 def test_the_gate_refuses_someone_without_a_permission_set_on_the_account(fresh_demo_org):
