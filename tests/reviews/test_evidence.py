@@ -67,3 +67,22 @@ def test_each_signoff_carries_the_hash_of_the_decisions_it_covered(campaign, per
     assert len(before) == 64 and before == attestation_hash(campaign, maria.email)
     campaign.items.filter(reviewer_email=maria.email).update(justification="changed later")  # tampering in the DB
     assert attestation_hash(campaign, maria.email) != before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_closing_a_campaign_queues_one_package_and_a_second_close_or_delivery_makes_no_other(
+    campaign, personas, monkeypatch
+):
+    from governance.evidence import tasks
+    from governance.evidence.models import EvidencePackage
+
+    queued = []
+    monkeypatch.setattr(tasks, "async_task", lambda func, *args, **kw: queued.append((func, args, kw)))
+    services.close_campaign(campaign=campaign, actor=personas["campaign_admin"])
+    services.close_campaign(campaign=campaign, actor=personas["campaign_admin"])
+    assert [(f, a) for f, a, _ in queued] == [("governance.evidence.tasks.generate", ("campaign", str(campaign.pk)))]
+    first = tasks.generate(*queued[0][1])  # what the cluster runs
+    again = tasks.generate(*queued[0][1])  # a second delivery
+    packages = EvidencePackage.objects.filter(subject_type="reviews.campaign", subject_id=str(campaign.pk))
+    assert first == again and packages.count() == 1 and packages.get().created_by_name == "system"
+    assert {"items.csv", "items.jsonl", "signoffs.json"} <= {f["path"] for f in packages.get().files}
