@@ -23,10 +23,11 @@ logger = logging.getLogger(__name__)
 
 AUTO = {"reviews.campaign_closed": "campaign"}
 SYSTEM = "system"
+TASK_PREFIX = "evidence-"
 
 
 def task_name(kind: str, subject_id: str) -> str:
-    return f"evidence-{kind}-{subject_id}"
+    return f"{TASK_PREFIX}{kind}-{subject_id}"
 
 
 def queue(kind: str, subject_id: str) -> None:
