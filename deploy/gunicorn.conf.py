@@ -8,11 +8,19 @@ Metrics: prometheus-client's multiprocess mode adds up the counters of every pro
 `PROMETHEUS_MULTIPROC_DIR` (the web workers and, started with the same variable, the `qcluster`
 processes on this machine). At start the files of processes that are gone are removed: their counts
 start again from zero, which Prometheus reads as a counter reset.
+
+Start-up: the master runs the system checks (portal/startup.py) before it binds the port and refuses
+to start when they fail. They run in a child process: a master that imported Django would hand its
+modules to every worker it forks, and a HUP would no longer reload the code.
 """
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
@@ -44,6 +52,10 @@ def _alive(pid: int) -> bool:
 
 
 def on_starting(server):
+    checked = subprocess.run([sys.executable, "-m", "portal.startup", "gunicorn"], cwd=ROOT, check=False)
+    if checked.returncode != 0:
+        # gunicorn prints a RuntimeError from this hook as "Error: ..." and exits 1.
+        raise RuntimeError("gunicorn does not start: the system checks failed (above).")
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for path in metrics_dir.glob("*.db"):
         pid = path.stem.rsplit("_", 1)[-1]

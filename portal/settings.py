@@ -58,8 +58,8 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.saml",
     "csp",
     "django_htmx",
+    "portal",  # before django_q: its qcluster command runs the system checks (portal/startup.py)
     "django_q",
-    "portal",
     "governance.aws",
     "governance.audit",
     "governance.authz",
@@ -414,6 +414,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "ReviewItemKindEnum": "governance.reviews.models.ItemKind",
+        "ChangeKindEnum": "governance.scp.models.ChangeKind",
+        "AccessRequestKindEnum": "governance.jit.models.RequestKind",
+    },
 }
 API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 90, minimum=1)
 API_TOKENS_PER_USER = env_int("API_TOKENS_PER_USER", 10, minimum=1)
@@ -460,7 +465,7 @@ LOGGING = {
     "formatters": {
         "structured": {
             "()": "portal.logconfig.formatter",
-            "json": PRODUCTION,
+            "json": env_bool("LOG_JSON", PRODUCTION),
         }
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},

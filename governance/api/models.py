@@ -48,3 +48,28 @@ class ApiToken(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class IdempotentWrite(models.Model):
+    """One `Idempotency-Key` a token used for a write, and the answer it got (replayed on a retry).
+
+    The row is inserted before the write runs, in the write's transaction: a concurrent retry with
+    the same key waits on the unique index and then replays the stored answer, so a double submit
+    acts once. A refused write rolls its row back, so the client may retry after fixing its input.
+    """
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="writes")
+    key = models.CharField(max_length=64)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=512)
+    body_sha256 = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(default=0)
+    response = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "api_idempotent_write"
+        constraints = [models.UniqueConstraint(fields=["token", "key"], name="api_idempotent_write_token_key")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} ({self.key})"

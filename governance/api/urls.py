@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from governance.api import pages, views
+from governance.api import pages, views, workflows
 
 app_name = "api"
 
@@ -19,4 +19,17 @@ urlpatterns = [
     path("v1/findings/<int:pk>/", views.FindingDetail.as_view(), name="finding"),
     path("v1/audit/events/", views.AuditEventList.as_view(), name="audit_events"),
     path("v1/sync-runs/", views.SyncRunList.as_view(), name="sync_runs"),
+    path("v1/campaigns/", workflows.CampaignList.as_view(), name="campaigns"),
+    path("v1/campaigns/<int:pk>/", workflows.CampaignDetail.as_view(), name="campaign"),
+    path("v1/campaigns/<int:campaign_id>/items/", workflows.CampaignItemList.as_view(), name="campaign_items"),
+    path("v1/review-items/<int:item_id>/decision/", workflows.ReviewDecision.as_view(), name="review_decision"),
+    path("v1/evidence/packages/", workflows.EvidencePackageList.as_view(), name="evidence_packages"),
+    path("v1/evidence/packages/<uuid:pk>/", workflows.EvidencePackageDetail.as_view(), name="evidence_package"),
+    path("v1/scp/changes/", workflows.ChangeRequestList.as_view(), name="scp_changes"),
+    path("v1/scp/changes/<int:pk>/", workflows.ChangeRequestDetail.as_view(), name="scp_change"),
+    path("v1/scp/changes/<int:change_id>/approve/", workflows.ChangeApprove.as_view(), name="scp_change_approve"),
+    path("v1/scp/changes/<int:change_id>/reject/", workflows.ChangeReject.as_view(), name="scp_change_reject"),
+    path("v1/scp/changes/<int:change_id>/apply/", workflows.ChangeApply.as_view(), name="scp_change_apply"),
+    path("v1/jit/requests/", workflows.AccessRequestList.as_view(), name="jit_requests"),
+    path("v1/jit/requests/<int:request_id>/decision/", workflows.AccessRequestDecision.as_view(), name="jit_decision"),
 ]

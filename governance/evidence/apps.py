@@ -7,6 +7,9 @@ class EvidenceConfig(AppConfig):
     verbose_name = "Evidence"
 
     def ready(self) -> None:
+        from governance.evidence import tasks
+
+        tasks.connect()
         from governance.authz.capabilities import Capability, capabilities
         from portal.navigation import NavEntry, register
 

@@ -124,7 +124,9 @@ def _zip_info(path: str, when: datetime) -> zipfile.ZipInfo:
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     """manifest.json as written and signed: sorted keys, two-space indent, a final newline."""
-    return (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False, default=_json_default) + "\n").encode(
+        "utf-8"
+    )
 
 
 def stream_package(

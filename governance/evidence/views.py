@@ -70,6 +70,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "packages": selectors.recent_packages(limit=PACKAGES_SHOWN),
         "shown": PACKAGES_SHOWN,
         "campaigns": selectors.campaigns_for_evidence(request.user),
+        "generating": selectors.being_generated(),
         "section": "evidence",
     }
     return render(request, "evidence/index.html", context)

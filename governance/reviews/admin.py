@@ -56,7 +56,7 @@ class CampaignAdmin(ReadOnlyAdmin):
     list_filter = ("status", "template")
     view_capability = Capability.REVIEWS_ADMIN
     change_capability = Capability.REVIEWS_ADMIN
-    actions = ["close", "approve_remediation"]
+    actions = ["close", "approve_remediation", "retry_remediation"]
     exclude = ("manifest",)
 
     def has_change_permission(self, request, obj=None):
@@ -85,6 +85,14 @@ class CampaignAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"{campaign}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"{campaign}: {count} revokes approved and queued.")
+
+    @admin.action(description="Retry failed remediation now")
+    def retry_remediation(self, request, queryset):
+        if not _fresh(self, request):
+            return
+        for campaign in queryset:
+            count = remediation.retry_failed(campaign=campaign, actor=request.user, request=request)
+            self.message_user(request, f"{campaign}: {count} failed revokes queued again.")
 
 
 @admin.register(ReviewItem)

@@ -2,15 +2,22 @@
 
 Files: `campaign.json` (the campaign, its template's settings and the population manifest),
 `items.jsonl` (every item as frozen at launch, with its decision and remediation),
-`signoffs.json` (each reviewer's signed statement), and the audit events of the campaign and its
+`items.csv` (the same items, the columns an auditor reads, spreadsheet-safe),
+`signoffs.json` (each reviewer's signed statement with `decisions_sha256`, the hash of the
+decisions it covered: see `attestation_hash`), and the audit events of the campaign and its
 items with the checkpoint that covers them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from datetime import datetime
+
 from django.db.models import Q
 
-from governance.audit.models import AuditEvent
+from governance.audit.models import AuditEvent, canonical_time
+from governance.audit.spreadsheet import csv_chunks
 from governance.evidence import sources
 from governance.evidence.package import PackageFile, json_file, jsonl_chunks
 from governance.reviews import selectors
@@ -48,7 +55,8 @@ def campaign_source(subject_id: str) -> sources.Source:
     files = [
         json_file("campaign.json", subject),
         PackageFile("items.jsonl", lambda: jsonl_chunks(selectors.items_for_export(campaign))),
-        json_file("signoffs.json", selectors.signoffs_for_export(campaign)),
+        PackageFile("items.csv", lambda: csv_chunks(CSV_HEADER, _csv_rows(campaign))),
+        json_file("signoffs.json", _signoffs(campaign)),
         *sources.audit_files(events),
     ]
     return sources.Source(
@@ -58,3 +66,53 @@ def campaign_source(subject_id: str) -> sources.Source:
         subject=subject,
         files=files,
     )
+
+
+# items.csv: a row per item, the columns the auditor reads (items.jsonl keeps every field).
+CSV_COLUMNS = (
+    ("item_id", "id"), ("account_id", "aws_account_id"), ("account_name", "account_name"),
+    ("principal_arn", "principal_arn"), ("principal_type", "principal_kind"), ("principal_name", "principal_name"),
+    ("kind", "kind"), ("entitlement_arn", "target_arn"), ("entitlement_name", "target_name"), ("held_via", "via"),
+    ("risk", "risk"), ("recommendation", "recommendation"), ("recommendation_reason", "recommendation_reason"),
+    ("assigned_reviewer", "reviewer_email"), ("delegated_from", "delegated_from"), ("decided_by", "decided_by__email"),
+    ("decision", "decision"), ("justification", "justification"), ("decided_at", "decided_at"),
+    ("bulk_decision", "decided_in_bulk"), ("defaulted_at_close", "defaulted_at_close"),
+    ("remediation_status", "remediation_status"), ("aws_request_id", "remediation_request_id"),
+    ("verified_at", "verified_at"),
+)  # fmt: skip
+CSV_HEADER = ("campaign_id", "campaign_name", *(name for name, _ in CSV_COLUMNS))
+
+
+def _csv_rows(campaign: Campaign):
+    lead = (campaign.pk, campaign.name)
+    fields = [field for _, field in CSV_COLUMNS]
+    for values in campaign.items.order_by("id").values_list(*fields).iterator(chunk_size=5000):
+        yield (*lead, *(canonical_time(v) if isinstance(v, datetime) else v for v in values))
+
+
+def attestation_hash(campaign: Campaign, reviewer_email: str) -> str:
+    """SHA-256 of the decisions a sign-off covered, recomputable from items.jsonl.
+
+    The reviewer's items in id order, one line each: the compact JSON array
+    `[id, decision, justification, decided_at]` and a newline; decided_at in UTC as
+    `2026-01-31T12:00:00.000000Z`, or null.
+    """
+    digest = hashlib.sha256()
+    rows = (
+        campaign.items.filter(reviewer_email=reviewer_email)
+        .order_by("id")
+        .values_list("id", "decision", "justification", "decided_at")
+        .iterator(chunk_size=5000)
+    )
+    for pk, decision, justification, decided_at in rows:
+        when = canonical_time(decided_at) if decided_at else None
+        line = json.dumps([pk, decision, justification, when], ensure_ascii=False, separators=(",", ":"))
+        digest.update(line.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def _signoffs(campaign: Campaign) -> list[dict]:
+    signoffs = selectors.signoffs_for_export(campaign)
+    for signoff in signoffs:
+        signoff["decisions_sha256"] = attestation_hash(campaign, signoff["reviewer_email"])
+    return signoffs

@@ -4,12 +4,13 @@ Who acts: the campaign administrator who approved the remediation (campaigns in 
 mode) or who launched the campaign (`automatic`). The writer gate evaluates *that person's* own
 permission sets on the target account, so they need a permission set there that allows the
 write (in the demo, carla.campaign holds GovernanceAccessAdmin on the member accounts); when the
-gate refuses, the item shows the reason and stays failed until an administrator retries. Nothing
+gate refuses, the item shows the reason and stays failed. Nothing
 runs as an anonymous system identity: CloudTrail names a person for every revoke.
 
 `manual` campaigns record a ticket reference instead of calling AWS. Failures are retried with
-back-off (`retry_due`, on a schedule). `verify_after_sync` marks an item verified once the
-inventory no longer holds what it revoked.
+back-off (`due_items`, on a schedule) up to MAX_ATTEMPTS; `retry_failed` (an admin action) runs
+them again at once. One AWS call per revoke, so a failed one changed nothing in AWS.
+`verify_after_sync` marks an item verified once the inventory no longer holds what it revoked.
 """
 
 from __future__ import annotations
@@ -66,6 +67,22 @@ def approve(*, campaign: Campaign, actor: Any, request: Any = None) -> int:
             actor=actor, action="reviews.remediation_approved", obj=campaign, after={"items": count}, request=request
         )
         transaction.on_commit(lambda: _enqueue(campaign.pk))
+    return count
+
+
+def retry_failed(*, campaign: Campaign, actor: Any, request: Any = None) -> int:
+    """An administrator retries the campaign's failed revokes now, including those that used up
+    their automatic attempts: they run again as the approving administrator. Audited."""
+    with transaction.atomic():
+        failed = ReviewItem.objects.filter(campaign=campaign, remediation_status=RemediationStatus.FAILED)
+        count = failed.update(
+            remediation_status=RemediationStatus.PENDING, remediation_attempts=0, remediation_next_at=timezone.now()
+        )
+        if count:
+            record(
+                actor=actor, action="reviews.remediation_retried", obj=campaign, after={"items": count}, request=request
+            )
+            transaction.on_commit(lambda: _enqueue(campaign.pk))
     return count
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from croniter import croniter
 from django.utils import timezone
 
+from governance.inventory.after_sync import RUN_STATUSES
 from governance.inventory.models import SyncRun
 from governance.reviews import launch
 from governance.reviews.models import Campaign, CampaignTemplate, TriggerKind
@@ -33,9 +34,13 @@ def launch_scheduled(*, now: datetime | None = None) -> dict[str, Any]:
 
 
 def after_sync(*, run_id: int) -> dict[str, Any]:
-    """For each event-driven template, a small campaign of what this sync found new in its scope."""
+    """For each event-driven template, a small campaign of what this sync found new in its scope
+    (first seen by this run, after an earlier sync made the baseline)."""
     run = SyncRun.objects.filter(pk=run_id).first()
     if run is None:
+        return {"triggered": []}
+    # The first sync is the baseline: everything in it is "first seen", none of it is news.
+    if not SyncRun.objects.filter(status__in=RUN_STATUSES, started_at__lt=run.started_at).exists():
         return {"triggered": []}
     opened = []
     for template in CampaignTemplate.objects.filter(active=True, trigger=TriggerKind.EVENT):

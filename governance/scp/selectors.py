@@ -158,6 +158,16 @@ def drift_of(user: Any, policy: Policy) -> Any:
     return scoped(user, "findings.finding").filter(rule_id="scp.drift", policy=policy, status="open").first()
 
 
+def drift_authors(policy: Policy, drift: Any) -> list:
+    """Who last changed the drifted policy in AWS, newest first (CloudTrail, as the signals app read
+    it), each marked through the portal's writer role or not; [] without a drift."""
+    from governance.signals.selectors import changes_to
+
+    if drift is None or not policy.aws_policy_id:
+        return []
+    return changes_to(policy.aws_policy_id, limit=5)
+
+
 def change_for_user(user: Any, change_id: int) -> Any:
     from governance.authz.capabilities import get_object_for_user_or_404
     from governance.scp.models import ChangeRequest

@@ -85,13 +85,15 @@ def policy_list(request: HttpRequest) -> HttpResponse:
 def policy_detail(request: HttpRequest, scp_id: int) -> HttpResponse:
     policy = selectors.policy_for_user(request.user, scp_id)
     caps = capabilities(request.user)
+    drift = selectors.drift_of(request.user, policy)
     context = {
         "policy": policy,
         "document_text": selectors.pretty(policy.document),
         "versions": selectors.policy_versions(policy),
         "attachments": selectors.policy_attachments(policy),
         "changes": list(ChangeRequest.objects.filter(aws_policy_id=policy.aws_policy_id).select_related("author")[:20]),
-        "drift": selectors.drift_of(request.user, policy),
+        "drift": drift,
+        "drift_authors": selectors.drift_authors(policy, drift),
         "can_propose": caps.has(Capability.SCP_PROPOSE),
         "aws_owned": policy.name == FULL_ACCESS_NAMES.get(policy.kind),
         "section": "policies",

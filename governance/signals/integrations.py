@@ -46,7 +46,9 @@ def cloudtrail_usage(principal_ids: list[int], since: datetime) -> dict:
 def review_hints(*, campaign, items) -> None:
     """The reviews' provider: each item's service-last-accessed hint in its context, "revoke"
     recommended where AWS tracked the principal and it used nothing allowed in 90 days, and the
-    campaign's principals fetched ahead of the queue. Set-based: one UPDATE per distinct hint."""
+    campaign's principals fetched ahead of the queue. The context value holds the sentence, the day
+    AWS was asked, the most recently used service and its day, and whether revoke is recommended.
+    Set-based: one UPDATE per distinct hint (days, not instants, so principals share them)."""
     from governance.reviews import providers
     from governance.signals.selectors import last_accessed_hints
     from governance.signals.services import prioritize_last_accessed
@@ -56,13 +58,26 @@ def review_hints(*, campaign, items) -> None:
         return
     prioritize_last_accessed(principal_ids=principal_ids)
     hints = last_accessed_hints(principal_ids)
-    by_text: dict[str, list[int]] = {}
+    by_value: dict[tuple, list[int]] = {}
     for pk, hint in hints.items():
         if hint.services:
-            by_text.setdefault(hint.text, []).append(pk)
-    for text, pks in by_text.items():
-        fetched = hints[pks[0]].fetched_at
-        value = {"text": text, "fetched_at": fetched.isoformat() if fetched else None}
+            last = max((u for u in hint.services if u.last_used), key=lambda u: u.last_used, default=None)
+            key = (
+                hint.text,
+                hint.fetched_at.date().isoformat() if hint.fetched_at else None,
+                last.name if last else None,
+                last.last_used.date().isoformat() if last else None,
+                hint.suggests_revoke,
+            )
+            by_value.setdefault(key, []).append(pk)
+    for (text, fetched, last_service, last_used, revoke), pks in by_value.items():
+        value = {
+            "text": text,
+            "fetched_at": fetched,
+            "last_service": last_service,
+            "last_used": last_used,
+            "revoke_recommended": revoke,
+        }
         providers.merge_context(items.filter(principal_id__in=pks), "last_accessed", value)
     unused = [pk for pk, hint in hints.items() if hint.suggests_revoke]
     if unused:

@@ -20,6 +20,10 @@ ENDPOINTS = {
     "/api/v1/findings/": "findings.view",
     "/api/v1/audit/events/": "audit.view",
     "/api/v1/sync-runs/": "inventory.view_all",
+    "/api/v1/campaigns/": None,
+    "/api/v1/evidence/packages/": "evidence.export",
+    "/api/v1/scp/changes/": "scp.view",
+    "/api/v1/jit/requests/": "jit.request",
 }
 
 

@@ -58,3 +58,23 @@ def test_it_finds_no_server_error_for_an_outsider(case, outsider_token):
 @QUICK
 def test_it_finds_no_server_error_without_a_token(case, db):
     case.call_and_validate(checks=[not_a_server_error])
+
+
+# The workflow writes, fuzzed as people whose writes the services accept: a reviewer with items in
+# an open campaign, and a JIT requester with an eligibility policy.
+from tests.jit.conftest import jit  # noqa: E402, F401 - fixtures
+from tests.reviews.conftest import campaign, review_inventory, template  # noqa: E402, F401 - fixtures
+
+writes = schema.include(method="POST")
+
+
+@pytest.fixture
+def writer_tokens(api_token, campaign, jit) -> dict[str, dict[str, str]]:  # noqa: F811
+    return {key: {"Authorization": f"Bearer {api_token(key)}"} for key in ("manager", "requester", "policy_admin")}
+
+
+@writes.parametrize()
+@FUZZ
+def test_its_writes_find_no_server_error_for_people_who_may_write(case, writer_tokens):
+    for headers in writer_tokens.values():
+        case.call_and_validate(headers=headers, checks=[not_a_server_error])

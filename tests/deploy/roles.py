@@ -247,7 +247,13 @@ _SIGNAL_READS = {
     "iam:GetServiceLastAccessedDetails",
 }
 EMULATOR_LACKS = {
-    "portal": {"access-analyzer:ListAnalyzers", "access-analyzer:ValidatePolicy", *_SIGNAL_READS},
+    "portal": {
+        "access-analyzer:GetFinding",
+        "access-analyzer:ListAnalyzers",
+        "access-analyzer:ListFindings",
+        "access-analyzer:ValidatePolicy",
+        *_SIGNAL_READS,
+    },
     "member": _SIGNAL_READS,
 }
 

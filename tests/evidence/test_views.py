@@ -36,7 +36,7 @@ def test_the_auditor_sees_keys_and_stored_packages_with_their_hashes(
 ):
     stored, _ = package
     client = persona_client("auditor")
-    with django_assert_max_num_queries(13):  # session, user, capabilities (AWS-derived), keys, packages
+    with django_assert_max_num_queries(14):  # session, user, capabilities (AWS-derived), keys, packages, queue
         response = client.get("/evidence/")
     assert response.status_code == 200
     body = response.content.decode()
@@ -69,3 +69,11 @@ def test_an_unknown_package_is_404(persona_client):
 
 def test_the_empty_page_says_so(persona_client):
     assert "No evidence package has been generated yet." in persona_client("auditor").get("/evidence/").content.decode()
+
+
+def test_a_queued_package_is_shown_as_being_generated_until_the_task_runs(persona_client):
+    from governance.evidence import tasks
+
+    tasks.queue("campaign", "4242")  # django-q2's ORM broker: a row in its queue table
+    body = persona_client("auditor").get("/evidence/").content.decode()
+    assert "Being generated" in body and "campaign 4242" in body

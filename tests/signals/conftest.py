@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from botocore.stub import Stubber
 
-from governance.aws import session
+from governance.aws import calls, session
 from governance.aws.readers import availability
 from governance.inventory.models import Principal, PrincipalKind
 from tests.fixtures.personas import GOVERNANCE_ACCOUNT_ID, _synced
@@ -34,7 +34,11 @@ def stub(settings) -> Iterator:
 
     @contextmanager
     def make(service: str):
-        with Stubber(session.management_client(service)) as stubber:
+        client = session.management_client(service)
+        # Stubber answers in `before-call` ahead of the portal's call hooks; hook in first so the
+        # call counters and the suite's recorder (tests/fixtures/aws_calls.py) still see the call.
+        client.meta.events.register_first("before-call.*.*", calls._on_call, unique_id="signals-stub-calls")
+        with Stubber(client) as stubber:
             yield stubber
             stubber.assert_no_pending_responses()
 

@@ -6,10 +6,14 @@ import pytest
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
+from governance.aws import calls
 from governance.findings import services as findings
 from governance.findings.models import Finding, FindingStatus
+from governance.policy import is_known_action
 from governance.signals.models import AnalyzerFinding, AnalyzerFindingStatus, Source, SourceState, SourceStatus
 from governance.signals.services import refresh_analyzer
+from tests.deploy import roles
+from tests.fixtures.aws_calls import Recorder
 from tests.fixtures.personas import OTHER_ACCOUNT_ID
 from tests.signals.conftest import NOW, T0, T1, iam_principal
 
@@ -188,3 +192,32 @@ def test_the_rules_leave_out_what_the_portal_already_says(stub, persona_inventor
     assert ("analyzer.unused_access", persona_inventory.manager_role.arn) in open_
     bucket = Finding.objects.get(rule_id="analyzer.external_access")
     assert "888888888888" in bucket.message and bucket.evidence["analyzer_finding_id"] == "x-2"
+
+
+def test_the_stubbed_calls_are_recorded_as_the_actions_iam_checks_and_the_management_role_allows_them(
+    stub, persona_inventory
+):
+    """ListFindingsV2 and GetFindingV2 are authorized as access-analyzer:ListFindings and :GetFinding."""
+    recorder = Recorder()
+    stop = calls.observe(recorder)
+    finding = _finding("x-1", "ExternalAccess", BUCKET, "AWS::S3::Bucket")
+    try:
+        with calls.counting() as log, stub("accessanalyzer") as s:
+            _analyzers(s)
+            s.add_response("list_findings_v2", {"findings": [finding]})
+            s.add_response("list_findings_v2", {"findings": []})
+            _details(s, EXTERNAL, finding, [])
+            refresh_analyzer(now=NOW)
+    finally:
+        stop()
+    assert (log.count("accessanalyzer", "ListFindingsV2"), log.count("accessanalyzer", "GetFindingV2")) == (2, 1)
+    actions = {action for principal, action, _, _ in recorder.records if principal == "portal"}
+    assert actions == {
+        "access-analyzer:ListAnalyzers",
+        "access-analyzer:ListFindings",
+        "access-analyzer:GetFinding",
+    }
+    assert roles.check(recorder.records, whole_suite=False) == []
+    for action in actions:
+        assert is_known_action(action), action
+    assert not is_known_action("access-analyzer:ListFindingsV2")  # not an IAM action: the catalog is right

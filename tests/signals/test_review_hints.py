@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
+from governance.aws.demo import personas as demo
 from governance.reviews.models import ReviewItem
 from governance.signals.models import FetchState, LastAccessedFetch, ServiceLastAccessed
 from tests.reviews.conftest import campaign, review_inventory, template  # noqa: F401 - the reviews' fixtures
@@ -41,3 +43,23 @@ def test_a_launched_campaign_carries_the_hint_and_queues_its_principals(
     assert others and all("last_accessed" not in i.context for i in others)
     queued = set(LastAccessedFetch.objects.filter(wanted_at__isnull=False).values_list("principal_id", flat=True))
     assert {i.principal_id for i in others if i.principal_kind.startswith("iam_")} <= queued
+
+
+def test_the_campaign_page_shows_the_hint_the_last_use_and_the_revoke_recommendation(
+    unused_role,
+    review_inventory,  # noqa: F811
+    campaign,  # noqa: F811
+    persona_client,
+):
+    item = ReviewItem.objects.filter(campaign=campaign, principal=unused_role).first()
+    assert item.recommendation == "revoke"
+    hint = item.context["last_accessed"]
+    assert hint["revoke_recommended"] is True and hint["last_service"] == "Amazon S3"
+    persona = {p.email.lower(): p.key for p in demo.PERSONAS}[item.reviewer_email.lower()]
+    body = persona_client(persona).get(reverse("reviews:campaign_inbox", args=[campaign.pk])).content.decode()
+    row = body.split(f'id="item-{item.pk}"', 1)[1].split("</article>", 1)[0]
+    assert "Never used EC2 in 400 days; not used S3 in 90 days." in row
+    assert f"Last used: Amazon S3, {hint['last_used']}." in row
+    assert "<strong>Revoke recommended</strong> (no allowed service used in 90 days)." in row
+    assert f"(AWS service last accessed, {timezone.now().date().isoformat()})" in row
+    assert "last_accessed:" not in row  # the value is rendered, not dumped

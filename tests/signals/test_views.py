@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
@@ -173,3 +174,46 @@ def test_the_signals_panels_cost_a_fixed_number_of_queries(persona_client, perso
         with CaptureQueriesContext(connection) as with_panels:
             assert "AWS signals" in client.get(url).content.decode()
         assert len(with_panels.captured_queries) - len(without.captured_queries) <= queries
+
+
+def _drift(policy):
+    from governance.findings.models import Finding, ResourceType, Severity
+
+    now = timezone.now()
+    return Finding.objects.create(
+        fingerprint=f"scp.drift:{policy.aws_policy_id}",
+        rule_id="scp.drift",
+        severity=Severity.HIGH,
+        severity_rank=3,
+        status="open",
+        policy=policy,
+        resource_type=ResourceType.POLICY,
+        resource_arn=policy.arn,
+        resource_name=policy.name,
+        message=f"{policy.name} differs from its approved version.",
+        evidence={"diff": [{"kind": "added", "sid": "Extra"}]},
+        evidence_hash="x",
+        first_seen=now,
+        last_seen=now,
+    )
+
+
+def test_an_scp_drift_names_its_author_from_cloudtrail(demo_org, synced_persona_client):
+    from governance.inventory.models import Policy, PolicyKind
+
+    client = synced_persona_client("auditor")
+    policy = Policy.objects.present().get(kind=PolicyKind.SCP, name="DenyLeaveOrganization")
+    url = reverse("scp:policy", args=[policy.pk])
+    assert "Changed in AWS by" not in client.get(url).content.decode()  # no drift, no author line
+    _drift(policy)
+    body = client.get(url).content.decode()
+    assert "Who changed it: no CloudTrail event of this change was read" in body
+    ActivityEvent.objects.create(
+        event_id="drift-1", recipient_account_id=policy.arn.split(":")[4], event_time=T1,
+        event_source="organizations.amazonaws.com", event_name="UpdatePolicy", read_only=False,
+        identity_type="IAMUser", actor_arn="arn:aws:iam::111111111111:user/bob", user_name="bob",
+        source_ip="198.51.100.4", target=policy.aws_policy_id, out_of_band=True,
+    )  # fmt: skip
+    body = client.get(url).content.decode()
+    assert "Changed in AWS by (CloudTrail): <bdi>bob</bdi>" in body
+    assert "(<code>organizations:UpdatePolicy</code> from <bdi>198.51.100.4</bdi>, outside the portal)" in body

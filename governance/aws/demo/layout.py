@@ -618,7 +618,11 @@ def sso_layout(specs: list[AccountSpec], rng: random.Random) -> SsoLayout:
         if persona.in_identity_center:
             for permission_set in persona.permission_sets:
                 add(Assignment(permission_set, MANAGEMENT.name, "USER", persona.user_name))
+    # The gate in front of AWS writes evaluates the campaign admin's own sets on the target
+    # account, so carrying out a review's revokes in a member account needs the set there too.
+    campaign_admin = BY_KEY["campaign_admin"].user_name
     for spec in specs:
+        add(Assignment("GovernanceAccessAdmin", spec.name, "USER", campaign_admin))
         add(Assignment("ReadOnlyAccess", spec.name, "GROUP", "security-auditors"))
         if spec.environment in ("dev", "staging", "sandbox"):
             add(Assignment("DeveloperAccess", spec.name, "GROUP", "developers"))

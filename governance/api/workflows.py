@@ -1,0 +1,388 @@
+"""The API's workflow endpoints: review campaigns and decisions, evidence packages, SCP change
+requests, JIT requests and decisions.
+
+Every write calls the service the page calls (`decide_item`, `propose_change`, `approve_change`,
+`apply_change`, `submit_request`, `decide_request`), so four-eyes, no self-review, eligibility and
+the writer gate hold here exactly as there; the service's refusal becomes a 4xx with its message.
+Writes need a token created after an MFA login (the API's step-up), accept `Idempotency-Key`, and
+find their objects through the same scopes as the pages (outside them: 404).
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance.api import idempotency
+from governance.api import workflow_serializers as s
+from governance.api.pagination import KeysetPagination
+from governance.api.permissions import requires
+from governance.authz.capabilities import Capability
+from governance.evidence.models import EvidencePackage
+from governance.inventory.models import Policy
+from governance.jit import eligibility
+from governance.jit import selectors as jit_selectors
+from governance.jit import services as jit_services
+from governance.jit.models import AccessRequest
+from governance.reviews import selectors as review_selectors
+from governance.reviews import services as review_services
+from governance.reviews.models import Campaign, ReviewItem
+from governance.scp import services as scp_services
+from governance.scp.models import ChangeRequest
+
+IDEMPOTENCY = OpenApiParameter(
+    idempotency.HEADER,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Retry-safe writes: the same key (per token) acts once and replays the first answer.",
+)
+REFUSED = {
+    400: OpenApiResponse(description="Refused by the service; `detail` says why. Nothing was written."),
+    403: OpenApiResponse(description="Missing a capability, a token without MFA, or four-eyes."),
+    404: OpenApiResponse(description="No such object within your reach."),
+}
+
+CONFLICT = OpenApiResponse(description="Someone decided the item since the version you saw; theirs stands.")
+
+
+class TokenFromMfaLogin(BasePermission):
+    message = "API writes need a token created after an MFA login; create a new one at /api/tokens/."
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in ("GET", "HEAD", "OPTIONS") or bool(getattr(request.auth, "created_with_mfa", False))
+
+
+def writes(*needed: Capability) -> list[type[BasePermission]]:
+    return [requires(*needed), TokenFromMfaLogin]
+
+
+def refused(message: str, status: int = 400) -> Response:
+    return Response({"detail": message}, status=status)
+
+
+# --- access reviews -------------------------------------------------------------------------------
+
+
+def _campaigns(user) -> QuerySet:
+    if not getattr(user, "is_authenticated", False):  # the schema generator's fake request
+        return Campaign.objects.none()
+    if review_selectors.may_oversee(user):
+        return Campaign.objects.all()
+    emails = review_selectors.my_emails(user)
+    return Campaign.objects.filter(pk__in=ReviewItem.objects.filter(reviewer_email__in=emails).values("campaign_id"))
+
+
+def _items(user, campaign: Campaign) -> QuerySet:
+    items = ReviewItem.objects.filter(campaign=campaign)
+    if review_selectors.may_oversee(user):
+        return items
+    return items.filter(reviewer_email__in=review_selectors.my_emails(user))
+
+
+class CampaignList(generics.ListAPIView):
+    """Review campaigns you review in (campaign admins and auditors: all), newest first."""
+
+    serializer_class = s.CampaignSerializer
+    permission_classes = [requires()]
+    pagination_class = KeysetPagination
+
+    def get_queryset(self) -> QuerySet:
+        return _campaigns(self.request.user)
+
+
+class CampaignDetail(generics.RetrieveAPIView):
+    serializer_class = s.CampaignSerializer
+    permission_classes = [requires()]
+
+    def get_queryset(self) -> QuerySet:
+        return _campaigns(self.request.user)
+
+
+class CampaignItemList(generics.ListAPIView):
+    """A campaign's items routed to you (campaign admins and auditors: every item)."""
+
+    serializer_class = s.ReviewItemSerializer
+    permission_classes = [requires()]
+    pagination_class = KeysetPagination
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return ReviewItem.objects.none()
+        campaign = _campaigns(self.request.user).filter(pk=self.kwargs["campaign_id"]).first()
+        if campaign is None:
+            raise Http404("No such campaign.")
+        return _items(self.request.user, campaign)
+
+
+class ReviewDecision(APIView):
+    permission_classes = writes()
+
+    @extend_schema(
+        request=s.ReviewDecisionInput,
+        parameters=[IDEMPOTENCY],
+        responses={200: s.ReviewItemSerializer, 409: CONFLICT, **REFUSED},
+        summary="Keep or revoke one item routed to you (as the campaign page does)",
+    )
+    def post(self, request: Request, item_id: int) -> Response:
+        body = s.ReviewDecisionInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        emails = review_selectors.my_emails(request.user)
+        if not ReviewItem.objects.filter(pk=item_id, reviewer_email__in=emails).exists():
+            raise Http404("No such item of yours.")
+
+        def write() -> Response:
+            try:
+                item = review_services.decide_item(
+                    item_id=item_id,
+                    decision=body.validated_data["decision"],
+                    justification=body.validated_data["justification"],
+                    expected_version=body.validated_data.get("version"),
+                    actor=request.user,
+                    request=request,
+                )
+            except review_services.ConflictError as exc:
+                return Response({"detail": str(exc), "item": s.ReviewItemSerializer(exc.item).data}, status=409)
+            except review_services.ReviewError as exc:
+                return refused(str(exc))
+            return Response(s.ReviewItemSerializer(item).data)
+
+        return idempotency.once(request, write)
+
+
+# --- evidence -------------------------------------------------------------------------------------
+
+
+class EvidencePagination(KeysetPagination):
+    ordering = "-created_at"
+
+
+class EvidencePackageList(generics.ListAPIView):
+    """Stored evidence packages, newest first (download and verify them on the evidence page)."""
+
+    serializer_class = s.EvidencePackageSerializer
+    permission_classes = [requires(Capability.EVIDENCE_EXPORT)]
+    pagination_class = EvidencePagination
+
+    def get_queryset(self) -> QuerySet:
+        return EvidencePackage.objects.stored()
+
+
+class EvidencePackageDetail(generics.RetrieveAPIView):
+    serializer_class = s.EvidencePackageSerializer
+    permission_classes = [requires(Capability.EVIDENCE_EXPORT)]
+
+    def get_queryset(self) -> QuerySet:
+        return EvidencePackage.objects.stored()
+
+
+# --- SCP and RCP change requests ------------------------------------------------------------------
+
+
+def _change_answer(call) -> Response:
+    try:
+        change = call()
+    except scp_services.FourEyesError as exc:
+        return refused(str(exc), status=403)
+    except scp_services.ChangeError as exc:
+        return refused(str(exc))
+    return Response(s.ChangeRequestSerializer(change).data)
+
+
+class ChangeRequestList(generics.ListCreateAPIView):
+    """SCP and RCP change requests, newest first; POST proposes one (nothing is sent to AWS)."""
+
+    serializer_class = s.ChangeRequestSerializer
+    pagination_class = KeysetPagination
+
+    def get_permissions(self):
+        needed = Capability.SCP_PROPOSE if self.request.method == "POST" else Capability.SCP_VIEW
+        return [p() for p in (writes(needed) if self.request.method == "POST" else [requires(needed)])]
+
+    def get_queryset(self) -> QuerySet:
+        return ChangeRequest.objects.all()
+
+    @extend_schema(
+        request=s.ChangeProposalInput,
+        parameters=[IDEMPOTENCY],
+        responses={201: s.ChangeRequestSerializer, **REFUSED},
+        summary="Propose a change (as the policy editor does); another policy admin approves it",
+    )
+    def post(self, request: Request) -> Response:
+        body = s.ChangeProposalInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        policy = None
+        if data["policy_id"]:
+            policy = Policy.objects.present().filter(aws_policy_id=data["policy_id"]).first()
+
+        def write() -> Response:
+            answer = _change_answer(
+                lambda: scp_services.propose_change(
+                    actor=request.user,
+                    kind=data["kind"],
+                    reason=data["reason"],
+                    policy=policy,
+                    policy_type=data["policy_type"],
+                    name=data["name"],
+                    description=data["description"],
+                    document_text=data["document"],
+                    target_id=data["target_id"],
+                    request=request,
+                )
+            )
+            if answer.status_code == 200:
+                answer.status_code = 201
+            return answer
+
+        return idempotency.once(request, write)
+
+
+class ChangeRequestDetail(generics.RetrieveAPIView):
+    serializer_class = s.ChangeRequestSerializer
+    permission_classes = [requires(Capability.SCP_VIEW)]
+
+    def get_queryset(self) -> QuerySet:
+        return ChangeRequest.objects.all()
+
+
+class _ChangeAction(APIView):
+    """A policy admin's step on a change request; `act` calls the scp service."""
+
+    permission_classes = writes(Capability.SCP_APPROVE)
+
+    def post(self, request: Request, change_id: int) -> Response:
+        body = s.NoteInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        change = ChangeRequest.objects.filter(pk=change_id).first()
+        if change is None:
+            raise Http404("No such change request.")
+        return idempotency.once(request, lambda: _change_answer(lambda: self.act(change, body.validated_data["note"])))
+
+
+_CHANGE_ACTION = {
+    "request": s.NoteInput,
+    "parameters": [IDEMPOTENCY],
+    "responses": {200: s.ChangeRequestSerializer, **REFUSED},
+}
+
+
+class ChangeApprove(_ChangeAction):
+    @extend_schema(**_CHANGE_ACTION, summary="Approve (four-eyes: not the author; the impact must be done)")
+    def post(self, request: Request, change_id: int) -> Response:
+        return super().post(request, change_id)
+
+    def act(self, change: ChangeRequest, note: str) -> ChangeRequest:
+        return scp_services.approve_change(change=change, actor=self.request.user, note=note, request=self.request)
+
+
+class ChangeReject(_ChangeAction):
+    @extend_schema(**_CHANGE_ACTION, summary="Reject, with a note saying why")
+    def post(self, request: Request, change_id: int) -> Response:
+        return super().post(request, change_id)
+
+    def act(self, change: ChangeRequest, note: str) -> ChangeRequest:
+        return scp_services.reject_change(change=change, actor=self.request.user, note=note, request=self.request)
+
+
+class ChangeApply(_ChangeAction):
+    @extend_schema(**_CHANGE_ACTION, summary="Apply an approved change through the writer role")
+    def post(self, request: Request, change_id: int) -> Response:
+        return super().post(request, change_id)
+
+    def act(self, change: ChangeRequest, note: str) -> ChangeRequest:
+        return scp_services.apply_change(change=change, actor=self.request.user, request=self.request)
+
+
+# --- just-in-time access --------------------------------------------------------------------------
+
+
+class AccessRequestList(generics.ListCreateAPIView):
+    """Your JIT requests, newest first; POST asks for a permission set on an account."""
+
+    serializer_class = s.AccessRequestSerializer
+    pagination_class = KeysetPagination
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [p() for p in writes(Capability.JIT_REQUEST)]
+        return [requires(Capability.JIT_REQUEST)()]
+
+    def get_queryset(self) -> QuerySet:
+        return AccessRequest.objects.filter(requester=self.request.user).select_related("account", "permission_set")
+
+    @extend_schema(
+        request=s.AccessRequestInput,
+        parameters=[IDEMPOTENCY],
+        responses={201: s.AccessRequestSerializer, **REFUSED},
+        summary="Request access (as the request form does); break-glass and auto-approval grant at once",
+    )
+    def post(self, request: Request) -> Response:
+        body = s.AccessRequestInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        picked = next(
+            (
+                c
+                for c in eligibility.choices_for(request.user)
+                if (c.policy.pk, c.account.account_id, c.permission_set.arn)
+                == (data["policy_id"], data["account_id"], data["permission_set_arn"])
+            ),
+            None,
+        )
+
+        def write() -> Response:
+            if picked is None:
+                return refused("No eligibility policy of yours covers that permission set on that account.")
+            try:
+                created = jit_services.submit_request(
+                    actor=request.user,
+                    policy=picked.policy,
+                    account=picked.account,
+                    permission_set=picked.permission_set,
+                    duration_minutes=data["duration_minutes"],
+                    justification=data["justification"],
+                    ticket=data["ticket"],
+                    starts_at=data["starts_at"],
+                    request=request,
+                )
+            except jit_services.JitError as exc:
+                return refused(exc.message)
+            return Response(s.AccessRequestSerializer(created).data, status=201)
+
+        return idempotency.once(request, write)
+
+
+class AccessRequestDecision(APIView):
+    permission_classes = writes(Capability.JIT_APPROVE)
+
+    @extend_schema(
+        request=s.AccessDecisionInput,
+        parameters=[IDEMPOTENCY],
+        responses={200: s.AccessDecisionSerializer, **REFUSED},
+        summary="Approve or deny a request routed to you (the same person counts once)",
+    )
+    def post(self, request: Request, request_id: int) -> Response:
+        body = s.AccessDecisionInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        found = jit_selectors.request_for_approver_or_404(request.user, request_id)
+
+        def write() -> Response:
+            try:
+                outcome = jit_services.decide_request(
+                    actor=request.user,
+                    access_request=found,
+                    decision=body.validated_data["decision"],
+                    comment=body.validated_data["comment"],
+                    request=request,
+                )
+            except jit_services.JitError as exc:
+                return refused(exc.message)
+            return Response(s.AccessDecisionSerializer(outcome).data)
+
+        return idempotency.once(request, write)

@@ -1,0 +1,155 @@
+"""Remediation against the emulator: revokes carried out through the writer gate as the approving
+administrator, verified by the next sync; a refused or failed call leaves the item failed and retriable."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from django.utils import timezone
+
+from governance.audit.models import AuditEvent
+from governance.authz.services import link_all_users
+from governance.aws import emulator, session
+from governance.inventory.models import SyncStatus
+from governance.inventory.sync import sync_organization
+from governance.reviews import remediation, services, tasks
+from governance.reviews.launch import launch
+from governance.reviews.models import Decision, ItemKind, RemediationStatus, ReviewItem
+from governance.reviews.templates_demo import ensure_demo_template
+from tests.fixtures.personas import make_persona_user
+
+pytestmark = pytest.mark.django_db
+
+
+def _sync():
+    run = sync_organization()
+    assert run.status == SyncStatus.SUCCEEDED, run.errors
+    link_all_users()
+    return run
+
+
+def _closed_with_revokes(carla):
+    """The demo's quarterly campaign, launched by carla, with bob.data's inline policy, group
+    membership and access key and one Identity Center user assignment decided revoke, then closed."""
+    campaign = launch(template=ensure_demo_template(), actor=carla, period="2026-Q4").campaign
+    items = ReviewItem.objects.filter(campaign=campaign)
+    bob = items.filter(principal_arn__endswith=":user/bob.data")
+    chosen = [
+        bob.filter(kind=ItemKind.USER_POLICY, target_arn__contains="#inline/").get(),
+        bob.filter(kind=ItemKind.GROUP_MEMBERSHIP).get(),
+        bob.filter(kind=ItemKind.ACCESS_KEY).get(),
+        items.filter(kind=ItemKind.SSO_ASSIGNMENT, principal_arn__contains=":user/").order_by("id").first(),
+    ]
+    ReviewItem.objects.filter(pk__in=[i.pk for i in chosen]).update(decision=Decision.REVOKE, justification="unused")
+    services.close_campaign(campaign=campaign, actor=carla)
+    return campaign, ReviewItem.objects.filter(pk__in=[i.pk for i in chosen]).order_by("id")
+
+
+def _bob_in_aws(demo):
+    account_id = ReviewItem.objects.filter(principal_arn__endswith=":user/bob.data").values_list(
+        "aws_account_id", flat=True
+    )[0]
+    iam = session.client_for("iam", session.member_credentials(account_id))
+    return {
+        "inline": iam.list_user_policies(UserName="bob.data")["PolicyNames"],
+        "groups": [g["GroupName"] for g in iam.list_groups_for_user(UserName="bob.data")["Groups"]],
+        "keys": {k["Status"] for k in iam.list_access_keys(UserName="bob.data")["AccessKeyMetadata"]},
+    }
+
+
+def test_approved_revokes_run_in_aws_as_the_approver_and_the_next_sync_verifies_them(fresh_demo_org):
+    _sync()
+    carla = make_persona_user("campaign_admin")
+    campaign, rows = _closed_with_revokes(carla)
+    assert {r.remediation_status for r in rows.all()} == {RemediationStatus.AWAITING_APPROVAL}
+    before = _bob_in_aws(fresh_demo_org)
+    assert before["inline"] and before["groups"] and before["keys"] == {"Active"}
+    assert tasks.remediate_campaign(campaign_id=campaign.pk)["items"] == 0, "nothing runs before approval"
+
+    assert remediation.approve(campaign=campaign, actor=carla) == 4
+    result = tasks.remediate_campaign(campaign_id=campaign.pk)
+    assert result == {"items": 4, "done": 4, "failed": 0}, list(rows.values_list("kind", "remediation_error"))
+    assert all(r.remediation_request_id and r.remediation_attempts == 1 for r in rows.all())
+    after = _bob_in_aws(fresh_demo_org)
+    assert (after["inline"], after["keys"]) == ([], {"Inactive"})
+    assert set(after["groups"]) == set(before["groups"]) - {rows[1].target_arn.rsplit("/", 1)[-1]}
+    assert AuditEvent.objects.filter(action="reviews.remediation_done").count() == 4
+    # Running again does nothing twice: only pending or failed items run.
+    assert tasks.remediate_campaign(campaign_id=campaign.pk)["items"] == 0
+
+    run = _sync()
+    assert tasks.after_sync(run_id=run.pk)["verified"] == 4
+    assert {r.remediation_status for r in rows.all()} == {RemediationStatus.VERIFIED}
+    assert all(r.verified_at for r in rows.all())
+
+
+def _hook(event: str, handler):
+    sts = session.management_client("sts")
+    sts.meta.events.register(event, handler, unique_id="test-remediation")
+    return lambda: sts.meta.events.unregister(event, unique_id="test-remediation")
+
+
+def test_a_refused_assume_role_leaves_the_item_failed_and_retriable_and_nothing_changed(fresh_demo_org):
+    _sync()
+    carla = make_persona_user("campaign_admin")
+    campaign, rows = _closed_with_revokes(carla)
+    remediation.approve(campaign=campaign, actor=carla)
+    before = _bob_in_aws(fresh_demo_org)
+
+    def deny(params, **kwargs):
+        return AWSResponse("https://sts.amazonaws.com", 403, {}, None), {
+            "Error": {"Code": "AccessDenied", "Message": "not authorized to perform sts:AssumeRole"}
+        }
+
+    undo = _hook("before-call.sts.AssumeRole", deny)
+    try:
+        result = tasks.remediate_campaign(campaign_id=campaign.pk)
+    finally:
+        undo()
+    assert result == {"items": 4, "done": 0, "failed": 4}
+    assert _bob_in_aws(fresh_demo_org) == before
+    for row in rows.all():
+        assert row.remediation_status == RemediationStatus.FAILED and row.remediation_attempts == 1
+        assert "sts:AssumeRole" in row.remediation_error and row.remediation_next_at > timezone.now()
+        assert row.remediated_at is None
+    assert AuditEvent.objects.filter(action="reviews.remediation_failed").count() == 4
+    # Not due again until its back-off passes; then it runs and succeeds.
+    assert remediation.due_items(campaign_id=campaign.pk) == []
+    ReviewItem.objects.filter(pk__in=[r.pk for r in rows]).update(remediation_next_at=timezone.now())
+    assert tasks.remediate_campaign(campaign_id=campaign.pk) == {"items": 4, "done": 4, "failed": 0}
+    assert all(r.remediation_attempts == 2 and r.remediation_error == "" for r in rows.all())
+
+
+def test_a_throttled_revoke_fails_retriably_and_gives_up_after_the_last_attempt(fresh_demo_org, aws_emulator):
+    _sync()
+    carla = make_persona_user("campaign_admin")
+    campaign, rows = _closed_with_revokes(carla)
+    remediation.approve(campaign=campaign, actor=carla)
+    key = rows[2]
+    emulator.throttle(aws_emulator.url, every=1)
+    try:
+        assert remediation.remediate_item(item_id=key.pk) == RemediationStatus.FAILED
+    finally:
+        emulator.throttle(aws_emulator.url, every=0)
+    key.refresh_from_db()
+    assert "throttl" in key.remediation_error.lower() and key.remediation_attempts == 1
+    assert _bob_in_aws(fresh_demo_org)["keys"] == {"Active"}
+    ReviewItem.objects.filter(pk=key.pk).update(remediation_attempts=remediation.MAX_ATTEMPTS)
+    ReviewItem.objects.filter(pk=key.pk).update(remediation_next_at=timezone.now())
+    assert key.pk not in remediation.due_items(campaign_id=campaign.pk), "given up: shown, retried by hand"
+    assert remediation.retry_failed(campaign=campaign, actor=carla) == 1
+    assert AuditEvent.objects.filter(action="reviews.remediation_retried").count() == 1
+    assert remediation.remediate_item(item_id=key.pk) == RemediationStatus.DONE
+    assert _bob_in_aws(fresh_demo_org)["keys"] == {"Inactive"}
+
+
+def test_the_gate_refuses_someone_without_a_permission_set_on_the_account(fresh_demo_org):
+    _sync()
+    carla = make_persona_user("campaign_admin")
+    campaign, rows = _closed_with_revokes(carla)
+    maria = make_persona_user("manager")
+    remediation.approve(campaign=campaign, actor=maria)
+    result = tasks.remediate_campaign(campaign_id=campaign.pk)
+    assert result["done"] == 0 and result["failed"] == 4
+    assert all("permission set" in r.remediation_error or "allow" in r.remediation_error for r in rows.all())
+    assert _bob_in_aws(fresh_demo_org)["keys"] == {"Active"}
