@@ -40,7 +40,10 @@ IDEMPOTENCY = OpenApiParameter(
     idempotency.HEADER,
     location=OpenApiParameter.HEADER,
     required=False,
-    description="Retry-safe writes: the same key (per token) acts once and replays the first answer.",
+    description=(
+        "Retry-safe writes: the same key (per token) acts once and replays the first answer;"
+        " a retry while the first is still running is a 409."
+    ),
 )
 REFUSED = {
     400: OpenApiResponse(description="Refused by the service; `detail` says why. Nothing was written."),
@@ -72,17 +75,7 @@ def refused(message: str, status: int = 400) -> Response:
 def _campaigns(user) -> QuerySet:
     if not getattr(user, "is_authenticated", False):  # the schema generator's fake request
         return Campaign.objects.none()
-    if review_selectors.may_oversee(user):
-        return Campaign.objects.all()
-    emails = review_selectors.my_emails(user)
-    return Campaign.objects.filter(pk__in=ReviewItem.objects.filter(reviewer_email__in=emails).values("campaign_id"))
-
-
-def _items(user, campaign: Campaign) -> QuerySet:
-    items = ReviewItem.objects.filter(campaign=campaign)
-    if review_selectors.may_oversee(user):
-        return items
-    return items.filter(reviewer_email__in=review_selectors.my_emails(user))
+    return review_selectors.visible_campaigns(user)
 
 
 class CampaignList(generics.ListAPIView):
@@ -117,7 +110,7 @@ class CampaignItemList(generics.ListAPIView):
         campaign = _campaigns(self.request.user).filter(pk=self.kwargs["campaign_id"]).first()
         if campaign is None:
             raise Http404("No such campaign.")
-        return _items(self.request.user, campaign)
+        return review_selectors.visible_items(self.request.user, campaign)
 
 
 class ReviewDecision(APIView):
@@ -326,14 +319,8 @@ class AccessRequestList(generics.ListCreateAPIView):
         body = s.AccessRequestInput(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        picked = next(
-            (
-                c
-                for c in eligibility.choices_for(request.user)
-                if (c.policy.pk, c.account.account_id, c.permission_set.arn)
-                == (data["policy_id"], data["account_id"], data["permission_set_arn"])
-            ),
-            None,
+        picked = eligibility.choice_named(
+            request.user, data["policy_id"], data["account_id"], data["permission_set_arn"]
         )
 
         def write() -> Response:

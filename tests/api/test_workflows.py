@@ -85,6 +85,20 @@ def test_an_idempotency_key_acts_once_and_replays_the_first_answer(api, campaign
     assert post(client, path, body, **{"Idempotency-Key": "not a key!"}).status_code == 400
 
 
+def test_a_retry_while_the_first_write_still_runs_is_told_so_and_does_not_act(api, campaign):  # noqa: F811
+    client = api("manager")
+    item = _item(campaign)
+    path = f"/api/v1/review-items/{item.pk}/decision/"
+    body = {"decision": "revoke", "justification": "unused"}
+    first = post(client, path, body, **{"Idempotency-Key": "k-run"})
+    assert first.status_code == 200
+    # As the row stands while the first request is between claiming its key and storing its answer.
+    IdempotentWrite.objects.filter(key="k-run").update(status_code=0, response={})
+    retry = post(client, path, body, **{"Idempotency-Key": "k-run"})
+    assert retry.status_code == 409 and "still running" in retry.json()["detail"]
+    assert AuditEvent.objects.filter(action="reviews.item_decided").count() == 1
+
+
 def test_a_token_created_without_mfa_reads_but_cannot_write(personas, campaign):  # noqa: F811
     from governance.api import services
 
