@@ -75,6 +75,14 @@ def choice_for(user: Any, value: str) -> Choice | None:
     return next((c for c in choices_for(user) if c.value == value), None)
 
 
+def choice_named(user: Any, policy_id: int, account_id: str, permission_set_arn: str) -> Choice | None:
+    """The choice the API names by its AWS ids (policy, 12-digit account, permission set ARN), if open."""
+    wanted = (policy_id, account_id, permission_set_arn)
+    return next(
+        (c for c in choices_for(user) if (c.policy.pk, c.account.account_id, c.permission_set.arn) == wanted), None
+    )
+
+
 def is_covered(policy: EligibilityPolicy, account: Account, permission_set: PermissionSet) -> bool:
     return (
         policy.permission_sets.filter(pk=permission_set.pk).exists()

@@ -90,12 +90,24 @@ def campaign_for_user(user: Any, campaign_id: int) -> Campaign:
     campaign = Campaign.objects.filter(pk=campaign_id).select_related("template").first()
     if campaign is None:
         raise Http404("No such campaign.")
-    caps = capabilities(user)
-    if caps.has(Capability.REVIEWS_ADMIN) or caps.has(Capability.AUDIT_VIEW):
-        return campaign
-    if ReviewItem.objects.filter(campaign=campaign, reviewer_email__in=my_emails(user)).exists():
+    if may_oversee(user) or reviewer_items(campaign, my_emails(user)).exists():
         return campaign
     raise Http404("No such campaign.")
+
+
+def visible_campaigns(user: Any) -> QuerySet:
+    """The campaigns `campaign_for_user` lets this user open, as a query (the API lists them)."""
+    if may_oversee(user):
+        return Campaign.objects.all()
+    mine = ReviewItem.objects.filter(reviewer_email__in=my_emails(user)).values("campaign_id")
+    return Campaign.objects.filter(pk__in=mine)
+
+
+def visible_items(user: Any, campaign: Campaign) -> QuerySet:
+    """A campaign's items this user may see: every item for overseers, else those routed to them."""
+    if may_oversee(user):
+        return ReviewItem.objects.filter(campaign=campaign)
+    return reviewer_items(campaign, my_emails(user))
 
 
 @dataclass
