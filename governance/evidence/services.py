@@ -15,6 +15,22 @@ from governance.audit.services import record
 from governance.evidence import store
 from governance.evidence.models import EvidencePackage, PackageStatus, Storage
 from governance.evidence.package import PackageFile, PackageResult, stream_package
+from governance.evidence.sources import Source
+
+SYSTEM = "system"  # created_by_name of a package no person asked for (a command, a closing campaign)
+
+
+def generate_from_source(source: Source, *, actor=None, request=None) -> EvidencePackage:
+    """`generate_package` for a registered source (see `sources.build`)."""
+    return generate_package(
+        subject_type=source.subject_type,
+        subject_id=source.subject_id,
+        subject_repr=source.subject_repr,
+        subject=source.subject,
+        files=source.files,
+        actor=actor,
+        request=request,
+    )
 
 
 def generate_package(
@@ -60,7 +76,7 @@ def generate_package(
             status=PackageStatus.STORED,
             created_at=now,
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
-            created_by_name=actor.get_username() if getattr(actor, "is_authenticated", False) else "system",
+            created_by_name=actor.get_username() if getattr(actor, "is_authenticated", False) else SYSTEM,
             key_id=result.key_id,
             manifest_sha256=result.manifest_sha256,
             sha256=result.sha256,

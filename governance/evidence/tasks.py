@@ -16,13 +16,12 @@ from django.db.models.signals import post_save
 from django_q.tasks import async_task
 
 from governance.audit.models import AuditEvent
-from governance.evidence import sources
+from governance.evidence import services, sources
 from governance.evidence.models import EvidencePackage, PackageStatus
 
 logger = logging.getLogger(__name__)
 
 AUTO = {"reviews.campaign_closed": "campaign"}
-SYSTEM = "system"
 TASK_PREFIX = "evidence-"
 
 
@@ -40,26 +39,17 @@ def existing(source: sources.Source) -> EvidencePackage | None:
         subject_id=source.subject_id,
         status=PackageStatus.STORED,
         created_by__isnull=True,
-        created_by_name=SYSTEM,
+        created_by_name=services.SYSTEM,
     ).first()
 
 
 def generate(kind: str, subject_id: str) -> str:
     """Make the subject's package unless a system-made one is stored already; returns its id."""
-    from governance.evidence.services import generate_package
-
     source = sources.build(kind, subject_id)
     done = existing(source)
     if done is not None:
         return str(done.pk)
-    package = generate_package(
-        subject_type=source.subject_type,
-        subject_id=source.subject_id,
-        subject_repr=source.subject_repr,
-        subject=source.subject,
-        files=source.files,
-        actor=None,
-    )
+    package = services.generate_from_source(source)
     logger.info("evidence package %s generated for %s %s", package.pk, kind, subject_id)
     return str(package.pk)
 

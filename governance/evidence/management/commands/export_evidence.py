@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance.audit.signing import SigningKeyError
 from governance.evidence import sources
-from governance.evidence.services import copy_package_to, generate_package
+from governance.evidence.services import copy_package_to, generate_from_source
 
 
 class Command(BaseCommand):
@@ -30,14 +30,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         try:
             source = sources.build(options["kind"], options["campaign"])
-            package = generate_package(
-                subject_type=source.subject_type,
-                subject_id=source.subject_id,
-                subject_repr=source.subject_repr,
-                subject=source.subject,
-                files=source.files,
-                actor=None,
-            )
+            package = generate_from_source(source)
         except sources.NotFound as exc:
             raise CommandError(str(exc), returncode=2) from None
         except SigningKeyError as exc:
