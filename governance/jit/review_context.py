@@ -21,10 +21,11 @@ while AWS holds it, and this provider marks the item.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from governance.inventory.models import GroupMembership
 from governance.jit import selectors
@@ -70,13 +71,19 @@ def _mark_live_grants(assignments: QuerySet, providers: Any) -> list[int]:
         .prefetch_related("request__approvals")
     )
     account_ids = set(assignments.values_list("aws_account_id", flat=True).distinct())
-    for grant in grants.filter(account__account_id__in=account_ids):
-        chosen = assignments.filter(
-            aws_account_id=grant.account.account_id,
-            principal_arn=grant.principal.arn,
-            target_arn=grant.permission_set.arn,
-        )
-        ids = list(chosen.values_list("pk", flat=True))
+    live = list(grants.filter(account__account_id__in=account_ids))
+    if not live:
+        return marked
+    # Every assignment item a live grant could be, read once: (account, principal, permission set) -> ids.
+    wanted = {(g.account.account_id, g.principal.arn, g.permission_set.arn) for g in live}
+    ids_of: dict[tuple[str, str, str], list[int]] = {}
+    rows = assignments.filter(
+        aws_account_id__in={a for a, _, _ in wanted}, principal_arn__in={p for _, p, _ in wanted}
+    ).values_list("pk", "aws_account_id", "principal_arn", "target_arn")
+    for pk, *key in rows:
+        ids_of.setdefault(tuple(key), []).append(pk)
+    for grant in live:
+        ids = ids_of.get((grant.account.account_id, grant.principal.arn, grant.permission_set.arn))
         if not ids:
             continue
         marked += ids
@@ -118,7 +125,10 @@ def _flag_could_be_jit(assignments: QuerySet, providers: Any) -> None:
     if not covering:
         return
     policies = {
-        p.name: p for p in EligibilityPolicy.objects.filter(name__in={n for names in covering.values() for n in names})
+        p.name: p
+        for p in EligibilityPolicy.objects.filter(
+            name__in={n for names in covering.values() for n in names}
+        ).select_related("requester_group")
     }
     holders = {principal for *_, principal in rows}
     groups_of = _groups_of(holders)
@@ -177,11 +187,17 @@ def _list_period_grants(campaign: Any, items: QuerySet, providers: Any) -> None:
     for key, found in lines.items():
         by_text.setdefault("; ".join(found), []).append(key)
     for text, keys in by_text.items():
-        for account, holder in keys:
-            chosen = items.filter(aws_account_id=account, principal_arn=holder)
-            providers.merge_context(chosen, "jit_grants", f"Just-in-time grants in the period: {text}")
-            if (account, holder) in break_glass:
-                chosen.exclude(risk="high").update(risk="high")
+        providers.merge_context(_holding(items, keys), "jit_grants", f"Just-in-time grants in the period: {text}")
+    if break_glass:
+        _holding(items, break_glass).exclude(risk="high").update(risk="high")
+
+
+def _holding(items: QuerySet, keys: Iterable[tuple[str, str]]) -> QuerySet:
+    """The items held by these (account, principal ARN) pairs, as one query."""
+    held = Q(pk__in=[])
+    for account, holder in keys:
+        held |= Q(aws_account_id=account, principal_arn=holder)
+    return items.filter(held)
 
 
 def queue_break_glass_sync(grant: Grant) -> None:
