@@ -97,22 +97,28 @@ def attestation_hash(campaign: Campaign, reviewer_email: str) -> str:
     `[id, decision, justification, decided_at]` and a newline; decided_at in UTC as
     `2026-01-31T12:00:00.000000Z`, or null.
     """
-    digest = hashlib.sha256()
+    return attestation_hashes(campaign, [reviewer_email]).get(reviewer_email, hashlib.sha256().hexdigest())
+
+
+def attestation_hashes(campaign: Campaign, reviewer_emails: list[str]) -> dict[str, str]:
+    """`attestation_hash` of each of these reviewers, in one pass over their items."""
+    digests = {email: hashlib.sha256() for email in reviewer_emails}
     rows = (
-        campaign.items.filter(reviewer_email=reviewer_email)
-        .order_by("id")
-        .values_list("id", "decision", "justification", "decided_at")
+        campaign.items.filter(reviewer_email__in=reviewer_emails)
+        .order_by("reviewer_email", "id")
+        .values_list("reviewer_email", "id", "decision", "justification", "decided_at")
         .iterator(chunk_size=5000)
     )
-    for pk, decision, justification, decided_at in rows:
+    for email, pk, decision, justification, decided_at in rows:
         when = canonical_time(decided_at) if decided_at else None
         line = json.dumps([pk, decision, justification, when], ensure_ascii=False, separators=(",", ":"))
-        digest.update(line.encode("utf-8") + b"\n")
-    return digest.hexdigest()
+        digests[email].update(line.encode("utf-8") + b"\n")
+    return {email: digest.hexdigest() for email, digest in digests.items()}
 
 
 def _signoffs(campaign: Campaign) -> list[dict]:
     signoffs = selectors.signoffs_for_export(campaign)
+    hashes = attestation_hashes(campaign, [s["reviewer_email"] for s in signoffs])
     for signoff in signoffs:
-        signoff["decisions_sha256"] = attestation_hash(campaign, signoff["reviewer_email"])
+        signoff["decisions_sha256"] = hashes[signoff["reviewer_email"]]
     return signoffs
