@@ -53,7 +53,9 @@ def review_hints(*, campaign, items) -> None:
     from governance.signals.selectors import last_accessed_hints
     from governance.signals.services import prioritize_last_accessed
 
-    principal_ids = sorted(set(items.exclude(principal__isnull=True).values_list("principal_id", flat=True)))
+    principal_ids = list(
+        items.exclude(principal__isnull=True).order_by("principal_id").values_list("principal_id", flat=True).distinct()
+    )
     if not principal_ids:
         return
     prioritize_last_accessed(principal_ids=principal_ids)

@@ -196,7 +196,10 @@ def prioritize_last_accessed(*, principal_ids: Iterable[int], now: datetime | No
     ).update(wanted_at=now)
     missing = Principal.objects.filter(pk__in=[i for i in ids if i not in existing], kind__in=IAM_KINDS)
     LastAccessedFetch.objects.bulk_create(
-        [LastAccessedFetch(principal=p, state=FetchState.QUEUED, requested_at=now, wanted_at=now) for p in missing],
+        [
+            LastAccessedFetch(principal_id=pk, state=FetchState.QUEUED, requested_at=now, wanted_at=now)
+            for pk in missing.values_list("pk", flat=True)
+        ],
         ignore_conflicts=True,
     )
     return len(ids)
