@@ -4,8 +4,9 @@ Files: `campaign.json` (the campaign, its template's settings and the population
 `items.jsonl` (every item as frozen at launch, with its decision and remediation),
 `items.csv` (the same items, the columns an auditor reads, spreadsheet-safe),
 `signoffs.json` (each reviewer's signed statement with `decisions_sha256`, the hash of the
-decisions it covered: see `attestation_hash`), and the audit events of the campaign and its
-items with the checkpoint that covers them.
+decisions it covered: see `attestation_hash`), `summary.pdf` (scope, completion, decisions,
+revokes and their verification, exceptions, charts: `summary_context`), and the audit events of
+the campaign and its items with the checkpoint that covers them.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import hashlib
 import json
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.utils import timezone
 
 from governance.audit.models import AuditEvent, canonical_time
 from governance.audit.spreadsheet import csv_chunks
 from governance.evidence import sources
 from governance.evidence.package import PackageFile, json_file, jsonl_chunks
+from governance.evidence.pdf import pdf_file
 from governance.reviews import selectors
-from governance.reviews.models import Campaign
+from governance.reviews.models import Campaign, Decision, RemediationStatus
 
 
 def campaign_source(subject_id: str) -> sources.Source:
@@ -57,6 +60,7 @@ def campaign_source(subject_id: str) -> sources.Source:
         PackageFile("items.jsonl", lambda: jsonl_chunks(selectors.items_for_export(campaign))),
         PackageFile("items.csv", lambda: csv_chunks(CSV_HEADER, _csv_rows(campaign))),
         json_file("signoffs.json", _signoffs(campaign)),
+        pdf_file("summary.pdf", "evidence/campaign_summary.html", lambda: summary_context(campaign)),
         *sources.audit_files(events),
     ]
     return sources.Source(
@@ -122,3 +126,100 @@ def _signoffs(campaign: Campaign) -> list[dict]:
     for signoff in signoffs:
         signoff["decisions_sha256"] = hashes[signoff["reviewer_email"]]
     return signoffs
+
+
+EXCEPTIONS_LISTED = 200
+
+
+def summary_context(campaign: Campaign) -> dict:
+    """What summary.pdf shows: scope, completion, decisions, revokes and their verification, exceptions.
+
+    An exception is an item an auditor asks about: kept at close without a decision, given the
+    close default, a revoke not verified by a sync (failed, pending, awaiting approval or manual),
+    or a self-review that was rerouted. Counts are complete; the first EXCEPTIONS_LISTED are listed.
+    """
+    report = selectors.report(campaign)
+    totals = report["totals"]
+    items = campaign.items.order_by()
+    revokes = {
+        row["remediation_status"]: row["n"]
+        for row in items.filter(decision=Decision.REVOKE).values("remediation_status").annotate(n=Count("id"))
+    }
+    unverified_revoke = Q(decision=Decision.REVOKE) & ~Q(remediation_status=RemediationStatus.VERIFIED)
+    exception = Q(flagged=True) | Q(defaulted_at_close=True) | unverified_revoke | Q(self_review_rerouted=True)
+    counts = items.aggregate(
+        bulk=Count("id", filter=Q(decided_in_bulk=True)),
+        defaulted=Count("id", filter=Q(defaulted_at_close=True)),
+        rerouted=Count("id", filter=Q(self_review_rerouted=True)),
+        delegated=Count("id", filter=~Q(delegated_from="")),
+        unverified=Count("id", filter=unverified_revoke),
+        exceptions=Count("id", filter=exception),
+    )
+    listed = list(
+        items.filter(exception)
+        .order_by("id")
+        .values(
+            "id", "aws_account_id", "principal_arn", "target_name", "decision", "flagged", "defaulted_at_close",
+            "remediation_status", "remediation_error", "self_review_rerouted", "reviewer_email",
+        )[:EXCEPTIONS_LISTED]
+    )  # fmt: skip
+    for row in listed:
+        row["why"] = _exception_reason(row)
+    total = totals["total"] or 0
+    decided = total - totals["undecided"]
+    manifest = campaign.manifest or {}
+    by_kind = manifest.get("counts", {}).get("by_kind", {})
+    in_inventory = manifest.get("inventory_counts", {})
+    kinds = sorted(set(by_kind) | set(in_inventory))
+    return {
+        "campaign": campaign,
+        "generated_at": timezone.now(),
+        "manifest": manifest,
+        "population": [
+            {
+                "kind": k,
+                "copied": by_kind.get(k, 0),
+                "inventory": in_inventory.get(k, 0),
+                "agrees": by_kind.get(k, 0) == in_inventory.get(k, 0),
+            }
+            for k in kinds
+        ],
+        "report": report,
+        "totals": totals,
+        "decided": decided,
+        "percent_decided": round(100 * decided / total) if total else 100,
+        "bars": [
+            {"label": label, "n": n, "percent": round(100 * n / total, 1) if total else 0, "css": css}
+            for label, n, css in (
+                ("Kept", totals["keep"], "keep"),
+                ("Revoked", totals["revoke"], "revoke"),
+                ("Undecided", totals["undecided"], "undecided"),
+            )
+        ],
+        "revokes": [{"status": _status_label(status), "n": n} for status, n in sorted(revokes.items())],
+        "counts": counts,
+        "exceptions": listed,
+        "exceptions_listed": EXCEPTIONS_LISTED,
+        "signoffs": _signoffs(campaign),
+    }
+
+
+def _exception_reason(row: dict) -> str:
+    reasons = []
+    if row["flagged"]:
+        reasons.append("kept at close without a decision")
+    elif row["defaulted_at_close"]:
+        reasons.append("close default applied")
+    if row["decision"] == Decision.REVOKE and row["remediation_status"] != RemediationStatus.VERIFIED:
+        status = row["remediation_status"]
+        reason = f"revoke not verified ({_status_label(status).lower()})" if status else "revoke not yet carried out"
+        reasons.append(f"{reason}: {row['remediation_error']}" if row["remediation_error"] else reason)
+    if row["self_review_rerouted"]:
+        reasons.append("self-review rerouted")
+    return "; ".join(reasons)
+
+
+def _status_label(status: str) -> str:
+    if not status:
+        return "Not yet carried out"
+    return RemediationStatus(status).label if status in RemediationStatus.values else status
