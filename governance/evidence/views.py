@@ -1,8 +1,10 @@
-"""Evidence pages: the signing keys (public, at a fixed URL), the stored packages with their hashes, downloads.
+"""Evidence pages: the signing keys (public, at a fixed URL), the campaigns with their packages and
+sign-offs, the stored packages with their hashes, downloads.
 
 The key URLs need no login: an auditor fetches the public key apart from any package (with curl,
 from outside the portal's session) and checks packages against it. Everything else needs
-`evidence.export`; nothing here changes state.
+`evidence.export` (403 without it), and shows only the campaigns the user may open and their
+packages (404 for any other, as for one that does not exist); nothing here changes state.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def index(request: HttpRequest) -> HttpResponse:
     context = {
         "keys": keys,
         "key_error": key_error,
-        "packages": selectors.recent_packages(limit=PACKAGES_SHOWN),
+        "packages": selectors.recent_packages(request.user, limit=PACKAGES_SHOWN),
         "shown": PACKAGES_SHOWN,
         "campaigns": selectors.campaigns_for_evidence(request.user),
         "generating": selectors.being_generated(),
@@ -76,10 +78,30 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "evidence/index.html", context)
 
 
+def _after(request: HttpRequest) -> int | None:
+    value = request.GET.get("after", "")
+    return int(value) if value.isdigit() else None  # a cursor that is not an id starts from the newest
+
+
+@require_GET
+@requires(Capability.EVIDENCE_EXPORT)
+def campaigns(request: HttpRequest) -> HttpResponse:
+    page = selectors.campaigns_for_evidence(request.user, after=_after(request))
+    return render(request, "evidence/campaigns.html", {"page": page, "section": "evidence"})
+
+
+@require_GET
+@requires(Capability.EVIDENCE_EXPORT)
+def campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    found = selectors.campaign_or_404(request.user, campaign_id)
+    context = {"campaign": found, **selectors.campaign_evidence(found), "section": "evidence"}
+    return render(request, "evidence/campaign.html", context)
+
+
 @require_GET
 @requires(Capability.EVIDENCE_EXPORT)
 def download(request: HttpRequest, package_id) -> HttpResponse:
-    package = selectors.package_or_404(package_id)
+    package = selectors.package_or_404(request.user, package_id)
     try:
         handle = store.open_stored(package.storage, package.location, package.version_id)
     except FileNotFoundError:

@@ -76,3 +76,121 @@ def test_an_unreconciled_population_is_stated_in_the_summary(campaign, tmp_path)
     with zipfile.ZipFile(path) as archive:
         pdf = archive.read("summary.pdf")
     assert pdf_contains(pdf, "NO: the counts below differ")
+
+
+# The auditor's campaign pages ------------------------------------------------------------------
+
+
+def _more_campaigns(campaign, count):  # noqa: F811
+    from governance.reviews.models import Campaign
+
+    made = []
+    for n in range(count):
+        made.append(
+            Campaign.objects.create(
+                template=campaign.template, name=f"Extra campaign {n:02d}", period=f"extra-{n}",
+                launched_at=campaign.launched_at, due_at=campaign.due_at, attestation=campaign.attestation,
+                close_action=campaign.close_action, remediation_mode=campaign.remediation_mode,
+            )
+        )  # fmt: skip
+    return made
+
+
+def test_the_auditor_sees_each_campaign_with_its_packages_and_downloads_the_newest(
+    campaign,  # noqa: F811
+    persona_client,
+    tmp_path,
+    django_assert_max_num_queries,
+):
+    stored, path = _package(campaign, tmp_path)
+    client = persona_client("auditor")
+    with django_assert_max_num_queries(14):
+        body = client.get("/evidence/campaigns/").content.decode()
+    assert campaign.name in body and f"/evidence/campaigns/{campaign.pk}/" in body
+    assert f"/evidence/packages/{stored.pk}/download/" in body
+    assert client.get("/evidence/").content.decode().count(f"/evidence/campaigns/{campaign.pk}/") == 1
+
+    response = client.get(f"/evidence/packages/{stored.pk}/download/")
+    assert response.status_code == 200 and b"".join(response.streaming_content) == path.read_bytes()
+
+
+def test_the_campaign_page_shows_its_packages_sign_offs_and_totals(
+    campaign,  # noqa: F811
+    personas,
+    persona_client,
+    tmp_path,
+    django_assert_max_num_queries,
+):
+    maria = personas["manager"]
+    for item in campaign.items.filter(reviewer_email=maria.email):
+        services.decide_item(item_id=item.pk, decision="keep", justification="needed", actor=maria)
+    services.sign_off(campaign=campaign, actor=maria, mfa_methods=["totp"])
+    first, _ = _package(campaign, tmp_path)
+    second = generate_from_source(sources.build("campaign", str(campaign.pk)))
+    client = persona_client("auditor")
+    with django_assert_max_num_queries(20):
+        response = client.get(f"/evidence/campaigns/{campaign.pk}/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.index(second.sha256) < body.index(first.sha256)  # newest first
+    assert first.manifest_sha256 in body and f"/evidence/packages/{first.pk}/download/" in body
+    assert maria.email in body and "totp" in body
+    assert f"/reviews/{campaign.pk}/report/" in body
+
+
+def test_an_open_campaign_without_a_package_says_so(campaign, persona_client):  # noqa: F811
+    body = persona_client("auditor").get(f"/evidence/campaigns/{campaign.pk}/").content.decode()
+    assert "No evidence package of this campaign yet: one is made when the campaign closes." in body
+    assert "No reviewer has signed off." in body
+
+
+def test_campaigns_are_paged_newest_first_by_id(campaign, persona_client):  # noqa: F811
+    from governance.evidence.selectors import CAMPAIGNS_PER_PAGE
+
+    extra = _more_campaigns(campaign, CAMPAIGNS_PER_PAGE)  # one page and one more campaign
+    client = persona_client("auditor")
+    first = client.get("/evidence/campaigns/").content.decode()
+    assert extra[-1].name in first and campaign.name not in first
+    next_after = extra[0].pk
+    assert f'href="?after={next_after}"' in first
+    second = client.get(f"/evidence/campaigns/?after={next_after}").content.decode()
+    assert campaign.name in second and extra[0].name not in second and "Older campaigns" not in second
+    assert (
+        "No campaign to show past this point."
+        in client.get(f"/evidence/campaigns/?after={campaign.pk}").content.decode()
+    )
+    assert extra[-1].name in client.get("/evidence/campaigns/?after=nonsense").content.decode()  # from the newest
+
+
+def test_with_no_campaign_the_pages_say_so(persona_client):
+    client = persona_client("auditor")
+    assert "No campaign to show." in client.get("/evidence/campaigns/").content.decode()
+    assert "No access review campaign to show." in client.get("/evidence/").content.decode()
+    assert client.get("/evidence/campaigns/999999/").status_code == 404
+
+
+def test_a_reviewer_without_evidence_export_is_refused(campaign, persona_client, tmp_path):  # noqa: F811
+    stored, _ = _package(campaign, tmp_path)
+    manager = persona_client("manager")  # reviews in this campaign, may not take evidence
+    assert manager.get("/evidence/campaigns/").status_code == 403
+    assert manager.get(f"/evidence/campaigns/{campaign.pk}/").status_code == 403
+    assert manager.get(f"/evidence/packages/{stored.pk}/download/").status_code == 403
+
+
+def test_evidence_of_a_campaign_the_user_may_not_open_is_404_and_unlisted(
+    campaign,  # noqa: F811
+    persona_client,
+    tmp_path,
+    monkeypatch,
+):
+    from governance.authz.roles import ROLE_CAPABILITIES, Capability, Role
+
+    stored, _ = _package(campaign, tmp_path)
+    # An auditor whose role gives evidence export but not the audit view that lets one oversee campaigns.
+    monkeypatch.setitem(ROLE_CAPABILITIES, Role.AUDITOR, frozenset({Capability.EVIDENCE_EXPORT}))
+    client = persona_client("auditor")
+    assert client.get(f"/evidence/campaigns/{campaign.pk}/").status_code == 404
+    assert client.get(f"/evidence/packages/{stored.pk}/download/").status_code == 404
+    assert campaign.name not in client.get("/evidence/campaigns/").content.decode()
+    index = client.get("/evidence/").content.decode()
+    assert stored.sha256 not in index and "No access review campaign to show." in index

@@ -36,7 +36,7 @@ def test_the_auditor_sees_keys_and_stored_packages_with_their_hashes(
 ):
     stored, _ = package
     client = persona_client("auditor")
-    with django_assert_max_num_queries(14):  # session, user, capabilities (AWS-derived), keys, packages, queue
+    with django_assert_max_num_queries(15):  # session, user, capabilities (AWS-derived), campaigns, packages, queue
         response = client.get("/evidence/")
     assert response.status_code == 200
     body = response.content.decode()
