@@ -1,10 +1,11 @@
 """`make run`: the portal on the embedded default, with everything it needs, in one terminal.
 
 Starts the local AWS emulator, seeds the demo organization (unless the emulator restored it from
-`EMULATOR_STATE`, default `var/emulator-state.pickle`, as a warm run does), starts the demo identity provider, syncs the
-inventory, then runs the django-q2 cluster and the web server. Every port can be moved with an
-environment variable; a port another process holds is reported by name instead of failing later
-with a traceback.
+`EMULATOR_STATE`, default `var/emulator-state.pickle`, as a warm run does), starts the demo
+identity provider, syncs the inventory, seeds the demo's just-in-time eligibility (`manage.py
+demo_jit`, which leaves existing policies alone), then runs the django-q2 cluster and the web
+server. Every port can be moved with an environment variable; a port another process holds is
+reported by name instead of failing later with a traceback.
 
 Stopping. Ctrl-C (SIGINT), SIGTERM (systemd, `timeout`, CI) and SIGHUP (the terminal went away)
 stop everything, whether the signal reaches this process alone or the whole process group (make
@@ -200,6 +201,7 @@ def main() -> None:
         _manage(env, "setup_schedules")
         _wait_http(env["DEMO_IDP_URL"] + "/.well-known/openid-configuration", "demo identity provider", idp)
         _manage(env, "sync_aws")
+        _manage(env, "demo_jit")  # eligibility a requester can use at once; leaves existing policies alone
         # The cluster's main process stops its sentinel and workers itself (see the docstring).
         processes.start(
             "task cluster", [PYTHON, "manage.py", "qcluster"], env, stop_signal=signal.SIGTERM, whole_group=False

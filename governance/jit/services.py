@@ -7,6 +7,7 @@ Requests and approvals live here; what happens in AWS (creating and deleting the
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from governance.jit.models import (
     LIVE_STATUSES,
     AccessRequest,
     Approval,
+    ApproverSource,
     Decision,
     EligibilityPolicy,
     EndReason,
@@ -485,6 +487,51 @@ def _policy_repr(policy: EligibilityPolicy) -> dict:
         "break_glass": policy.break_glass,
         "grantor": policy.grantor.get_username(),
     }
+
+
+@transaction.atomic
+def create_policy(
+    *,
+    actor: Any,
+    grantor: Any,
+    name: str,
+    requester_group: Any,
+    permission_sets: Sequence[Any],
+    accounts: Sequence[Any] = (),
+    units: Sequence[Any] = (),
+    approver_group: Any = None,
+    auto_approve_permission_sets: Sequence[Any] = (),
+    auto_approve_except_units: Sequence[Any] = (),
+    request: Any = None,
+    **fields: Any,
+) -> EligibilityPolicy:
+    """Create an eligibility policy outside the admin (the demo's seed), under the admin form's rules:
+    something to request somewhere, approvers named unless break-glass, auto-approval only of covered
+    sets, and a grantor whose own AWS permissions allow the grants."""
+    break_glass = bool(fields.get("break_glass"))
+    if not permission_sets:
+        raise JitError("Name at least one permission set that the policy covers.")
+    if not accounts and not units:
+        raise JitError("Name at least one account or OU that the policy covers.")
+    source = fields.get("approver_source", ApproverSource.GROUP)
+    if source == ApproverSource.GROUP and approver_group is None and not break_glass:
+        raise JitError("Name the Identity Center group whose members approve.")
+    if set(auto_approve_permission_sets) - set(permission_sets):
+        raise JitError("Auto-approve only sets the policy covers.")
+    if refusal := grantor_refusal(actor=grantor, permission_sets=list(permission_sets)):
+        raise JitError(f"{grantor.get_username()} cannot back this policy's grants: {refusal}")
+    policy = EligibilityPolicy(
+        name=name, requester_group=requester_group, approver_group=approver_group, grantor=grantor, **fields
+    )
+    policy.full_clean(exclude=["permission_sets", "accounts", "units"])
+    policy.save()
+    policy.permission_sets.set(permission_sets)
+    policy.accounts.set(accounts)
+    policy.units.set(units)
+    policy.auto_approve_permission_sets.set(auto_approve_permission_sets)
+    policy.auto_approve_except_units.set(auto_approve_except_units)
+    policy_saved(actor=actor, policy=policy, created=True, before=None, request=request)
+    return policy
 
 
 def policy_saved(
