@@ -14,7 +14,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -256,9 +255,7 @@ class GrantAdmin(CapabilityAdminMixin, ReadOnlyAdmin):
 
     @admin.action(description="Retry the selected grants now", permissions=["retry_now"])
     def retry_now(self, request: HttpRequest, queryset) -> HttpResponse | None:
-        retried = queryset.filter(Q(status__in=[GrantStatus.PROVISIONING, GrantStatus.REVOKING])).update(
-            next_attempt_at=None
-        )
+        retried = services.retry_grants(actor=request.user, grants=queryset, request=request)
         lifecycle.tick()
         self.message_user(request, f"{retried} grant(s) queued again.", messages.SUCCESS)
         return None

@@ -216,8 +216,20 @@ def _route(access_request: AccessRequest, *, actor: Any, request: Any, now: date
             comment="break-glass: self-approved",
             created_at=now,
         )
-        _approve(access_request, actor=actor, request=request, now=now, how="break_glass")
         everyone = {u.pk: u for u in [*people.approvers_for(access_request), *people.jit_admins()]}
+        record(
+            actor=actor,
+            action="jit.request.break_glass",
+            obj=access_request,
+            after={
+                "self_approved_by": actor.get_username(),
+                "justification": access_request.justification,
+                "ticket": access_request.ticket,
+                "notified": sorted(u.get_username() for u in everyone.values()),
+            },
+            request=request,
+        )
+        _approve(access_request, actor=actor, request=request, now=now, how="break_glass")
         notices.break_glass_used(access_request, list(everyone.values()))
         return
     if eligibility.auto_approves(policy, access_request.account, access_request.permission_set):
@@ -453,6 +465,32 @@ def end_grant(*, actor: Any, grant: Grant, request: Any = None) -> Grant:
 
         lifecycle.queue_revoke(locked)
     return locked
+
+
+@transaction.atomic
+def retry_grants(*, actor: Any, grants: Any, request: Any = None) -> int:
+    """An administrator asks for the backed-off AWS operations of these grants to run now (the next
+    tick queues them); how many were waiting."""
+    if not capabilities(actor).has(Capability.JIT_ADMIN):
+        raise JitError("Only a JIT administrator can retry grants.")
+    waiting = list(
+        Grant.objects.select_for_update()
+        .filter(pk__in=[g.pk for g in grants], status__in=[GrantStatus.PROVISIONING, GrantStatus.REVOKING])
+        .order_by("pk")
+    )
+    for grant in waiting:
+        before = {"next_attempt_at": grant.next_attempt_at, "attempts": grant.attempts, "last_error": grant.last_error}
+        grant.next_attempt_at = None
+        grant.save(update_fields=["next_attempt_at"])
+        record(
+            actor=actor,
+            action="jit.grant.retry_requested",
+            obj=grant,
+            before=before,
+            after={"status": grant.status, "next_attempt_at": None},
+            request=request,
+        )
+    return len(waiting)
 
 
 def grantor_refusal(*, actor: Any, permission_sets: list[Any]) -> str:

@@ -166,3 +166,33 @@ def matrix_grant(inv):
         provisioned_at=now,
         created_at=now,
     )
+
+
+ASSIGNMENTS = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "Assign",
+            "Effect": "Allow",
+            "Action": ["sso:CreateAccountAssignment", "sso:DeleteAccountAssignment"],
+            "Resource": "*",
+        }
+    ],
+}
+
+
+def give_assignment_rights(jit) -> None:
+    """GovernanceAccessAdmin as the demo defines it: it may create and delete account assignments."""
+    from governance.inventory.models import PermissionSet, Policy, PolicyKind
+    from governance.inventory.models.identity_center import BoundaryType
+
+    permission_set = jit.inv.permission_sets["GovernanceAccessAdmin"]
+    PermissionSet.objects.filter(pk=permission_set.pk).update(boundary_type=BoundaryType.NONE)
+    Policy.objects.create(
+        kind=PolicyKind.PERMISSION_SET_INLINE,
+        arn=f"{permission_set.arn}#inline",
+        name="inline",
+        permission_set=permission_set,
+        document=ASSIGNMENTS,
+        **_synced("inline:access-admin"),
+    )

@@ -7,39 +7,9 @@ import pytest
 
 from governance.audit.models import AuditEvent
 from governance.jit.models import EligibilityPolicy, Grant, GrantStatus
-from tests.fixtures.personas import _synced
-from tests.jit.helpers import submit
+from tests.jit.helpers import give_assignment_rights, submit
 
 pytestmark = pytest.mark.django_db
-
-ASSIGNMENTS = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "Assign",
-            "Effect": "Allow",
-            "Action": ["sso:CreateAccountAssignment", "sso:DeleteAccountAssignment"],
-            "Resource": "*",
-        }
-    ],
-}
-
-
-def give_assignment_rights(jit) -> None:
-    """GovernanceAccessAdmin as the demo defines it: it may create and delete account assignments."""
-    from governance.inventory.models import PermissionSet, Policy, PolicyKind
-    from governance.inventory.models.identity_center import BoundaryType
-
-    permission_set = jit.inv.permission_sets["GovernanceAccessAdmin"]
-    PermissionSet.objects.filter(pk=permission_set.pk).update(boundary_type=BoundaryType.NONE)
-    Policy.objects.create(
-        kind=PolicyKind.PERMISSION_SET_INLINE,
-        arn=f"{permission_set.arn}#inline",
-        name="inline",
-        permission_set=permission_set,
-        document=ASSIGNMENTS,
-        **_synced("inline:access-admin"),
-    )
 
 
 def _form(jit, **changes) -> dict:
@@ -124,3 +94,26 @@ def test_an_admin_ends_a_grant_from_the_list(jit, persona_client, personas):
     assert response.status_code == 302
     grant.refresh_from_db()
     assert grant.revoke_due_at is not None and grant.revoke_as == personas["campaign_admin"]
+
+
+def test_an_admin_retries_a_backed_off_grant_from_the_list_and_it_is_audited(jit, persona_client, personas):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from governance.audit.models import AuditEvent
+    from governance.jit import services
+
+    access_request = submit(jit, personas["requester"])
+    services.decide_request(actor=personas["approver"], access_request=access_request, decision="approve")
+    grant = Grant.objects.get()
+    Grant.objects.filter(pk=grant.pk).update(
+        status=GrantStatus.REVOKING, next_attempt_at=timezone.now() + timedelta(minutes=5)
+    )
+    client = persona_client("campaign_admin")
+    response = client.post("/admin/jit/grant/", {"action": "retry_now", "_selected_action": [grant.pk]})
+    assert response.status_code == 302
+    grant.refresh_from_db()
+    assert grant.next_attempt_at is None
+    event = AuditEvent.objects.get(action="jit.grant.retry_requested")
+    assert (event.actor_name, event.object_id) == ("carla.campaign", str(grant.pk))

@@ -20,7 +20,7 @@ from governance.jit.models import (
     RequestStatus,
 )
 from governance.jit.services import JitError
-from tests.jit.helpers import make_policy, submit
+from tests.jit.helpers import give_assignment_rights, make_policy, submit
 
 pytestmark = pytest.mark.django_db
 
@@ -257,7 +257,17 @@ def test_break_glass_is_self_approved_with_a_real_justification(jit, personas):
     assert access_request.status == RequestStatus.APPROVED and access_request.break_glass
     approval = Approval.objects.get(request=access_request)
     assert approval.approver == personas["requester"] and approval.comment.startswith("break-glass")
-    assert Grant.objects.filter(request=access_request).exists()
+    grant = Grant.objects.get(request=access_request)
+    assert _actions(access_request) == ["jit.request.submitted", "jit.request.break_glass", "jit.request.approved"]
+    assert _actions(grant) == ["jit.grant.scheduled"]
+    used = AuditEvent.objects.get(action="jit.request.break_glass")
+    assert used.actor_name == "rick.requester"
+    assert used.after["self_approved_by"] == "rick.requester"
+    assert used.after["justification"].startswith("payments outage INC-42")
+    assert "carla.campaign" in used.after["notified"]  # a JIT administrator, told at once
+    assert AuditEvent.objects.get(action="jit.request.approved", object_id=str(access_request.pk)).after["how"] == (
+        "break_glass"
+    )
 
 
 def test_the_requester_cancels_a_pending_request_only(jit, personas):
@@ -361,3 +371,79 @@ def test_a_double_clicked_approval_grants_once(jit, personas):
     assert sorted(o.counted for o in outcomes) == [False, True]
     assert Grant.objects.filter(request=access_request).count() == 1
     assert Approval.objects.filter(request=access_request).count() == 1
+
+
+def test_every_state_change_of_a_request_and_its_grant_is_audited(jit, personas, django_capture_on_commit_callbacks):
+    denied = submit(jit, personas["requester"], permission_set=jit.admin)
+    services.decide_request(
+        actor=personas["approver"], access_request=denied, decision="deny", comment="use read-only first"
+    )
+    assert _actions(denied) == ["jit.request.submitted", "jit.request.denial", "jit.request.denied"]
+    cancelled = submit(jit, personas["requester"], permission_set=jit.admin)
+    services.cancel_request(actor=personas["requester"], access_request=cancelled)
+    assert _actions(cancelled) == ["jit.request.submitted", "jit.request.cancelled"]
+
+    approved = submit(jit, personas["requester"])
+    services.decide_request(actor=personas["approver"], access_request=approved, decision="approve")
+    grant = Grant.objects.get(request=approved)
+    Grant.objects.filter(pk=grant.pk).update(status=GrantStatus.ACTIVE, provisioned_at=grant.starts_at)
+    extension = services.request_extension(
+        actor=personas["requester"], grant=grant, duration_minutes=10, justification="still digging"
+    )
+    services.decide_request(actor=personas["approver"], access_request=extension, decision="approve")
+    with django_capture_on_commit_callbacks():
+        services.end_grant(actor=personas["requester"], grant=grant)
+    assert _actions(approved) == ["jit.request.submitted", "jit.request.approval", "jit.request.approved"]
+    assert _actions(extension) == ["jit.request.submitted", "jit.request.approval", "jit.request.approved"]
+    assert _actions(grant) == ["jit.grant.scheduled", "jit.grant.extended", "jit.grant.ended_early"]
+    events = {e.action: e for e in AuditEvent.objects.filter(action__startswith="jit.")}
+    assert events["jit.request.approval"].actor_name == "anna.approver"
+    assert events["jit.grant.ended_early"].actor_name == "rick.requester"
+    assert events["jit.request.denied"].after["status"] == RequestStatus.DENIED
+
+
+def test_an_admin_retry_is_audited_and_only_admins_retry(jit, personas):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    access_request = submit(jit, personas["requester"])
+    services.decide_request(actor=personas["approver"], access_request=access_request, decision="approve")
+    grant = Grant.objects.get(request=access_request)
+    later = timezone.now() + timedelta(minutes=5)
+    Grant.objects.filter(pk=grant.pk).update(status=GrantStatus.PROVISIONING, next_attempt_at=later, attempts=2)
+    with pytest.raises(JitError, match="Only a JIT administrator"):
+        services.retry_grants(actor=personas["requester"], grants=[grant])
+    assert "jit.grant.retry_requested" not in _actions(grant)
+
+    assert services.retry_grants(actor=personas["campaign_admin"], grants=[grant]) == 1
+    grant.refresh_from_db()
+    assert grant.next_attempt_at is None
+    event = AuditEvent.objects.get(action="jit.grant.retry_requested", object_id=str(grant.pk))
+    assert event.actor_name == "carla.campaign" and event.before["attempts"] == 2
+
+
+def test_create_policy_keeps_the_admin_forms_rules_and_audits(jit, personas):
+    give_assignment_rights(jit)
+    common = {
+        "name": "seeded",
+        "requester_group": jit.inv.sso_groups["jit-requesters"],
+        "approver_group": jit.inv.sso_groups["jit-approvers"],
+        "permission_sets": [jit.read_only],
+        "accounts": [jit.dev],
+    }
+    with pytest.raises(JitError, match="cannot back this policy's grants"):
+        services.create_policy(actor=None, grantor=personas["requester"], **common)
+    with pytest.raises(JitError, match="at least one account or OU"):
+        services.create_policy(actor=None, grantor=personas["campaign_admin"], **{**common, "accounts": []})
+    with pytest.raises(JitError, match="Auto-approve only sets"):
+        services.create_policy(
+            actor=None, grantor=personas["campaign_admin"], auto_approve_permission_sets=[jit.admin], **common
+        )
+    assert not AccessRequest.objects.exists()
+    assert not AuditEvent.objects.filter(action="jit.policy.created").exists()
+
+    policy = services.create_policy(actor=None, grantor=personas["campaign_admin"], **common)
+    assert list(policy.permission_sets.all()) == [jit.read_only] and list(policy.accounts.all()) == [jit.dev]
+    created = AuditEvent.objects.get(action="jit.policy.created")
+    assert created.object_id == str(policy.pk) and created.after["grantor"] == "carla.campaign"
