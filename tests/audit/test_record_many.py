@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from django.db import connection
 
 from governance.audit.models import GENESIS_HASH, AuditEvent, compute_hash
 from governance.audit.services import AuditRecordError, record, record_many
@@ -69,3 +70,38 @@ def test_it_refuses_what_record_refuses(alice):
     with pytest.raises(AuditRecordError, match="action"):
         record_many(actor=alice, action="", entries=[{"object_id": 1}])
     assert not AuditEvent.objects.exists()
+
+
+def test_what_it_writes_verifies_whatever_the_values(alice):
+    """Unicode, integral and huge floats, nesting, no before: hashed as record() would hash them."""
+    entries = [
+        {
+            "object_type": "reviews.reviewitem",
+            "object_id": n,
+            "object_repr": f"Zugriff nötig — ✓ 😀 {n}",
+            "before": None if n % 2 else {"decision": "", "version": n},
+            "after": {"n": float(n), "big": 1e20, "ratio": n / 7, "nested": {"b": [1, 2.5, None], "a": 'é\t"x"'}},
+        }
+        for n in range(3)
+    ]
+    record_many(actor=alice, action="test.bulk", entries=entries)
+    singles = [record(actor=alice, action="test.bulk", **entry) for entry in entries]
+    events = list(AuditEvent.objects.order_by("sequence"))
+    for event in events:
+        assert event.hash == compute_hash(event.hashed_fields())
+    assert events[1].before is None and events[2].before == {"decision": "", "version": 2}
+    assert events[0].after["nested"] == {"b": [1, 2.5, None], "a": 'é\t"x"'}
+    assert [e.object_repr for e in events[:3]] == [e.object_repr for e in singles]
+    assert verify_chain().intact
+
+
+def test_thousands_of_events_chain_in_one_write(alice, django_assert_max_num_queries):
+    entries = [
+        {"object_type": "reviews.reviewitem", "object_id": n, "after": {"decision": "keep"}} for n in range(2500)
+    ]
+    # PostgreSQL: lock, head, one COPY (and savepoints); SQLite binds at most 999 values a statement.
+    with django_assert_max_num_queries(6 if connection.vendor == "postgresql" else 60):
+        assert record_many(actor=alice, action="test.bulk", entries=entries) == 2500
+    assert list(AuditEvent.objects.order_by("sequence").values_list("sequence", flat=True)) == list(range(1, 2501))
+    report = verify_chain()
+    assert report.intact and report.events == 2500
