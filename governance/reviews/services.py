@@ -125,7 +125,11 @@ def decide_bulk(
     request: Any = None,
 ) -> int:
     """Decide every item of `items` (a filtered selection) that is the actor's and still open to
-    change, in one UPDATE, with one audit event per item marked as bulk. Returns the count."""
+    change, in one UPDATE, with one audit event per item marked as bulk. Returns the count.
+
+    Items that already carry this very decision, justification and decider are left alone, so a
+    double submit (or two tabs sending the same bulk decision at once) writes it once: the second
+    waits on the first's row locks, then finds nothing left to change and writes nothing."""
     justification = (justification or "").strip()
     if campaign.status != CampaignStatus.OPEN:
         raise ReviewError("The campaign is closed; decisions can no longer change.")
@@ -135,6 +139,7 @@ def decide_bulk(
     with transaction.atomic():
         chosen = items.filter(campaign=campaign, reviewer_email__in=emails, locked=False)
         chosen = chosen.exclude(principal_email__in=emails).exclude(principal_arn__in=arns)
+        chosen = chosen.exclude(decision=decision, justification=justification, decided_by=actor)
         if decision == Decision.KEEP and not justification and chosen.filter(risk=Risk.HIGH).exists():
             raise ReviewError("The selection holds high-risk items; keeping them needs a justification.")
         rows = list(

@@ -94,6 +94,63 @@ def test_a_bulk_decision_decides_the_filtered_selection_each_audited_as_bulk(cam
         )
 
 
+def test_a_double_submitted_bulk_decision_is_written_once(campaign, personas):
+    revokes = _mine(campaign).filter(recommendation="revoke")
+    n = revokes.count()
+    decide = dict(campaign=campaign, decision="revoke", justification="unused", actor=personas["manager"])
+    assert services.decide_bulk(items=revokes, **decide) == n > 0
+    assert services.decide_bulk(items=revokes, **decide) == 0
+    assert set(revokes.values_list("version", flat=True)) == {1}
+    assert AuditEvent.objects.filter(action="reviews.item_decided").count() == n
+    # A different justification is a change, and is recorded.
+    assert services.decide_bulk(items=revokes, **{**decide, "justification": "unused for a year"}) == n
+    assert AuditEvent.objects.filter(action="reviews.item_decided").count() == 2 * n
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_identical_bulk_decisions_at_once_write_it_once(campaign, personas):
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time; the race needs PostgreSQL's row locks")
+    from governance.audit.verify import verify_chain
+
+    revokes = _mine(campaign).filter(recommendation="revoke")
+    n = revokes.count()
+    start = threading.Barrier(2)
+    counts, errors = [], []
+
+    def submit():
+        try:
+            start.wait()
+            counts.append(
+                services.decide_bulk(
+                    campaign=campaign,
+                    items=revokes.all(),
+                    decision="revoke",
+                    justification="unused",
+                    actor=personas["manager"],
+                )
+            )
+        except Exception as exc:  # handed to the test thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(counts) == [0, n]
+    assert set(revokes.values_list("decision", "version")) == {("revoke", 1)}
+    assert AuditEvent.objects.filter(action="reviews.item_decided").count() == n
+    assert verify_chain().intact
+
+
 def test_bulk_never_touches_items_about_the_reviewer(campaign, personas):
     fallback_items = ReviewItem.objects.filter(campaign=campaign, self_review_rerouted=True)
     assert (
