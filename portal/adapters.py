@@ -8,7 +8,8 @@ says which of these happened, with a link to try again; nobody is signed in by i
 - the IdP refused the portal's client credentials (`invalid_client`);
 - the authorization code was refused (`invalid_grant`: expired or already used);
 - the callback's `state` is unknown to this browser session (tampered, replayed or stale);
-- the ID token failed validation;
+- the ID token failed validation, or does not carry the `nonce` this browser's sign-in sent
+  (an ID token issued for another authorization request: replayed or injected; audited);
 - the IdP sent no e-mail address;
 - a signed-in user tried to attach a second IdP identity (`?process=connect`): one IdP identity
   per portal user, so that is refused (and audited).
@@ -16,6 +17,8 @@ says which of these happened, with a link to try again; nobody is signed in by i
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
@@ -42,7 +45,9 @@ FAILURE_STATUS = {
     "idp_error": HTTPStatus.BAD_GATEWAY,
     "state": HTTPStatus.BAD_REQUEST,
     "connect": HTTPStatus.FORBIDDEN,
+    "nonce": HTTPStatus.BAD_REQUEST,
 }
+NONCE_STATE_KEY = "oidc_nonce"
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -69,6 +74,8 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         """Refuses what would otherwise end on allauth's sign-up form, where a person could type
         any e-mail address; the portal links people to AWS identities by that address."""
         provider = sociallogin.provider
+        if provider.id == OpenIDConnectProvider.id:
+            _check_nonce(request, sociallogin)
         if sociallogin.state.get("process") == AuthProcess.CONNECT:
             _refuse_connect(request, sociallogin)
             raise ImmediateHttpResponse(_error_page(request, provider.name, "connect"))
@@ -133,14 +140,49 @@ class _IdPSession(requests.Session):
 
 
 class _OpenIDConnectProvider(OpenIDConnectProvider):
-    """allauth's OIDC provider, except that an IdP answering the discovery request with an error
-    while a login starts gives the error page instead of a server error."""
+    """allauth's OIDC provider, with a `nonce` in every authorization request, and the error page
+    instead of a server error when the IdP answers the discovery request with an error.
+
+    allauth sends no nonce (it relies on `state` and PKCE, which settings turn on for every
+    OIDC app). The nonce binds the ID token itself to this browser's sign-in: it is stored with
+    the sign-in's state (in the session, used once) and `SocialAccountAdapter.pre_social_login`
+    refuses an ID token that does not carry it.
+    """
 
     def redirect(self, request, process, next_url=None, data=None, **kwargs):
+        nonce = secrets.token_urlsafe(32)
+        auth_params = kwargs.pop("auth_params", None)
+        auth_params = dict(self.get_auth_params() if auth_params is None else auth_params)
+        auth_params["nonce"] = nonce  # after the request's own auth_params: never one it chose
+        kwargs[NONCE_STATE_KEY] = nonce
         try:
-            return super().redirect(request, process, next_url=next_url, data=data, **kwargs)
+            return super().redirect(request, process, next_url=next_url, data=data, auth_params=auth_params, **kwargs)
         except requests.RequestException as exc:
             return render_authentication_error(request, self, exception=exc)
+
+
+def _check_nonce(request, sociallogin: SocialLogin) -> None:
+    """Refuses (and audits) an OIDC sign-in whose ID token lacks the nonce its request sent."""
+    sent = sociallogin.state.get(NONCE_STATE_KEY)
+    id_token = (sociallogin.account.extra_data or {}).get("id_token")
+    received = id_token.get("nonce") if isinstance(id_token, dict) else None
+    if isinstance(sent, str) and sent and isinstance(received, str) and hmac.compare_digest(sent, received):
+        return
+    reason = "no_id_token" if not isinstance(id_token, dict) else "not_sent" if not sent else "mismatch"
+    account = sociallogin.account
+    logger.warning("idp_nonce_refused", provider=account.provider, uid=str(account.uid)[:256], reason=reason)
+    from django.db import transaction
+
+    from governance.audit.services import record
+
+    with transaction.atomic():
+        record(
+            actor=request.user if request.user.is_authenticated else None,
+            action="authz.login.nonce_refused",
+            after={"provider": account.provider, "uid": str(account.uid)[:256], "reason": reason},
+            request=request,
+        )
+    raise ImmediateHttpResponse(_error_page(request, sociallogin.provider.name, "nonce"))
 
 
 def _refuse_connect(request, sociallogin: SocialLogin) -> None:

@@ -13,7 +13,11 @@ someone must choose again; that new sign-in is the ID token's `auth_time`. (oidc
 itself keeps no session and would stamp `auth_time` with the token's issue time.)
 
 The portal's client is registered up front and its secret is checked at the token endpoint,
-so wrong client credentials fail here the way they fail at a real IdP.
+so wrong client credentials fail here the way they fail at a real IdP. Like a careful IdP it
+also insists on the protections a client should use: every authorization request must carry a
+`nonce` (one never seen before; the mock alone would accept a reused one) and a PKCE
+`code_challenge` with the S256 method, and the token request must carry its `code_verifier`.
+A portal that stopped sending either would fail against the demo, not only in production.
 
     python -m portal.demo_idp --port 9400
 
@@ -43,9 +47,12 @@ from governance.aws.demo.personas import PERSONAS, Persona
 with warnings.catch_warnings():
     # authlib warns about its own deprecated modules on import; nothing here uses them directly.
     warnings.simplefilter("ignore")
+    from authlib.oauth2.rfc6749 import InvalidRequestError
+    from authlib.oauth2.rfc7636 import CodeChallenge
     from oidc_provider_mock import User
     from oidc_provider_mock import app as mock_app
-    from oidc_provider_mock._storage import Client, ClientAllowAny
+    from oidc_provider_mock._app import AuthorizationCodeGrant
+    from oidc_provider_mock._storage import AuthorizationCode, Client, ClientAllowAny, Storage
 
 DEFAULT_CLIENT_ID = "governance-portal-demo"
 DEFAULT_CLIENT_SECRET = "demo-only-not-a-secret"  # noqa: S105 - a published demo value, refused in production
@@ -181,7 +188,7 @@ def create_app(
     personas = tuple(personas)
     app = mock_app(
         require_client_registration=clients is not None,
-        require_nonce=False,
+        require_nonce=True,
         user_claims=[User(sub=p.user_name, claims=persona_claims(p)) for p in personas],
     )
     # The mock turns on Werkzeug's interactive debugger; a sign-in page must not offer a console.
@@ -242,21 +249,84 @@ def create_app(
         storage.store_user(User(sub=sub, claims=claims))
         return None
 
-    if clients:
-        with app.test_request_context("/"):
-            app.preprocess_request()
-            storage = flask.g.oidc_provider_mock_storage
-            for client_id, secret in clients.items():
-                storage.store_client(
-                    Client(
-                        id=client_id,
-                        secret=secret,
-                        redirect_uris=ClientAllowAny(),
-                        allowed_scopes=Client.SCOPES_SUPPORTED,
-                        token_endpoint_auth_method=ClientAllowAny(),
-                    )
-                )
+    with app.test_request_context("/"):
+        app.preprocess_request()
+        storage = flask.g.oidc_provider_mock_storage
+        server = flask.g._authlib_authorization_server
+    _require_pkce_and_fresh_nonces(app, storage, server)
+
+    for client_id, secret in (clients or {}).items():
+        storage.store_client(
+            Client(
+                id=client_id,
+                secret=secret,
+                redirect_uris=ClientAllowAny(),
+                allowed_scopes=Client.SCOPES_SUPPORTED,
+                token_endpoint_auth_method=ClientAllowAny(),
+            )
+        )
     return app
+
+
+class _RequiredS256Challenge(CodeChallenge):
+    """PKCE as the demo IdP enforces it: required on every authorization request, S256 only.
+
+    The mock's authorization codes have no field for the challenge, so it is kept here by code.
+    """
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def __init__(self, challenges: dict[str, tuple[str, str]]):
+        super().__init__(required=True)
+        self._challenges = challenges
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("This IdP requires PKCE: send a 'code_challenge' (S256).")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("This IdP requires PKCE with code_challenge_method=S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+        flask.g.demo_idp_pkce = (data["code_challenge"], "S256")
+
+    def get_authorization_code_challenge(self, authorization_code):
+        return self._challenges.get(authorization_code.code, ("", ""))[0] or None
+
+    def get_authorization_code_challenge_method(self, authorization_code):
+        return self._challenges.get(authorization_code.code, ("", ""))[1] or None
+
+
+def _require_pkce_and_fresh_nonces(app: flask.Flask, storage: Storage, server: Any) -> None:
+    """Adds PKCE (S256, required) to the mock's code grant and remembers every nonce it issued a
+    code for, so that authlib's replay check (`exists_nonce`) refuses a nonce used before."""
+    challenges: dict[str, tuple[str, str]] = {}
+    for grant_cls, extensions in server._authorization_grants:
+        if grant_cls is AuthorizationCodeGrant:
+            # The same list serves the token endpoint, so the verifier is checked there too.
+            extensions.append(_RequiredS256Challenge(challenges))
+
+    store_code, remove_code = storage.store_authorization_code, storage.remove_authorization_code
+
+    def store_authorization_code(code: AuthorizationCode) -> None:
+        challenges[code.code] = getattr(flask.g, "demo_idp_pkce", ("", ""))
+        if code.nonce:
+            storage.add_nonce(code.nonce)
+        store_code(code)
+
+    def remove_authorization_code(code: str) -> AuthorizationCode | None:
+        challenges.pop(code, None)
+        return remove_code(code)
+
+    storage.store_authorization_code = store_authorization_code  # type: ignore[method-assign]
+    storage.remove_authorization_code = remove_authorization_code  # type: ignore[method-assign]
+
+    @app.after_request
+    def _advertise_pkce(response: flask.Response) -> flask.Response:
+        if flask.request.endpoint == "oidc-provider-mock.openid_config" and response.is_json:
+            config = response.get_json()
+            config["code_challenge_methods_supported"] = ["S256"]
+            response.set_data(flask.json.dumps(config))
+        return response
 
 
 def make_server(host: str, port: int, app: flask.Flask) -> werkzeug.serving.BaseWSGIServer:

@@ -7,6 +7,8 @@ HTTP and validates the signed ID token.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import socket
@@ -22,6 +24,7 @@ from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from governance.audit.models import AuditEvent
 from governance.aws.demo.personas import BY_KEY
 from portal import demo_idp
 from tests.fixtures.idp import point_portal_at
@@ -570,3 +573,125 @@ def test_the_demo_idp_forgets_the_session_when_it_is_ended_there(client, oidc_se
     assert "Continue without signing in again" not in oidc_server.page(
         _start_login(client, oidc_server), browser=browser
     )
+
+
+# Nonce and PKCE --------------------------------------------------------------------------------
+
+
+def _replace_param(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query.update(params)
+    for name in [k for k, v in query.items() if v is None]:
+        del query[name]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+def _stashed_state(client: Client, authorize_url: str) -> dict:
+    state_id = parse_qs(urlsplit(authorize_url).query)["state"][0]
+    return client.session["socialaccount_states"][state_id][0]
+
+
+def _edit_stashed_state(client: Client, authorize_url: str, **changes) -> None:
+    state_id = parse_qs(urlsplit(authorize_url).query)["state"][0]
+    session = client.session
+    state = session["socialaccount_states"][state_id][0]
+    for name, value in changes.items():
+        if value is None:
+            state.pop(name, None)
+        else:
+            state[name] = value
+    session.save()
+
+
+def test_it_sends_a_fresh_nonce_and_an_s256_challenge_of_the_verifier_it_keeps(client, oidc_server):
+    first, second = _start_login(client, oidc_server), _start_login(client, oidc_server)
+
+    for authorize_url in (first, second):
+        query = parse_qs(urlsplit(authorize_url).query)
+        state = _stashed_state(client, authorize_url)
+        assert query["nonce"] == [state["oidc_nonce"]] and len(state["oidc_nonce"]) >= 32
+        assert query["code_challenge_method"] == ["S256"]
+        digest = hashlib.sha256(state["pkce_code_verifier"].encode("ascii")).digest()
+        assert query["code_challenge"] == [base64.urlsafe_b64encode(digest).rstrip(b"=").decode()]
+    assert parse_qs(urlsplit(first).query)["nonce"] != parse_qs(urlsplit(second).query)["nonce"]
+
+    nonce = parse_qs(urlsplit(second).query)["nonce"][0]
+    assert _complete(client, oidc_server.sign_in(second, MARIA.user_name))["Location"] == "/"
+    assert _id_token(client)["nonce"] == nonce
+
+
+def test_a_nonce_chosen_in_the_request_does_not_replace_the_portals(client, oidc_server):
+    response = client.post(oidc_server.login_path + "?" + urlencode({"auth_params": "nonce=chosen-by-a-link"}))
+
+    query = parse_qs(urlsplit(response["Location"]).query)
+    assert query["nonce"] != ["chosen-by-a-link"]
+    assert query["nonce"] == [_stashed_state(client, response["Location"])["oidc_nonce"]]
+
+
+def test_it_refuses_an_id_token_issued_for_another_nonce(client, oidc_server):
+    # As if the ID token came from another authorization request (replayed or injected): the IdP
+    # is asked with another nonce than the one this browser's sign-in keeps.
+    authorize_url = _replace_param(_start_login(client, oidc_server), nonce="n-" + "x" * 40)
+    response = _complete(client, oidc_server.sign_in(authorize_url, MARIA.user_name))
+
+    html = _assert_failure_page(response, "nonce", status=400)
+    assert "not issued for this sign-in" in html
+    assert not _authenticated(client)
+    assert not get_user_model().objects.exists()
+    event = AuditEvent.objects.get(action="authz.login.nonce_refused")
+    assert event.after == {"provider": oidc_server.provider_id, "uid": MARIA.user_name, "reason": "mismatch"}
+
+
+def test_it_refuses_a_sign_in_whose_state_kept_no_nonce(client, oidc_server):
+    authorize_url = _start_login(client, oidc_server)
+    _edit_stashed_state(client, authorize_url, oidc_nonce=None)
+
+    response = _complete(client, oidc_server.sign_in(authorize_url, MARIA.user_name))
+
+    _assert_failure_page(response, "nonce", status=400)
+    assert not _authenticated(client)
+    assert AuditEvent.objects.get(action="authz.login.nonce_refused").after["reason"] == "not_sent"
+
+
+def _idp_refusal(authorize_url: str) -> str:
+    """What the IdP says to an authorization request it refuses (sent back to the portal)."""
+    answer = requests.get(authorize_url, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    query = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert query["error"] == ["invalid_request"] and "code" not in query
+    return query["error_description"][0]
+
+
+def test_the_demo_idp_requires_a_nonce_and_refuses_a_reused_one(client, oidc_server):
+    authorize_url = _start_login(client, oidc_server)
+    assert "nonce" in _idp_refusal(_replace_param(authorize_url, nonce=None))
+
+    used = parse_qs(urlsplit(authorize_url).query)["nonce"][0]
+    _complete(client, oidc_server.sign_in(authorize_url, MARIA.user_name))
+    client.post("/accounts/logout/")
+
+    again = _replace_param(_start_login(client, oidc_server), nonce=used)
+    assert "Replay" in _idp_refusal(again)
+
+
+def test_the_demo_idp_requires_pkce_with_s256(client, oidc_server):
+    authorize_url = _start_login(client, oidc_server)
+
+    assert "PKCE" in _idp_refusal(_replace_param(authorize_url, code_challenge=None, code_challenge_method=None))
+    assert "S256" in _idp_refusal(_replace_param(authorize_url, code_challenge_method="plain"))
+    assert "S256" in _idp_refusal(_replace_param(authorize_url, code_challenge_method=None))
+    discovery = requests.get(oidc_server.url + "/.well-known/openid-configuration", timeout=10).json()
+    assert discovery["code_challenge_methods_supported"] == ["S256"]
+
+
+def test_the_demo_idp_refuses_a_code_without_its_verifier(client, oidc_server):
+    # A stolen code is useless without the verifier that only the browser's portal session holds.
+    authorize_url = _start_login(client, oidc_server)
+    _edit_stashed_state(client, authorize_url, pkce_code_verifier="v" * 64)
+
+    response = _complete(client, oidc_server.sign_in(authorize_url, MARIA.user_name))
+
+    _assert_failure_page(response, "code", status=401)
+    assert not _authenticated(client)
+    assert not get_user_model().objects.exists()
