@@ -194,10 +194,13 @@ def inbox_page(campaign: Campaign, user: Any, filters: InboxFilters, *, after: s
     (with whether the user signed) and the page."""
     emails = my_emails(user)
     mine = reviewer_items(campaign, emails)
+    # Counts of a column the inbox index holds (decision is included in it): an index-only scan.
     progress = mine.aggregate(
-        total=Count("id"),
-        decided=Count("id", filter=~Q(decision=Decision.NONE)),
-        signed=Count("id", filter=Q(Exists(SignOff.objects.filter(campaign=campaign, reviewer_email__in=emails)))),
+        total=Count("decision"),
+        decided=Count("decision", filter=~Q(decision=Decision.NONE)),
+        signed=Count(
+            "decision", filter=Q(Exists(SignOff.objects.filter(campaign=campaign, reviewer_email__in=emails)))
+        ),
     )
     page = filters.apply(mine)
     if after:
