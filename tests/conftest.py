@@ -6,5 +6,6 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.idp",
     "tests.fixtures.personas",
+    "tests.fixtures.saml",
     "tests.fixtures.signing",
 ]
