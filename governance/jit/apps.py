@@ -14,6 +14,7 @@ class JitConfig(AppConfig):
         from portal.navigation import NavEntry, register
 
         after_sync.register("jit.reconcile", "governance.jit.tasks.reconcile_after_sync")
+        after_sync.register("jit.break_glass_reviews", "governance.jit.tasks.break_glass_reviews_after_sync")
         review_providers.register("jit.review_context", "governance.jit.review_context.review_context")
         register_card(
             Card(

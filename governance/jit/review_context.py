@@ -13,9 +13,17 @@ At each launch, over the campaign's items and set-based (one UPDATE per distinct
   launch) are listed (`jit_grants`) on the items of the grantee, and of the Identity Center groups
   the grantee belongs to, in the grant's account; break-glass uses among them raise the risk.
 
-Break-glass uses also get a triggered review at once: when such a grant is active, a sync is queued
-(`queue_break_glass_sync`), so the event-driven templates' after-sync review finds the assignment
-while AWS holds it, and this provider marks the item.
+Break-glass uses also get a triggered review at once, whether or not an administrator made an
+event-driven template: when such a grant is active, a sync is queued (`queue_break_glass_sync`), and
+after each sync (`open_break_glass_reviews`) every active break-glass grant the sync saw gets its own
+small campaign, once: the template `jit-break-glass-<policy id>` (made on first use; its account
+scope matches nothing, so it never launches by itself) launched on the grant's account for what is
+new there since the grant was approved, the grant's assignment first. This provider marks its item
+high risk, "review"; the reviewer is the account's owner, else the policy's grantor (never the
+requester: the launch reroutes self-reviews).
+
+A grant in the period whose account holds no item of the grantee or their groups is listed on the
+grantee's items elsewhere in the campaign, so it is seen wherever the person is reviewed.
 """
 
 from __future__ import annotations
@@ -27,12 +35,14 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from governance.inventory.models import GroupMembership
+from governance.inventory.models import GroupMembership, PrincipalKind
 from governance.jit import selectors
 from governance.jit.models import EligibilityPolicy, Grant, GrantStatus
 
 SSO_ASSIGNMENT = "sso_assignment"  # governance.reviews.models.ItemKind.SSO_ASSIGNMENT
 OTHER_PERIOD_DAYS = 90
+BREAK_GLASS_NO_SCOPE = "none"
+BREAK_GLASS_DUE_DAYS = 7
 _QUARTER = re.compile(r"(\d{4})-Q([1-4])")
 
 
@@ -167,7 +177,8 @@ def _groups_of(principal_arns: set[str]) -> dict[str, set[str]]:
 def _list_period_grants(campaign: Any, items: QuerySet, providers: Any) -> None:
     start, end = period_window(campaign)
     account_ids = sorted(set(items.values_list("aws_account_id", flat=True).distinct()))
-    grants = selectors.grants_during(start, end, account_ids=account_ids)
+    holders = items.filter(principal_kind=PrincipalKind.SSO_USER).order_by().values("principal_arn")
+    grants = selectors.grants_during(start, end, account_ids=account_ids, or_principal_arns=holders)
     if not grants:
         return
     groups_of = _groups_of({g.principal_arn for g in grants})
@@ -183,13 +194,30 @@ def _list_period_grants(campaign: Any, items: QuerySet, providers: Any) -> None:
             lines.setdefault((g.account_id, holder), []).append(line)
             if g.break_glass:
                 break_glass.add((g.account_id, holder))
+    # Grants whose account holds no item of the grantee or their groups go on the grantee's items elsewhere.
+    held = set(_holding(items, lines).order_by().values_list("aws_account_id", "principal_arn").distinct())
+    elsewhere: dict[str, list[str]] = {}
+    for g in grants:
+        if not any((g.account_id, h) in held for h in {g.principal_arn, *groups_of.get(g.principal_arn, set())}):
+            line = next(t for t in lines[(g.account_id, g.principal_arn)] if t.startswith(f"#{g.grant_id} "))
+            elsewhere.setdefault(g.principal_arn, []).append(f"{line} on {g.account_id}")
     by_text: dict[str, list[tuple[str, str]]] = {}
     for key, found in lines.items():
-        by_text.setdefault("; ".join(found), []).append(key)
+        if key in held:
+            by_text.setdefault("; ".join(found), []).append(key)
     for text, keys in by_text.items():
         providers.merge_context(_holding(items, keys), "jit_grants", f"Just-in-time grants in the period: {text}")
+    for holder, found in elsewhere.items():
+        providers.merge_context(
+            items.filter(principal_arn=holder),
+            "jit_grants_elsewhere",
+            f"Just-in-time grants in the period on accounts where nothing else is reviewed: {'; '.join(found)}",
+        )
     if break_glass:
         _holding(items, break_glass).exclude(risk="high").update(risk="high")
+    bg_elsewhere = {g.principal_arn for g in grants if g.break_glass and g.principal_arn in elsewhere}
+    if bg_elsewhere:
+        items.filter(principal_arn__in=sorted(bg_elsewhere)).exclude(risk="high").update(risk="high")
 
 
 def _holding(items: QuerySet, keys: Iterable[tuple[str, str]]) -> QuerySet:
@@ -219,3 +247,64 @@ def queue_break_glass_sync(grant: Grant) -> None:
         )
 
     transaction.on_commit(queue)
+
+
+def break_glass_template(policy: EligibilityPolicy) -> Any:
+    """The policy's after-the-fact review template, made on first use (the reviews app's launch runs it)."""
+    from governance.reviews.models import CampaignTemplate, ReviewerRule, TriggerKind
+
+    if not policy.grantor.email:
+        raise ValueError(f"The grantor of {policy.name} has no e-mail address to review its break-glass uses.")
+    template, _ = CampaignTemplate.objects.get_or_create(
+        name=f"jit-break-glass-{policy.pk}",
+        defaults={
+            "description": f"After-the-fact review of each break-glass use under {policy.name}, launched by "
+            "just-in-time access for the grant's account; the scope is given at each launch, so it never "
+            "launches on its own.",
+            # No account has this id: the after-sync trigger never finds anything new in scope.
+            "scope_account_ids": [BREAK_GLASS_NO_SCOPE],
+            "kinds": [SSO_ASSIGNMENT],
+            "reviewer_rules": [ReviewerRule.ACCOUNT_OWNER],
+            "fallback_reviewer": policy.grantor.email,
+            "due_days": BREAK_GLASS_DUE_DAYS,
+            "trigger": TriggerKind.EVENT,
+        },
+    )
+    return template
+
+
+def open_break_glass_reviews(*, run_id: int) -> dict[str, list[int]]:
+    """After a sync: each active break-glass grant the sync saw gets its triggered review, once."""
+    from governance.inventory.models import Account, AccountAssignment, SyncRun
+    from governance.reviews import launch
+
+    run = SyncRun.objects.filter(pk=run_id).first()
+    if run is None or any((e or {}).get("scope") == "identity_center" for e in run.errors or []):
+        return {"opened": []}
+    grants = Grant.objects.filter(
+        request__break_glass=True, status=GrantStatus.ACTIVE, standing=False, provisioned_at__lt=run.started_at
+    ).select_related("policy__grantor", "account", "permission_set")
+    opened = []
+    for grant in grants:
+        seen = (
+            AccountAssignment.objects.present()
+            .filter(
+                aws_account_id=grant.account.account_id,
+                permission_set=grant.permission_set,
+                principal_id=grant.principal_id,
+            )
+            .values_list("first_seen", flat=True)
+            .first()
+        )
+        if seen is None:
+            continue  # the sync did not find it: reconcile ends the grant, the period's campaign lists it
+        result = launch.launch(
+            template=break_glass_template(grant.policy),
+            actor=None,
+            period=f"break-glass-{grant.pk}",
+            accounts=Account.objects.filter(pk=grant.account_id),
+            new_since=min(seen, grant.approved_at),
+        )
+        if result.created:
+            opened.append(result.campaign.pk)
+    return {"opened": opened}

@@ -147,8 +147,12 @@ class GrantRecord:
     approvers: tuple[str, ...]
 
 
-def grants_during(start: datetime, end: datetime, *, account_ids: list[str] | None = None) -> list[GrantRecord]:
-    """Grants that were in effect at any time in [start, end] (ever provisioned), oldest first."""
+def grants_during(
+    start: datetime, end: datetime, *, account_ids: list[str] | None = None, or_principal_arns: Any = None
+) -> list[GrantRecord]:
+    """Grants that were in effect at any time in [start, end] (ever provisioned), oldest first; with
+    `account_ids`, those on these accounts, and (`or_principal_arns`, a list or a subquery) those of
+    these principals on any account."""
     rows = (
         Grant.objects.filter(starts_at__lt=end, ends_at__gt=start, provisioned_at__isnull=False)
         .select_related("account", "permission_set", "principal", "requester", "request")
@@ -156,7 +160,10 @@ def grants_during(start: datetime, end: datetime, *, account_ids: list[str] | No
         .order_by("starts_at", "id")
     )
     if account_ids is not None:
-        rows = rows.filter(account__account_id__in=account_ids)
+        wanted = Q(account__account_id__in=account_ids)
+        if or_principal_arns is not None:
+            wanted |= Q(principal__arn__in=or_principal_arns)
+        rows = rows.filter(wanted)
     return [
         GrantRecord(
             grant_id=g.pk,

@@ -27,3 +27,10 @@ def reconcile_after_sync(*, run_id: int) -> dict:
     from governance.jit.reconcile import reconcile
 
     return reconcile(run_id=run_id)
+
+
+def break_glass_reviews_after_sync(*, run_id: int) -> dict:
+    """The after-sync step: each active break-glass grant the sync saw gets its triggered review."""
+    from governance.jit.review_context import open_break_glass_reviews
+
+    return open_break_glass_reviews(run_id=run_id)

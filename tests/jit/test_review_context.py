@@ -130,6 +130,15 @@ def test_it_registers_one_reviews_provider():
     assert providers.registered()["jit.review_context"] == "governance.jit.review_context.review_context"
 
 
+def test_it_opens_break_glass_reviews_after_every_sync():
+    from governance.inventory import after_sync
+
+    steps = after_sync.steps()
+    assert steps["jit.break_glass_reviews"] == "governance.jit.tasks.break_glass_reviews_after_sync"
+    # After reconcile, which ends grants whose assignment the sync no longer found.
+    assert list(steps).index("jit.reconcile") < list(steps).index("jit.break_glass_reviews")
+
+
 def test_it_flags_standing_assignments_a_policy_covers_and_says_so_in_the_recommendation(scene, personas):
     campaign = _launch(scene["template"], personas["campaign_admin"], scene["now"])
 
@@ -243,3 +252,81 @@ def test_an_active_break_glass_grant_queues_a_sync_for_the_triggered_reviews(sce
             queue_break_glass_sync(grant)
     assert queued.call_count == 1
     assert queued.call_args.args == ("governance.inventory.tasks.sync_org",)
+
+
+def _finished_run(started):
+    from governance.inventory.models import SyncRun, SyncStatus
+
+    return SyncRun.objects.create(status=SyncStatus.SUCCEEDED, started_at=started, finished_at=started)
+
+
+def test_a_break_glass_use_gets_its_own_triggered_review_without_any_event_template(scene, personas):
+    from governance.inventory.models import AccountAssignment
+    from governance.jit.models import AccessRequest
+    from governance.jit.review_context import open_break_glass_reviews
+    from governance.reviews.models import Campaign, CampaignTemplate, ReviewItem, TriggerKind
+    from governance.reviews.triggers import after_sync
+
+    assert not CampaignTemplate.objects.filter(trigger=TriggerKind.EVENT).exists()
+    grant = scene["anna_grant"]
+    AccessRequest.objects.filter(pk=grant.request_id).update(break_glass=True)
+    # Everything else on the account was there long before the break-glass use.
+    AccountAssignment.objects.exclude(pk=scene["items"]["anna_admin"].pk).update(
+        first_seen=scene["now"] - timedelta(days=30)
+    )
+    _finished_run(scene["now"] - timedelta(hours=1))
+    run = _finished_run(scene["now"])
+
+    assert open_break_glass_reviews(run_id=run.pk)["opened"] == [Campaign.objects.get().pk]
+    campaign = Campaign.objects.get()
+    assert campaign.period == f"break-glass-{grant.pk}"
+    [item] = ReviewItem.objects.filter(campaign=campaign)
+    assert item.source_id == scene["items"]["anna_admin"].pk
+    assert (item.recommendation, item.risk) == ("review", "high")
+    assert item.recommendation_reason.startswith("review: break-glass use by anna.approver (self-approved)")
+    assert item.reviewer_email == "maria.manager@example.com"  # the account's owner, not the requester
+
+    assert open_break_glass_reviews(run_id=run.pk) == {"opened": []}  # once per grant
+    assert after_sync(run_id=run.pk) == {"triggered": []}  # its template never launches by itself
+    assert Campaign.objects.count() == 1
+
+
+def test_no_break_glass_review_for_a_grant_the_sync_did_not_see_or_an_ordinary_grant(scene):
+    from governance.jit.models import AccessRequest
+    from governance.jit.review_context import open_break_glass_reviews
+    from governance.reviews.models import Campaign
+
+    run = _finished_run(scene["now"])
+    assert open_break_glass_reviews(run_id=run.pk) == {"opened": []}  # anna's grant is not break-glass
+    grant = scene["anna_grant"]
+    AccessRequest.objects.filter(pk=grant.request_id).update(break_glass=True)
+    scene["items"]["anna_admin"].__class__.objects.filter(pk=scene["items"]["anna_admin"].pk).update(
+        removed_at=scene["now"]
+    )
+    assert open_break_glass_reviews(run_id=run.pk) == {"opened": []}
+    assert not Campaign.objects.exists()
+
+
+def test_a_period_grant_on_an_account_without_the_grantees_items_shows_on_their_other_items(jit, scene, personas):
+    from governance.jit.models import AccessRequest
+
+    rick = jit.inv.sso_users["requester"]
+    start = scene["now"] - timedelta(minutes=50)
+    request, grant = _grant(
+        jit,
+        personas["requester"],
+        rick,
+        permission_set=jit.admin,
+        account=jit.prod,
+        started=start,
+        ended=start + timedelta(minutes=20),
+    )
+    AccessRequest.objects.filter(pk=request.pk).update(break_glass=True)
+    campaign = _launch(scene["template"], personas["campaign_admin"], scene["now"])
+
+    rick_read = _item(campaign, scene["items"]["rick_read"])
+    assert f"#{grant.pk} rick.requester: AdministratorAccess" in rick_read.context["jit_grants_elsewhere"]
+    assert f"on {jit.prod.account_id}" in rick_read.context["jit_grants_elsewhere"]
+    assert rick_read.risk == "high"
+    maria = _item(campaign, scene["items"]["maria_admin"])
+    assert "jit_grants_elsewhere" not in maria.context
