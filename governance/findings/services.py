@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from hashlib import blake2b
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -45,7 +46,6 @@ from governance.findings.models import (
 from governance.findings.rules import Hit, Rule
 from governance.findings.rules.context import Context
 from governance.inventory.ingest import digest, insert_plain
-from governance.inventory.ingest import fingerprint as content_hash
 from governance.inventory.models import Account
 
 logger = logging.getLogger(__name__)
@@ -299,11 +299,13 @@ def _reconcile(
     # COPY takes the timestamp as text: formatted once, not twice per new row.
     stamp = now.isoformat() if connection.vendor == "postgresql" else now
     run_pk = run.pk
-    new_rows, changed, reopened = [], [], []
+    new_rows, encoded, changed, reopened = [], [], [], []
+    shown = _EvidenceText()
     for fp, hit in hits.items():
-        evidence_hash = content_hash((hit.evidence, hit.message, hit.resource_name))
+        evidence_hash = shown.hash(hit)
         found = existing.get(fp)
         if found is None:
+            encoded.append({"evidence": shown.json(hit.evidence)})
             new_rows.append(
                 (
                     fp,
@@ -335,7 +337,7 @@ def _reconcile(
             changed.append((pk, hit, evidence_hash))
     resolved = [pk for fp, (pk, status, _h) in existing.items() if fp not in hits and status != FindingStatus.RESOLVED]
 
-    insert_plain(Finding, FINDING_FIELDS, new_rows)
+    insert_plain(Finding, FINDING_FIELDS, new_rows, encoded=encoded)
     for part in _chunks(changed, UPDATE_CHUNK):
         _update_evidence(part, severity, rank)
     for part in _chunks(resolved):
@@ -360,6 +362,39 @@ def _reconcile(
     events += [(pk, EventKind.RESOLVED, now, run.pk, None, "", "") for pk in resolved]
     insert_plain(FindingEvent, EVENT_FIELDS, events)
     return Counter(new=len(new_rows), reopened=len(reopened), resolved=len(resolved))
+
+
+class _EvidenceText:
+    """A hit's evidence as its hash and its JSON take it, each worked out once per evidence object.
+
+    Rules hand many hits the same evidence object (every policy with one document shares its lint and
+    its statements), and the largest evidence (parliament's) repeats across a hundred thousand findings
+    in a large organization. Keyed by the object's id: every hit, so every evidence object, stays alive
+    for as long as one reconcile keeps this. The values are those `governance.inventory.ingest.fingerprint`
+    and `json.dumps` give.
+    """
+
+    __slots__ = ("_json", "_repr")
+
+    def __init__(self) -> None:
+        self._repr: dict[int, str] = {}
+        self._json: dict[int, str] = {}
+
+    def hash(self, hit: Hit) -> str:
+        """`fingerprint((hit.evidence, hit.message, hit.resource_name))`: the digest of the tuple's repr,
+        which is its parts' reprs in parentheses."""
+        evidence = hit.evidence
+        shown = self._repr.get(id(evidence))
+        if shown is None:
+            shown = self._repr[id(evidence)] = repr(evidence)
+        text = f"({shown}, {hit.message!r}, {hit.resource_name!r})"
+        return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+    def json(self, evidence: dict[str, Any]) -> str:
+        text = self._json.get(id(evidence))
+        if text is None:
+            text = self._json[id(evidence)] = json.dumps(evidence)
+        return text
 
 
 def _update_evidence(changed: list[tuple[int, Hit, str]], severity: str, rank: int) -> None:

@@ -48,13 +48,13 @@ def _kind_label(policy: HeldPolicy) -> str:
     ),
 )
 def admin_star(ctx: Context) -> Iterator[Hit]:
+    shown: dict[str, dict] = {}  # one evidence object per document (see services._EvidenceText)
     for policy in ctx.held_policies:
         if policy.kind == PolicyKind.CUSTOMER_MANAGED and policy.facts.admin:
-            yield _policy_hit(
-                policy,
-                f'The customer managed policy {policy.name} allows "*" on "*".',
-                {"statements": policy.facts.admin},
-            )
+            evidence = shown.get(policy.facts.key)
+            if evidence is None:
+                evidence = shown[policy.facts.key] = {"statements": policy.facts.admin}
+            yield _policy_hit(policy, f'The customer managed policy {policy.name} allows "*" on "*".', evidence)
     # AWS managed administrator policies: the finding is on whoever holds one directly.
     admin_ids = [pk for pk, facts in ctx.aws_managed_facts.items() if facts.admin]
     held = (
@@ -155,14 +155,20 @@ def inline_admin(ctx: Context) -> Iterator[Hit]:
     ),
 )
 def sensitive_without_condition(ctx: Context) -> Iterator[Hit]:
+    shown: dict[str, tuple[list[str], dict]] = {}  # one evidence object per document
     for policy in ctx.held_policies:
         if policy.facts.sensitive and not policy.facts.admin:
-            actions = sorted({a for item in policy.facts.sensitive for a in item["actions"]})
+            found = shown.get(policy.facts.key)
+            if found is None:
+                actions = sorted({a for item in policy.facts.sensitive for a in item["actions"]})
+                statements = [item["statement"] for item in policy.facts.sensitive]
+                found = shown[policy.facts.key] = (actions, {"statements": statements, "actions": actions})
+            actions, evidence = found
             yield _policy_hit(
                 policy,
                 f"The {_kind_label(policy)} {policy.name} allows {', '.join(actions)} without any transport, MFA or "
                 "network condition.",
-                {"statements": [item["statement"] for item in policy.facts.sensitive], "actions": actions},
+                evidence,
             )
 
 
@@ -185,14 +191,23 @@ def sensitive_without_condition(ctx: Context) -> Iterator[Hit]:
 def lint(ctx: Context) -> Iterator[Hit]:
     policies = ctx.held_policies
     results = lint_findings([p.facts for p in policies])
+    # What a document's lint shows depends on the document alone: one evidence object per document, so
+    # the reconcile encodes parliament's (large) findings once per document, not once per policy.
+    shown: dict[str, tuple[str, dict] | None] = {}
     for policy in policies:
-        found = results.get(policy.facts.key) or []
-        if policy.facts.error:
-            found = [{"issue": "UNPARSEABLE", "title": "The document cannot be parsed", "detail": policy.facts.error}]
-        if found:
-            issues = sorted({item["issue"] for item in found})
+        key = policy.facts.key
+        if key not in shown:
+            found = results.get(key) or []
+            if policy.facts.error:
+                found = [
+                    {"issue": "UNPARSEABLE", "title": "The document cannot be parsed", "detail": policy.facts.error}
+                ]
+            shown[key] = (
+                (", ".join(sorted({item["issue"] for item in found})), {"parliament": found}) if found else None
+            )
+        entry = shown[key]
+        if entry is not None:
+            issues, evidence = entry
             yield _policy_hit(
-                policy,
-                f"parliament reports {', '.join(issues)} in the {_kind_label(policy)} {policy.name}.",
-                {"parliament": found},
+                policy, f"parliament reports {issues} in the {_kind_label(policy)} {policy.name}.", evidence
             )

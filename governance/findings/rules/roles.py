@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 
 from governance.findings.models import ResourceType, Severity
 from governance.findings.rules import Hit, Remediation, rule
@@ -126,12 +128,47 @@ def _account_of(principal: str) -> str | None:
     return parts[4] if len(parts) >= 6 and parts[0] == "arn" and parts[4].isdigit() else None
 
 
-def _trusting(ctx: Context):
-    return (
-        _roles(ctx)
-        .exclude(trust_policy__isnull=True)
-        .values_list("pk", "arn", "name", "account_id", "trust_policy", named=True)
-    )
+class TrustingRole(NamedTuple):
+    pk: int
+    arn: str
+    name: str
+    account_id: int
+    trust_policy: Any
+
+
+def _trusting(ctx: Context) -> list[TrustingRole]:
+    """The roles in scope with a trust policy, read once for the three trust rules; roles with the same
+    trust policy text share one parsed document (most roles of an organization trust alike), so each
+    rule judges a document once (`_per_document`)."""
+    rows = ctx.memo.get("roles.trusting")
+    if rows is None:
+        documents: dict[str, Any] = {}
+        rows = []
+        for pk, arn, name, account_id, text in (
+            _roles(ctx)
+            .exclude(trust_policy__isnull=True)
+            .annotate(text=Cast("trust_policy", output_field=TextField()))
+            .values_list("pk", "arn", "name", "account_id", "text")
+        ):
+            document = documents.get(text)
+            if document is None:
+                document = documents[text] = json.loads(text)
+            rows.append(TrustingRole(pk, arn, name, account_id, document))
+        ctx.memo["roles.trusting"] = rows
+    return rows
+
+
+def _per_document(judge):
+    """`judge(document)`, worked out once per shared document object (see `_trusting`)."""
+    verdicts: dict[int, Any] = {}
+
+    def judged(document: Any) -> Any:
+        key = id(document)
+        if key not in verdicts:
+            verdicts[key] = judge(document)
+        return verdicts[key]
+
+    return judged
 
 
 @rule(
@@ -151,18 +188,24 @@ def _trusting(ctx: Context):
     ),
 )
 def trust_any_principal(ctx: Context) -> Iterator[Hit]:
-    for role in _trusting(ctx):
-        for index, statement in enumerate(_statements(role.trust_policy)):
+    @_per_document
+    def open_statement(document: Any) -> int | None:
+        for index, statement in enumerate(_statements(document)):
             if not _allows_assume(statement) or "*" not in _aws_principals(statement):
                 continue
             if set(_condition_keys(statement)) & ACCOUNT_RESTRICTING_KEYS:
                 continue
+            return index
+        return None
+
+    for role in _trusting(ctx):
+        index = open_statement(role.trust_policy)
+        if index is not None:
             yield _role_hit(
                 role,
                 f"{role.name} can be assumed by any AWS principal.",
                 {"trust_policy": role.trust_policy, "statement_index": index},
             )
-            break
 
 
 @rule(
@@ -181,15 +224,21 @@ def trust_any_principal(ctx: Context) -> Iterator[Hit]:
 )
 def trust_external_without_external_id(ctx: Context) -> Iterator[Hit]:
     ours = ctx.organization_account_ids
-    for role in _trusting(ctx):
+
+    @_per_document
+    def outside(document: Any) -> set[str]:
         external: set[str] = set()
-        for statement in _statements(role.trust_policy):
+        for statement in _statements(document):
             if not _allows_assume(statement) or "sts:externalid" in _condition_keys(statement):
                 continue
             for principal in _aws_principals(statement):
                 account = _account_of(principal)
                 if account and account not in ours:
                     external.add(account)
+        return external
+
+    for role in _trusting(ctx):
+        external = outside(role.trust_policy)
         if external:
             yield _role_hit(
                 role,
@@ -214,9 +263,10 @@ def trust_external_without_external_id(ctx: Context) -> Iterator[Hit]:
     references=(OIDC_GUIDE, "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_for-idp_saml.html"),
 )
 def trust_federated_without_audience(ctx: Context) -> Iterator[Hit]:
-    for role in _trusting(ctx):
+    @_per_document
+    def unrestricted(document: Any) -> list[str]:
         missing: list[str] = []
-        for statement in _statements(role.trust_policy):
+        for statement in _statements(document):
             principal = statement.get("Principal")
             if statement.get("Effect") != "Allow" or not isinstance(principal, dict):
                 continue
@@ -233,6 +283,10 @@ def trust_federated_without_audience(ctx: Context) -> Iterator[Hit]:
                     if host in SHARED_AUDIENCE_PROVIDERS:
                         needed.append(f"{host}:{SHARED_AUDIENCE_PROVIDERS[host]}".lower())
                 missing += [key for key in needed if key not in keys]
+        return missing
+
+    for role in _trusting(ctx):
+        missing = unrestricted(role.trust_policy)
         if missing:
             yield _role_hit(
                 role,
