@@ -337,7 +337,7 @@ def _reconcile(
             changed.append((pk, hit, evidence_hash))
     resolved = [pk for fp, (pk, status, _h) in existing.items() if fp not in hits and status != FindingStatus.RESOLVED]
 
-    insert_plain(Finding, FINDING_FIELDS, new_rows, encoded=encoded)
+    _insert_findings(new_rows, encoded)
     for part in _chunks(changed, UPDATE_CHUNK):
         _update_evidence(part, severity, rank)
     for part in _chunks(resolved):
@@ -362,6 +362,79 @@ def _reconcile(
     events += [(pk, EventKind.RESOLVED, now, run.pk, None, "", "") for pk in resolved]
     insert_plain(FindingEvent, EVENT_FIELDS, events)
     return Counter(new=len(new_rows), reopened=len(reopened), resolved=len(resolved))
+
+
+# A new finding's evidence at least this long (JSON characters) and held by several new findings of one
+# rule is sent and stored once, then shared (see `_insert_findings`).
+SHARED_EVIDENCE_MIN_CHARS = 2000
+# ... when that saves at least this many copies (a small rule is not worth the stage's statements).
+SHARED_EVIDENCE_MIN_SAVED = 100
+EVIDENCE_INDEX = FINDING_FIELDS.index("evidence")
+
+
+def _insert_findings(rows: list[tuple], encoded: list[dict[str, str]]) -> None:
+    """Insert one rule's new findings (rows of FINDING_FIELDS; `encoded` their evidence as JSON text).
+
+    A rule whose findings repeat one large evidence (parliament's lint of a document every account
+    deploys: kilobytes, a hundred thousand times) would have PostgreSQL parse and compress the same
+    JSON for every row. On PostgreSQL such rows go through a temporary stage: each distinct shared
+    evidence is copied once, the rows without it, and one INSERT .. SELECT joins them, in the rows'
+    order, so the stored rows (and the references each statement checks) are those a direct COPY
+    writes, and the stored evidence is the jsonb the direct COPY would have stored.
+    """
+    if connection.vendor != "postgresql" or not rows:
+        insert_plain(Finding, FINDING_FIELDS, rows, encoded=encoded)
+        return
+    uses = Counter(id(e["evidence"]) for e in encoded if len(e["evidence"]) >= SHARED_EVIDENCE_MIN_CHARS)
+    shared = {key for key, n in uses.items() if n > 1}
+    saved = sum(uses[key] - 1 for key in shared)
+    if saved < SHARED_EVIDENCE_MIN_SAVED:
+        insert_plain(Finding, FINDING_FIELDS, rows, encoded=encoded)
+        return
+    refs: dict[int, int] = {}
+    texts: list[tuple[int, str]] = []
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(Finding._meta.get_field(name).column) for name in FINDING_FIELDS)
+    stage, shared_table = "findings_stage_rows", "findings_stage_evidence"
+    with connection.wrap_database_errors, connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT {columns}, 0::integer AS stage_ref, 0::integer AS stage_order "
+            f"FROM {qn(Finding._meta.db_table)} WITH NO DATA"
+        )
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {shared_table} (ref integer PRIMARY KEY, evidence jsonb) ON COMMIT DROP"
+        )
+        with cursor.cursor.copy(f"COPY {stage} ({columns}, stage_ref, stage_order) FROM STDIN") as copy:
+            for order, (row, evidence) in enumerate(zip(rows, encoded, strict=True)):
+                text = evidence["evidence"]
+                key = id(text)
+                values = list(row)
+                if key in shared:
+                    ref = refs.get(key)
+                    if ref is None:
+                        ref = refs[key] = len(refs)
+                        texts.append((ref, text))
+                    values[EVIDENCE_INDEX] = None
+                    values += [ref, order]
+                else:
+                    values[EVIDENCE_INDEX] = text
+                    values += [None, order]
+                copy.write_row(values)
+        with cursor.cursor.copy(f"COPY {shared_table} (ref, evidence) FROM STDIN") as copy:
+            for ref, text in texts:
+                copy.write_row((ref, text))
+        picked = ", ".join(
+            f"COALESCE(e.evidence, s.{qn('evidence')})"
+            if name == "evidence"
+            else f"s.{qn(Finding._meta.get_field(name).column)}"
+            for name in FINDING_FIELDS
+        )
+        cursor.execute(
+            f"INSERT INTO {qn(Finding._meta.db_table)} ({columns}) SELECT {picked} FROM {stage} s "  # noqa: S608
+            f"LEFT JOIN {shared_table} e ON e.ref = s.stage_ref ORDER BY s.stage_order"
+        )
+        cursor.execute(f"DROP TABLE {stage}, {shared_table}")
 
 
 class _EvidenceText:
