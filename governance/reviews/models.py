@@ -214,7 +214,7 @@ class ReviewItem(models.Model):
     decision = models.CharField(max_length=8, choices=Decision.choices, blank=True, default=Decision.NONE)
     justification = models.TextField(blank=True)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_in_bulk = models.BooleanField(default=False)
@@ -244,6 +244,8 @@ class ReviewItem(models.Model):
                 name="reviews_item_inbox",
             ),
             models.Index(fields=["campaign", "aws_account_id", "kind"], name="reviews_item_account"),
+            # For deleting a user (SET_NULL); partial, so a launch's undecided items skip it.
+            models.Index(fields=["decided_by"], name="reviews_item_decided_by", condition=~models.Q(decided_by=None)),
             models.Index(
                 fields=["remediation_status", "remediation_next_at"],
                 name="reviews_item_remediation",
