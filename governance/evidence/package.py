@@ -197,8 +197,9 @@ def jsonl_chunks(rows: Iterable[dict[str, Any]], *, chunk_bytes: int = FLUSH_BYT
 
     parts: list[bytes] = []
     size = 0
+    dumps, newline, default = orjson.dumps, orjson.OPT_APPEND_NEWLINE, _json_default
     for row in rows:
-        line = orjson.dumps(row, default=_json_default) + b"\n"
+        line = dumps(row, default=default, option=newline)
         parts.append(line)
         size += len(line)
         if size >= chunk_bytes:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import re
+import shutil
 import zipfile
 
 import pytest
+from django.test import Client
 
+from governance.audit import signing
 from governance.evidence import sources
 from governance.evidence.services import copy_package_to, generate_from_source
 from governance.evidence.verify import verify_package
@@ -194,3 +199,34 @@ def test_evidence_of_a_campaign_the_user_may_not_open_is_404_and_unlisted(
     assert campaign.name not in client.get("/evidence/campaigns/").content.decode()
     index = client.get("/evidence/").content.decode()
     assert stored.sha256 not in index and "No access review campaign to show." in index
+
+
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("bash", "openssl", "sha256sum", "unzip")), reason="tools")
+def test_the_auditor_downloads_a_closed_campaigns_package_and_verifies_it_both_ways(
+    campaign,  # noqa: F811
+    personas,
+    persona_client,
+    tmp_path,
+):
+    from django.core.management import call_command
+
+    from governance.evidence import tasks
+    from tests.evidence.test_standard_tools import _run
+
+    services.close_campaign(campaign=campaign, actor=personas["campaign_admin"], reason="quarter over")
+    tasks.generate("campaign", str(campaign.pk))  # what the queued task runs once the close commits
+    auditor = persona_client("auditor")
+    page = auditor.get(f"/evidence/campaigns/{campaign.pk}/").content.decode()
+    (download,) = re.findall(r'href="(/evidence/packages/[0-9a-f-]+/download/)"', page)
+    work = tmp_path / "auditor"
+    work.mkdir()
+    (work / "package.zip").write_bytes(b"".join(auditor.get(download).streaming_content))
+    key_id = signing.current_key().key_id
+    (work / "portal-key.pem").write_bytes(Client().get(f"/evidence/keys/{key_id}.pem").content)  # no login
+
+    out = io.StringIO()
+    call_command("verify_evidence", str(work / "package.zip"), "--public-key", str(work / "portal-key.pem"), stdout=out)
+    assert "verified" in out.getvalue() and "summary.pdf" in out.getvalue() and "items.csv" in out.getvalue()
+    result = _run(work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "summary.pdf: OK" in result.stdout and "Signature Verified Successfully" in result.stdout
