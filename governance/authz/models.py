@@ -28,11 +28,17 @@ class LinkStatus(models.TextChoices):
 
 
 class IdentityLinkQuerySet(models.QuerySet):
+    """`linked()` is the links that grant: linked on a fact a sign-in vouched for (`matched_on`).
+
+    A link marked linked with no matched fact predates the linking rules (it was made on a user
+    name or an unverified e-mail); it grants nothing and is re-checked (selectors.py).
+    """
+
     def linked(self):
-        return self.filter(status=LinkStatus.LINKED)
+        return self.filter(status=LinkStatus.LINKED).exclude(matched_on=MatchedOn.NONE)
 
     def unlinked(self):
-        return self.exclude(status=LinkStatus.LINKED)
+        return self.filter(~models.Q(status=LinkStatus.LINKED) | models.Q(matched_on=MatchedOn.NONE))
 
 
 class IdentityLink(models.Model):
@@ -67,6 +73,16 @@ class IdentityLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.aws_user_name or self.get_status_display()}"
+
+    @property
+    def vouched(self) -> bool:
+        """Linked on a fact a sign-in vouched for; only such a link grants anything."""
+        return self.status == LinkStatus.LINKED and bool(self.principal_arn) and self.matched_on != MatchedOn.NONE
+
+    @property
+    def predates_rules(self) -> bool:
+        """Marked linked before the linking rules recorded what matched: it vouches for nothing."""
+        return self.status == LinkStatus.LINKED and self.matched_on == MatchedOn.NONE
 
 
 class BreakGlassToken(models.Model):

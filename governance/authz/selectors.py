@@ -37,13 +37,16 @@ def linked_principal(user: Any, *, relink: bool = True) -> Any | None:
     """The Identity Center user (inventory Principal) the portal user is linked to, if present.
 
     A user without a usable link is re-linked when a sync has finished since the link was last
-    checked, so a new Identity Center user takes effect at the next sync, not the next login.
+    checked, so a new Identity Center user takes effect at the next sync, not the next login. A
+    link made before the linking rules (marked linked, no matched fact) is not usable and is
+    re-checked at once: its stored facts are empty, so it is unlinked (audited) until the
+    person's next sign-in links them on what the IdP vouches for.
     """
     return _link_and_principal(user, relink=relink)[1]
 
 
 def _link_and_principal(user: Any, *, relink: bool = True) -> tuple[Any | None, Any | None]:
-    from governance.authz.models import IdentityLink, LinkStatus
+    from governance.authz.models import IdentityLink
     from governance.inventory.models import Principal, PrincipalKind
 
     def lookup(arn: str) -> Any | None:
@@ -51,16 +54,18 @@ def _link_and_principal(user: Any, *, relink: bool = True) -> tuple[Any | None, 
         return present.select_related("account").first()
 
     link = (
-        IdentityLink.objects.filter(user=user).only("status", "principal_arn", "checked_at", "verified_email").first()
+        IdentityLink.objects.filter(user=user)
+        .only("status", "principal_arn", "checked_at", "verified_email", "matched_on")
+        .first()
     )
     principal = None
-    if link is not None and link.status == LinkStatus.LINKED and link.principal_arn:
+    if link is not None and link.vouched:
         principal = lookup(link.principal_arn)
-    if principal is None and relink and _synced_since(link):
+    if principal is None and relink and (_synced_since(link) or (link is not None and link.predates_rules)):
         from governance.authz.services import link_user
 
         link = link_user(user=user)
-        if link.status == LinkStatus.LINKED:
+        if link.vouched:
             principal = lookup(link.principal_arn)
     return link, principal
 

@@ -13,13 +13,13 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
 from governance.authz.capabilities import ROLE_CAPABILITIES, Capability
-from governance.authz.models import IdentityLink, LinkStatus
+from governance.authz.models import IdentityLink
 from governance.authz.selectors import governance_account_id, role_map
 from governance.inventory.models import AccountAssignment, GroupMembership, Principal, PrincipalKind
 
 
 def _linked_users(principal_arns) -> QuerySet:
-    links = IdentityLink.objects.filter(status=LinkStatus.LINKED, principal_arn__in=principal_arns)
+    links = IdentityLink.objects.linked().filter(principal_arn__in=principal_arns)
     return get_user_model().objects.filter(is_active=True, pk__in=links.values("user_id"))
 
 

@@ -240,3 +240,69 @@ def test_a_break_glass_user_is_never_linked_nor_blocks_the_person(client, settin
     paula = _user_of(PAULA.user_name)
     assert paula != local
     assert paula.identity_link.status == LinkStatus.LINKED
+
+
+# Links made before the linking rules ------------------------------------------------------------
+
+
+def _legacy_user(persona_inventory, *, uid: str, username: str, key: str):
+    """A portal user as the code before the linking rules left it: linked (on the user name it
+    derived from the address, or an unverified e-mail) with no fact recorded for it."""
+    from governance.authz.models import IdentityLink
+
+    user = get_user_model().objects.create(username=username, email=BY_KEY[key].email)
+    SocialAccount.objects.create(user=user, provider="demo", uid=uid, extra_data={})
+    principal = persona_inventory.sso_users[key]
+    IdentityLink.objects.create(
+        user=user,
+        status=LinkStatus.LINKED,
+        principal_arn=principal.arn,
+        aws_user_name=principal.user_name,
+        aws_email=principal.email,
+        checked_at=timezone.now(),
+    )
+    return user
+
+
+def test_a_link_made_before_the_rules_grants_nothing_and_is_unlinked_audited(persona_inventory):
+    from governance.authz.models import IdentityLink
+
+    mallory = _legacy_user(persona_inventory, uid="mallory", username=PAULA.user_name, key="policy_admin")
+    assert not IdentityLink.objects.linked().exists()
+
+    caps = capabilities(mallory)
+
+    assert not caps.capabilities and not caps.is_linked
+    link = IdentityLink.objects.get(user=mallory)
+    assert (link.status, link.principal_arn) == (LinkStatus.UNVERIFIED, "")
+    event = AuditEvent.objects.get(action="authz.link.changed", object_id=str(link.pk))
+    assert event.actor_id is None
+    assert event.before["status"] == LinkStatus.LINKED and event.before["matched_on"] == MatchedOn.NONE
+    assert event.after["status"] == LinkStatus.UNVERIFIED
+
+
+def test_a_link_made_before_the_rules_is_rechecked_at_the_next_login(client, oidc_server, persona_inventory):
+    mallory = _legacy_user(persona_inventory, uid="mallory", username=PAULA.user_name, key="policy_admin")
+    paula = _legacy_user(persona_inventory, uid=PAULA.user_name, username="p.policy", key="policy_admin")
+    _idp_user(oidc_server, "mallory", email=PAULA.email)  # the IdP never verified it
+
+    _login(client, oidc_server, "mallory")
+
+    assert client.get("/test/scp/").status_code == 403
+    mallory.refresh_from_db()
+    assert mallory.identity_link.status == LinkStatus.UNVERIFIED
+    assert not capabilities(mallory).capabilities
+    client.logout()
+
+    _login(client, oidc_server, PAULA.user_name)
+
+    link = paula.identity_link
+    link.refresh_from_db()
+    assert (link.status, link.matched_on, link.verified_email) == (
+        LinkStatus.LINKED,
+        MatchedOn.VERIFIED_EMAIL,
+        PAULA.email,
+    )
+    assert capabilities(paula).has(Capability.SCP_APPROVE)
+    event = AuditEvent.objects.filter(action="authz.link.changed", object_id=str(link.pk)).latest("sequence")
+    assert event.before["matched_on"] == MatchedOn.NONE and event.after["matched_on"] == MatchedOn.VERIFIED_EMAIL
