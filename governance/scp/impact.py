@@ -23,6 +23,7 @@ roles that lose anything are listed apart.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -32,6 +33,9 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
+from django.db.models import Q, TextField, Value
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from governance.inventory.models import (
@@ -114,6 +118,24 @@ register_usage_provider("credential_report", _credential_report_usage)
 register_usage_provider("role_last_used", _role_last_used)
 
 
+IAM_KINDS = (PrincipalKind.IAM_USER, PrincipalKind.IAM_ROLE)
+# A policy's statements as the impact reads them: (allows, NotAction, action patterns); None when the
+# policy engine cannot parse the document. Kept per document hash across analyses (the same managed
+# policy is held in every account); cleared when it grows past _CACHE_SIZE documents.
+_Statements = tuple[tuple[bool, bool, tuple[str, ...]], ...]
+_STATEMENTS: dict[str, _Statements | None] = {}
+_CACHE_SIZE = 50_000
+# PostgreSQL: each statement's Action element as a JSON list, or NULL when some statement is not an
+# object with an Action (NotAction, no Action, not an object) or there is no Statement to read.
+_ACTION_VALUES = """(
+    SELECT CASE WHEN bool_and(jsonb_typeof(s.value) = 'object' AND s.value ? 'Action' AND NOT s.value ? 'NotAction')
+                THEN jsonb_agg(s.value -> 'Action')::text END
+    FROM jsonb_array_elements(CASE jsonb_typeof(inventory_policy.document -> 'Statement')
+                              WHEN 'array' THEN inventory_policy.document -> 'Statement'
+                              WHEN 'object' THEN jsonb_build_array(inventory_policy.document -> 'Statement') END) s
+)"""
+
+
 @cache
 def _expanded(pattern: str) -> frozenset[str]:
     try:
@@ -123,30 +145,202 @@ def _expanded(pattern: str) -> frozenset[str]:
 
 
 @cache
+def _well_formed(pattern: str) -> bool:
+    try:
+        expand_actions(pattern)
+    except PolicyError:
+        return False
+    return True
+
+
+@cache
 def _all_actions() -> frozenset[str]:
     return _expanded("*")
 
 
-def _statement_actions(statement: Any) -> frozenset[str]:
-    covered: set[str] = set()
-    for pattern in statement.actions:
-        covered |= _expanded(pattern)
-    return _all_actions() - covered if statement.not_action else frozenset(covered)
-
-
-@dataclass
+@dataclass(frozen=True)
 class _PolicyActions:
     allows: frozenset[str]
     denies: frozenset[str]
 
 
-def _policy_actions(parsed: Any, within: frozenset[str]) -> _PolicyActions:
+_NOTHING = _PolicyActions(frozenset(), frozenset())
+
+
+def _statements(document: Any, name: str) -> _Statements | None:
+    parsed = _parse(document, name)
+    if parsed is None:
+        return None
+    return tuple((s.effect.value == "Allow", s.not_action, tuple(s.actions)) for s in parsed.statements)
+
+
+def _policy_actions(statements: _Statements, within: frozenset[str]) -> _PolicyActions:
+    known = within & _all_actions()
     allows: set[str] = set()
     denies: set[str] = set()
-    for statement in parsed.statements:
-        actions = _statement_actions(statement) & within
-        (allows if statement.effect.value == "Allow" else denies).update(actions)
+    for allow, not_action, patterns in statements:
+        covered: set[str] = set()
+        for pattern in patterns:
+            covered |= _expanded(pattern) & within
+        (allows if allow else denies).update(known - covered if not_action else covered)
     return _PolicyActions(frozenset(allows), frozenset(denies))
+
+
+def _mentions(action_values: str | None, within: frozenset[str]) -> bool | None:
+    """Whether a policy whose statements' Action elements are `action_values` (JSON) may allow or deny
+    one of `within`; None when only the policy engine can tell (odd shapes, malformed patterns), so
+    that the document is parsed. A well-formed pattern matching no action of the catalog matches none
+    of `within` either, as it does once parsed."""
+    if action_values is None:
+        return None
+    patterns: list[str] = []
+    for value in json.loads(action_values):
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(item, str) and item for item in items):
+            return None
+        patterns.extend(items)
+    if not patterns:
+        return None
+    for pattern in patterns:
+        if not _well_formed(pattern):
+            return None
+        if not _expanded(pattern).isdisjoint(within):
+            return True
+    return False
+
+
+def _compiled_policies(
+    account_pks: list[int], within: frozenset[str]
+) -> tuple[dict[int, _PolicyActions | None], dict[int, str]]:
+    """Every policy held by, or bounding, a principal of these accounts: {pk: the actions of `within` it
+    allows and denies, or None when it cannot be read}, and the names of those that cannot.
+
+    On PostgreSQL the statements' Action elements are read in SQL first: a policy whose patterns are
+    all plain, known to the catalog and none of them in `within` allows and denies nothing here
+    (`_NOTHING`) whatever else it says, so its document is neither fetched nor parsed. The rest are
+    parsed once per distinct document (hash)."""
+    held = Q(pk__in=Entitlement.objects.filter(account_id__in=account_pks, removed_at__isnull=True).values("policy_id"))
+    held |= Q(
+        pk__in=Principal.objects.present()
+        .filter(account_id__in=account_pks, permissions_boundary__isnull=False)
+        .values("permissions_boundary_id")
+    )
+    rows = Policy.objects.filter(held).order_by()
+    if connection.vendor == "postgresql":
+        action_values = RawSQL(_ACTION_VALUES, (), output_field=TextField())  # noqa: S611 (a constant, no input)
+    else:
+        action_values = Value(None, output_field=TextField())
+    listed = rows.annotate(action_values=action_values).values_list("pk", "document_hash", "action_values")
+    compiled: dict[int, _PolicyActions | None] = {}
+    to_read: dict[str, list[int]] = defaultdict(list)  # document hash ("#pk" without one) -> policies
+    mentions: dict[str | None, bool | None] = {}
+    for pk, document_hash, action_values in listed.iterator(chunk_size=20000):
+        if action_values not in mentions:
+            mentions[action_values] = _mentions(action_values, within)
+        if mentions[action_values] is False:
+            compiled[pk] = _NOTHING
+        else:
+            to_read[document_hash or f"#{pk}"].append(pk)
+    statements: dict[str, _Statements | None] = {key: _STATEMENTS[key] for key in to_read if key in _STATEMENTS}
+    unread = [pks[0] for key, pks in to_read.items() if key not in statements]
+    for start in range(0, len(unread), 2000):
+        documents = Policy.objects.filter(pk__in=unread[start : start + 2000]).values_list(
+            "pk", "document_hash", "name", "document"
+        )
+        for pk, document_hash, name, document in documents:
+            found = statements[document_hash or f"#{pk}"] = _statements(document, name)
+            if document_hash:
+                if len(_STATEMENTS) >= _CACHE_SIZE:
+                    _STATEMENTS.clear()
+                _STATEMENTS[document_hash] = found
+    actions: dict[str, _PolicyActions | None] = {}
+    for key, pks in to_read.items():
+        found = statements.get(key)
+        actions[key] = _policy_actions(found, within) if found is not None else None
+        for pk in pks:
+            compiled[pk] = actions[key]
+    failed = [pk for pk, found in compiled.items() if found is None]
+    names = dict(Policy.objects.filter(pk__in=failed).values_list("pk", "name")) if failed else {}
+    return compiled, names
+
+
+def _holders(account_pks: list[int], needed: set[int]) -> list[tuple]:
+    """The present IAM users and roles of these accounts that hold one of the `needed` policies, in the
+    principals' own order (name, id): (pk, arn, name, kind, account pk, boundary pk, tags, [policy pks]).
+    The others hold nothing the change or the guardrails concern, so nothing to decide."""
+    if not needed:
+        return []
+    # Two plain queries, not one join ordered by name: PostgreSQL planned that join as a nested loop
+    # over every principal in name order (minutes on the benchmark's inventory).
+    held: dict[int, list[int]] = defaultdict(list)
+    ordered = sorted(needed)
+    for start in range(0, len(ordered), 5000):
+        rows = Entitlement.objects.filter(
+            account_id__in=account_pks, removed_at__isnull=True, policy_id__in=ordered[start : start + 5000]
+        ).order_by()
+        for principal_id, policy_id in rows.values_list("principal_id", "policy_id"):
+            held[principal_id].append(policy_id)
+    found: list[tuple] = []
+    ids = sorted(held)
+    for start in range(0, len(ids), 5000):
+        principals = Principal.objects.present().filter(
+            pk__in=ids[start : start + 5000], account_id__in=account_pks, kind__in=IAM_KINDS
+        )
+        columns = ("pk", "arn", "name", "kind", "account_id", "permissions_boundary_id", "tags")
+        found += [(*row, held[row[0]]) for row in principals.order_by().values_list(*columns)]
+    found.sort(key=lambda row: (row[2], row[0]))  # the principals' own order, name then id
+    return found
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    lost: frozenset[str] = frozenset()
+    guard_before: frozenset[str] = frozenset()
+    guard_after: frozenset[str] = frozenset()
+    undecidable: bool = False
+
+    @property
+    def services(self) -> set[str]:
+        return {action.partition(":")[0] for action in self.lost}
+
+
+_GUARDRAILS = frozenset(a.lower() for a in GUARDRAIL_ACTIONS)
+
+
+def _verdict(
+    policies: frozenset[_PolicyActions | None],
+    *,
+    bounded: bool,
+    boundary: _PolicyActions | None,
+    lost: frozenset[str],
+    before: frozenset[str],
+    after: frozenset[str],
+) -> _Verdict:
+    """What one principal loses (and which guardrail actions it may perform before and after) given its
+    compiled identity policies and boundary; undecidable when a policy it holds or its boundary cannot
+    be read and the answer depends on it. Fail closed: such a principal is reported apart, never
+    counted as keeping (or losing) its access. An unreadable policy cannot matter only where the
+    boundary, read, allows none of the actions in question."""
+    bound = (boundary.allows - boundary.denies) if bounded and boundary is not None else None
+    if bound is not None and not bound:
+        return _Verdict()
+    if None in policies:
+        return _Verdict(undecidable=True)
+    allows: set[str] = set()
+    denies: set[str] = set()
+    for found in policies:
+        assert found is not None
+        allows |= found.allows
+        denies |= found.denies
+    effective = frozenset(allows - denies)
+    if not effective:
+        return _Verdict()
+    if bounded:
+        if bound is None:
+            return _Verdict(undecidable=True)
+        effective &= bound
+    guard = _GUARDRAILS & effective
+    return _Verdict(lost & effective, guard & before, guard & after)
 
 
 def _signature(chain: Chain, kind: str) -> tuple:
@@ -249,8 +443,6 @@ def affected_accounts(change: ChangeRequest) -> list[Account]:
     )
     account_ids = [t for kind, t in targets if kind == "ACCOUNT"]
     units = [t for kind, t in targets if kind != "ACCOUNT"]
-    from django.db.models import Q
-
     where = Q(account_id__in=account_ids)
     for unit in units:
         where |= Q(parent__path__contains=f"{unit}/")
@@ -270,8 +462,10 @@ def analyze(change: ChangeRequest, *, progress: Progress | None = None, now: dat
         "accounts_losing": 0,
         "principals_evaluated": 0,
         "principals_losing": 0,
+        "principals_undecidable": 0,
         "lost_services": {},
         "accounts": [],
+        "undecidable": [],
         "used_recently": [],
         "used_recently_count": 0,
         "guardrail_accounts": [],
@@ -310,7 +504,8 @@ def analyze(change: ChangeRequest, *, progress: Progress | None = None, now: dat
     examples: dict[str, str] = {}
     guard_before: dict[int, frozenset[str]] = {}
     guard_after: dict[int, frozenset[str]] = {}
-    for key, members in groups.items():
+    group_of: dict[int, int] = {}  # account pk -> its chain group (the same losses and guardrails)
+    for number, (key, members) in enumerate(groups.items()):
         lost, shown = _chain_loss(members[0], afters[key], kind, org_id)
         examples.update(shown)
         before_guard = _guardrail_allowed(members[0], kind, org_id)
@@ -318,6 +513,7 @@ def analyze(change: ChangeRequest, *, progress: Progress | None = None, now: dat
         for chain in members:
             lost_by_account[chain.account.pk] = lost
             guard_before[chain.account.pk], guard_after[chain.account.pk] = before_guard, after_guard
+            group_of[chain.account.pk] = number
         done += 1
         if progress:
             progress(done, total)
@@ -325,25 +521,8 @@ def analyze(change: ChangeRequest, *, progress: Progress | None = None, now: dat
     interesting = frozenset().union(*lost_by_account.values()) | {a.lower() for a in GUARDRAIL_ACTIONS}
 
     account_pks = list(lost_by_account)
-    principals = list(
-        Principal.objects.present()
-        .filter(account_id__in=account_pks, kind__in=[PrincipalKind.IAM_USER, PrincipalKind.IAM_ROLE])
-        .values_list("pk", "arn", "name", "kind", "account_id", "permissions_boundary_id", "tags")
-    )
-    held: dict[int, list[int]] = defaultdict(list)
-    # By account (the entitlement table's own index), not by a list of 200,000 principal ids.
-    for chunk in range(0, len(account_pks), 100):
-        rows = Entitlement.objects.filter(account_id__in=account_pks[chunk : chunk + 100], removed_at__isnull=True)
-        for principal_id, policy_id in rows.values_list("principal_id", "policy_id").iterator(chunk_size=20000):
-            held[principal_id].append(policy_id)
-    policy_ids = {pk for ids in held.values() for pk in ids} | {p[5] for p in principals if p[5]}
-    actions_of: dict[int, _PolicyActions] = {}
-    documents = Policy.objects.filter(pk__in=policy_ids).values_list("pk", "name", "document").iterator(chunk_size=5000)
-    for pk, name, document in documents:
-        parsed = _parse(document, name)
-        actions_of[pk] = (
-            _policy_actions(parsed, interesting) if parsed is not None else _PolicyActions(frozenset(), frozenset())
-        )
+    compiled, unreadable = _compiled_policies(account_pks, interesting)
+    holders = _holders(account_pks, {pk for pk, found in compiled.items() if found is not _NOTHING})
 
     since = now - timedelta(days=USED_DAYS)
     losers: list[tuple[Any, frozenset[str]]] = []
@@ -354,28 +533,37 @@ def analyze(change: ChangeRequest, *, progress: Progress | None = None, now: dat
     guard_held_before: dict[int, set[str]] = defaultdict(set)
     guard_held_after: dict[int, set[str]] = defaultdict(set)
     break_glass = []
-    for index, (pk, arn, name, kind_, account_pk, boundary_pk, tags) in enumerate(principals):
-        allows: set[str] = set()
-        denies: set[str] = set()
-        for policy_id in held.get(pk, ()):
-            found = actions_of.get(policy_id)
-            if found is not None:
-                allows |= found.allows
-                denies |= found.denies
-        effective = allows - denies
-        if boundary_pk:
-            boundary = actions_of.get(boundary_pk)
-            effective &= (boundary.allows - boundary.denies) if boundary else frozenset()
-        lost = lost_by_account[account_pk] & effective
-        guard = {a.lower() for a in GUARDRAIL_ACTIONS} & effective
-        guard_held_before[account_pk] |= guard & guard_before[account_pk]
-        guard_held_after[account_pk] |= guard & guard_after[account_pk]
+    undecidable = []
+    # Principals of one chain group holding the same compiled policies under the same boundary get the
+    # same verdict: it is worked out once per distinct key and handed to every principal that has it.
+    verdicts: dict[tuple, _Verdict] = {}
+    for index, (pk, arn, name, kind_, account_pk, boundary_pk, tags, policy_ids) in enumerate(holders):
+        policies = frozenset(compiled.get(policy_id) for policy_id in policy_ids)
+        boundary = compiled.get(boundary_pk) if boundary_pk else _NOTHING
+        key = (group_of[account_pk], policies, bool(boundary_pk), boundary)
+        verdict = verdicts.get(key)
+        if verdict is None:
+            verdict = verdicts[key] = _verdict(
+                policies,
+                bounded=bool(boundary_pk),
+                boundary=boundary,
+                lost=lost_by_account[account_pk],
+                before=guard_before[account_pk],
+                after=guard_after[account_pk],
+            )
+        if verdict.undecidable:
+            names = sorted({unreadable.get(p, str(p)) for p in (*policy_ids, boundary_pk) if p and p in unreadable})
+            undecidable.append({"arn": arn, "account_id": accounts_by_pk[account_pk].account_id, "policies": names})
+            continue
+        guard_held_before[account_pk] |= verdict.guard_before
+        guard_held_after[account_pk] |= verdict.guard_after
+        lost = verdict.lost
         if lost:
-            losers.append(((pk, arn, name, kind_, account_pk), frozenset(lost)))
+            losers.append(((pk, arn, name, kind_, account_pk), lost))
             entry = per_account.setdefault(account_pk, {"principals": 0, "actions": set()})
             entry["principals"] += 1
             entry["actions"] |= lost
-            for service in {a.partition(":")[0] for a in lost}:
+            for service in verdict.services:
                 lost_services[service] += 1
             label = f"{name} {' '.join(f'{k}={v}' for k, v in (tags or {}).items())}".lower()
             if kind_ == PrincipalKind.IAM_ROLE and any(hint in label for hint in BREAK_GLASS_HINTS):
@@ -383,8 +571,12 @@ def analyze(change: ChangeRequest, *, progress: Progress | None = None, now: dat
                     {"arn": arn, "account_id": accounts_by_pk[account_pk].account_id, "actions": _few(lost)}
                 )
         if progress and index % 5000 == 4999:
-            progress(done + len(accounts) * index // max(len(principals), 1), total)
-    result["principals_evaluated"] = len(principals)
+            progress(done + len(accounts) * index // max(len(holders), 1), total)
+    result["principals_evaluated"] = (
+        Principal.objects.present().filter(account_id__in=account_pks, kind__in=IAM_KINDS).count()
+    )
+    result["principals_undecidable"] = len(undecidable)
+    result["undecidable"] = undecidable[:TOP]
     result["principals_losing"] = len(losers)
     result["accounts_losing"] = len(per_account)
     result["lost_services"] = dict(sorted(lost_services.items(), key=lambda item: (-item[1], item[0])))
