@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -65,6 +67,24 @@ def test_it_lists_the_audit_trail_newest_first(personas, api):
     events = api("auditor").get("/api/v1/audit/events/?action=test.thing").json()["results"]
     assert [e["object_id"] for e in events] == ["2", "1", "0"]
     assert all(len(e["hash"]) == 64 for e in events)
+
+
+def test_the_audit_trail_since_a_time_reads_any_real_offset_and_refuses_others(personas, api):
+    from urllib.parse import quote
+
+    event = record(actor=personas["auditor"], action="test.since", object_type="x", object_id="1")
+    client = api("auditor")
+    at = event.created_at.astimezone(timezone.get_fixed_timezone(14 * 60))
+    after = client.get("/api/v1/audit/events/?action=test.since&since=" + quote(at.isoformat()))
+    assert [e["object_id"] for e in after.json()["results"]] == ["1"]
+    later = (event.created_at + timedelta(seconds=1)).astimezone(timezone.get_fixed_timezone(-12 * 60))
+    assert (
+        client.get("/api/v1/audit/events/?action=test.since&since=" + quote(later.isoformat())).json()["results"] == []
+    )
+    # Python takes these; PostgreSQL would refuse the first, and the second leaves the calendar in UTC.
+    for since in ("0234-05-16T21:28:13-21:29", "0001-01-01T00:00:00+05:00"):
+        refused = client.get("/api/v1/audit/events/?since=" + quote(since))
+        assert refused.status_code == 400 and "since" in refused.json(), since
 
 
 def test_it_loses_what_aws_takes_away(personas, api, persona_inventory):
