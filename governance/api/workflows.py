@@ -24,7 +24,7 @@ from governance.api import workflow_serializers as s
 from governance.api.pagination import KeysetPagination
 from governance.api.permissions import requires
 from governance.authz.capabilities import Capability
-from governance.evidence.models import EvidencePackage
+from governance.evidence import selectors as evidence_selectors
 from governance.inventory.models import Policy
 from governance.jit import eligibility
 from governance.jit import selectors as jit_selectors
@@ -156,14 +156,15 @@ class EvidencePagination(KeysetPagination):
 
 
 class EvidencePackageList(generics.ListAPIView):
-    """Stored evidence packages, newest first (download and verify them on the evidence page)."""
+    """Stored evidence packages the user may read (a campaign's only if they may open the campaign),
+    newest first; download and verify them on the evidence page."""
 
     serializer_class = s.EvidencePackageSerializer
     permission_classes = [requires(Capability.EVIDENCE_EXPORT)]
     pagination_class = EvidencePagination
 
     def get_queryset(self) -> QuerySet:
-        return EvidencePackage.objects.stored()
+        return evidence_selectors.visible_packages(self.request.user)
 
 
 class EvidencePackageDetail(generics.RetrieveAPIView):
@@ -171,7 +172,7 @@ class EvidencePackageDetail(generics.RetrieveAPIView):
     permission_classes = [requires(Capability.EVIDENCE_EXPORT)]
 
     def get_queryset(self) -> QuerySet:
-        return EvidencePackage.objects.stored()
+        return evidence_selectors.visible_packages(self.request.user)
 
 
 # --- SCP and RCP change requests ------------------------------------------------------------------

@@ -184,6 +184,7 @@ def test_a_reviewer_without_evidence_export_is_refused(campaign, persona_client,
 
 def test_evidence_of_a_campaign_the_user_may_not_open_is_404_and_unlisted(
     campaign,  # noqa: F811
+    personas,
     persona_client,
     tmp_path,
     monkeypatch,
@@ -199,6 +200,15 @@ def test_evidence_of_a_campaign_the_user_may_not_open_is_404_and_unlisted(
     assert campaign.name not in client.get("/evidence/campaigns/").content.decode()
     index = client.get("/evidence/").content.decode()
     assert stored.sha256 not in index and "No access review campaign to show." in index
+    # The API answers alike.
+    from governance.api.services import create_token
+
+    auditor = personas["auditor"]
+    _, token = create_token(user=auditor, name="script", days=1, with_mfa=True, actor=auditor)
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    listed = api.get("/api/v1/evidence/packages/")
+    assert listed.status_code == 200 and stored.sha256 not in listed.content.decode()
+    assert api.get(f"/api/v1/evidence/packages/{stored.pk}/").status_code == 404
 
 
 @pytest.mark.skipif(not all(shutil.which(t) for t in ("bash", "openssl", "sha256sum", "unzip")), reason="tools")
