@@ -12,7 +12,9 @@ says which of these happened, with a link to try again; nobody is signed in by i
   (an ID token issued for another authorization request: replayed or injected; audited);
 - the IdP sent no e-mail address;
 - a signed-in user tried to attach a second IdP identity (`?process=connect`): one IdP identity
-  per portal user, so that is refused (and audited).
+  per portal user, so that is refused (and audited);
+- an IdP identity attached as a second one before connecting was refused signed in: it is
+  detached from the portal user (audited) and the sign-in refused (`_detach_second_identity`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ FAILURE_STATUS = {
     "idp_error": HTTPStatus.BAD_GATEWAY,
     "state": HTTPStatus.BAD_REQUEST,
     "connect": HTTPStatus.FORBIDDEN,
+    "detached": HTTPStatus.FORBIDDEN,
     "nonce": HTTPStatus.BAD_REQUEST,
 }
 NONCE_STATE_KEY = "oidc_nonce"
@@ -86,6 +89,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             if not email:
                 raise ImmediateHttpResponse(_error_page(request, provider.name, "no_email"))
         else:
+            _detach_second_identity(request, sociallogin)
             _refresh_names(sociallogin)
 
     def is_auto_signup_allowed(self, request, sociallogin):
@@ -204,6 +208,68 @@ def _refuse_connect(request, sociallogin: SocialLogin) -> None:
             },
             request=request,
         )
+
+
+def _detach_second_identity(request, sociallogin: SocialLogin) -> None:
+    """Detaches (audited) and refuses an existing IdP identity that is not its portal user's own.
+
+    Before connecting was refused, a signed-in user could attach a second IdP identity
+    (`?process=connect`), which then signed in as them. A portal user is one IdP identity: the one
+    whose sign-in vouches for the Identity Center user the portal user is linked to (linking.py's
+    rules: the configured ExternalIds claim, or a verified e-mail equal to the primary e-mail).
+    Any other identity of a portal user with several, and any identity attached to a break-glass
+    user (which signs in only through its one-time link), is deleted here and the sign-in refused;
+    signing in with it again makes or finds its own portal user, linked on its own facts.
+    """
+    from allauth.socialaccount.models import SocialAccount
+    from django.db import transaction
+
+    from governance.audit.services import record
+
+    account, user = sociallogin.account, sociallogin.user
+    others = SocialAccount.objects.filter(user=user).exclude(pk=account.pk)
+    break_glass = user.break_glass_until is not None
+    if not break_glass and (not others.exists() or _is_own_identity(sociallogin, others)):
+        return
+    reason = "break_glass_user" if break_glass else "second_identity"
+    logger.warning(
+        "idp_identity_detached", provider=account.provider, uid=str(account.uid)[:256], user=user.pk, reason=reason
+    )
+    with transaction.atomic():
+        before = {
+            "provider": account.provider,
+            "uid": str(account.uid)[:256],
+            "user": user.pk,
+            "other_identities": [f"{p}:{str(u)[:256]}" for p, u in others.values_list("provider", "uid")],
+        }
+        record(
+            actor=request.user if request.user.is_authenticated else None,
+            action="authz.identity.detached",
+            obj=user,
+            before=before,
+            after={"reason": reason},
+            request=request,
+        )
+        SocialAccount.objects.filter(pk=account.pk).delete()
+    raise ImmediateHttpResponse(_error_page(request, sociallogin.provider.name, "detached"))
+
+
+def _is_own_identity(sociallogin: SocialLogin, others) -> bool:
+    """Whether this identity is its portal user's vouched one, among the user's several.
+
+    With a vouched link, it is the identity whose sign-in's facts match that Identity Center user
+    (alone, as link_user requires). Without one (never linked, or linked before the rules), no
+    sign-in vouches for any of them, and the portal user's first identity (the one that made it)
+    stays; the ones attached later are detached as they sign in.
+    """
+    from governance.authz.linking import facts_from_sociallogin, matching_users
+    from governance.authz.models import IdentityLink
+
+    link = IdentityLink.objects.filter(user=sociallogin.user).first()
+    if link is not None and link.vouched:
+        matches, _rule = matching_users(facts_from_sociallogin(sociallogin))
+        return len(matches) == 1 and matches[0].arn == link.principal_arn
+    return not others.filter(pk__lt=sociallogin.account.pk).exists()
 
 
 def _classify(request, error, exception, extra_context: dict) -> str:

@@ -200,6 +200,89 @@ def test_connecting_a_second_identity_is_refused_and_audited(client, oidc_server
     assert _user_of(MARIA.user_name) != paula
 
 
+def _attach(user, uid: str) -> SocialAccount:
+    """A second IdP identity on `user`, as `?process=connect` attached one before it was refused."""
+    return SocialAccount.objects.create(user=user, provider="demo", uid=uid, extra_data={})
+
+
+def _signed_in_as(client):
+    user_id = client.session.get("_auth_user_id")
+    return get_user_model().objects.get(pk=user_id) if user_id else None
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"sub": MARIA.user_name}, id="another-identity-center-user"),
+        pytest.param({"sub": "mallory", "email": PAULA.email}, id="claims-her-address-unverified"),
+        pytest.param({"sub": "mallory", "email": PAULA.email, "email_verified": False}, id="says-unverified"),
+    ],
+)
+def test_a_second_identity_attached_before_connect_was_refused_is_detached_at_its_sign_in(
+    client, oidc_server, persona_inventory, extra
+):
+    extra = dict(extra)
+    sub = extra.pop("sub")
+    if extra:
+        _idp_user(oidc_server, sub, **extra)
+    _login(client, oidc_server, PAULA.user_name)
+    paula = _user_of(PAULA.user_name)
+    attached = _attach(paula, sub)
+    client.logout()
+
+    # Paula's own identity still signs in as her, with her rights, the other attached or not.
+    response = _login(client, oidc_server, PAULA.user_name)
+    assert response.status_code == 302
+    assert _signed_in_as(client) == paula
+    assert capabilities(paula).has(Capability.SCP_APPROVE)
+    assert SocialAccount.objects.filter(pk=attached.pk).exists()
+    client.logout()
+
+    response = _login(client, oidc_server, sub)
+
+    assert response.status_code == 403
+    assert 'data-failure="detached"' in response.content.decode()
+    assert b"recorded in the audit log" in response.content
+    assert _signed_in_as(client) is None
+    assert list(SocialAccount.objects.filter(user=paula).values_list("uid", flat=True)) == [PAULA.user_name]
+    event = AuditEvent.objects.get(action="authz.identity.detached")
+    assert (event.object_type, event.object_id, event.actor_id) == ("authz.user", str(paula.pk), None)
+    assert (event.before["provider"], event.before["uid"]) == ("demo", sub)
+    assert event.before["other_identities"] == [f"demo:{PAULA.user_name}"]
+    assert event.after == {"reason": "second_identity"}
+
+    # Signing in with it again is a portal user of its own, linked on its own facts only.
+    response = _login(client, oidc_server, sub)
+    assert response.status_code == 302
+    own = _signed_in_as(client)
+    assert own is not None and own != paula and own == _user_of(sub)
+    assert own.identity_link.principal_arn != paula.identity_link.principal_arn
+    client.logout()
+    assert _login(client, oidc_server, PAULA.user_name).status_code == 302
+    assert _signed_in_as(client) == paula
+
+
+def test_without_a_vouched_link_the_first_identity_stays_and_the_attached_one_goes(
+    client, oidc_server, persona_inventory
+):
+    outsider = BY_KEY["outsider"]
+    _login(client, oidc_server, outsider.user_name)
+    user = _user_of(outsider.user_name)
+    assert not user.identity_link.vouched
+    _attach(user, MARIA.user_name)
+    client.logout()
+
+    assert _login(client, oidc_server, outsider.user_name).status_code == 302
+    assert _signed_in_as(client) == user
+    client.logout()
+    response = _login(client, oidc_server, MARIA.user_name)
+
+    assert response.status_code == 403
+    assert _signed_in_as(client) is None
+    assert list(SocialAccount.objects.filter(user=user).values_list("uid", flat=True)) == [outsider.user_name]
+    assert AuditEvent.objects.get(action="authz.identity.detached").object_id == str(user.pk)
+
+
 # Break-glass ends when it ends -------------------------------------------------------------------
 
 
@@ -240,6 +323,27 @@ def test_a_break_glass_user_is_never_linked_nor_blocks_the_person(client, settin
     paula = _user_of(PAULA.user_name)
     assert paula != local
     assert paula.identity_link.status == LinkStatus.LINKED
+
+
+def test_an_identity_attached_to_a_break_glass_user_is_detached_at_its_sign_in(
+    client, settings, oidc_server, persona_inventory
+):
+    settings.BREAK_GLASS_ENABLED = True
+    _break_glass_login(client, "ops.lead@example.com")
+    local = get_user_model().objects.get(username="break-glass:ops.lead@example.com")
+    _attach(local, PAULA.user_name)
+    client.logout()
+
+    response = _login(client, oidc_server, PAULA.user_name)
+
+    assert response.status_code == 403
+    assert 'data-failure="detached"' in response.content.decode()
+    assert _signed_in_as(client) is None
+    assert not SocialAccount.objects.filter(user=local).exists()
+    event = AuditEvent.objects.get(action="authz.identity.detached")
+    assert (event.object_id, event.after) == (str(local.pk), {"reason": "break_glass_user"})
+    assert _login(client, oidc_server, PAULA.user_name).status_code == 302
+    assert _signed_in_as(client) != local
 
 
 # Links made before the linking rules ------------------------------------------------------------
