@@ -13,6 +13,19 @@ The question is answered in two halves, so that 1,000 accounts of 200 principals
    an upper bound ("may lose"): a principal whose policy allows the action only on resources the SCP
    still permits is counted too.
 
+   Grouping: a verdict depends only on the account's chain group, the principal's compiled policies
+   (the actions in question each allows and denies) and its boundary, so principals sharing that key
+   (the same managed policies held in many accounts of one OU, say) are decided once per key. The SQL
+   skip: on PostgreSQL each policy's Action elements are read in SQL, and a policy whose patterns are
+   all well formed and match none of the actions in question (those any chain loses, plus the
+   guardrail actions) is neither fetched nor parsed; NotAction, a statement without Action or any odd
+   shape sends the document to the policy engine. Parsed statements are cached per document hash.
+   Undecidable (fail closed): a principal holding a relevant policy, or bounded by a boundary, that the
+   engine cannot parse is reported under `principals_undecidable` / `undecidable` (with the unreadable
+   policies' names), neither losing nor keeping, unless its boundary, read, allows none of the actions
+   in question (then nothing can pass, whatever the unreadable policy says) or its readable policies
+   allow none of them while only the boundary is unreadable.
+
 Recent use (the last 90 days) comes from usage providers: built in, the credential report (an access
 key's last used service) and RoleLastUsed (a role used recently, service unknown). Other apps add
 providers (service last accessed, CloudTrail) with `register_usage_provider`. Accounts that would lose
