@@ -25,6 +25,7 @@ from governance.api.pagination import KeysetPagination
 from governance.api.permissions import requires
 from governance.authz.capabilities import Capability
 from governance.evidence import selectors as evidence_selectors
+from governance.evidence.models import EvidencePackage
 from governance.inventory.models import Policy
 from governance.jit import eligibility
 from governance.jit import selectors as jit_selectors
@@ -155,7 +156,14 @@ class EvidencePagination(KeysetPagination):
     ordering = "-created_at"
 
 
-class EvidencePackageList(generics.ListAPIView):
+class _VisiblePackages:
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):  # the schema is built without a user
+            return EvidencePackage.objects.none()
+        return evidence_selectors.visible_packages(self.request.user)
+
+
+class EvidencePackageList(_VisiblePackages, generics.ListAPIView):
     """Stored evidence packages the user may read (a campaign's only if they may open the campaign),
     newest first; download and verify them on the evidence page."""
 
@@ -163,16 +171,10 @@ class EvidencePackageList(generics.ListAPIView):
     permission_classes = [requires(Capability.EVIDENCE_EXPORT)]
     pagination_class = EvidencePagination
 
-    def get_queryset(self) -> QuerySet:
-        return evidence_selectors.visible_packages(self.request.user)
 
-
-class EvidencePackageDetail(generics.RetrieveAPIView):
+class EvidencePackageDetail(_VisiblePackages, generics.RetrieveAPIView):
     serializer_class = s.EvidencePackageSerializer
     permission_classes = [requires(Capability.EVIDENCE_EXPORT)]
-
-    def get_queryset(self) -> QuerySet:
-        return evidence_selectors.visible_packages(self.request.user)
 
 
 # --- SCP and RCP change requests ------------------------------------------------------------------
