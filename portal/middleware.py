@@ -1,4 +1,4 @@
-"""Request id and session lifetime."""
+"""Request id, bad-input guards (NUL bytes, a missing Host header) and session lifetime."""
 
 from __future__ import annotations
 
@@ -27,6 +27,23 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         return response
+
+
+class HostHeaderMiddleware:
+    """Gives a request sent without a Host header (HTTP/1.0 allows it) the host Django resolves.
+
+    Django falls back to SERVER_NAME and checks it against ALLOWED_HOSTS (an unknown one is a 400);
+    python3-saml, through allauth's SAML views, reads the header itself and would fail with a
+    KeyError, a 500. Filling the header from `get_host()` makes both see the same, validated host.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.META.get("HTTP_HOST"):
+            request.META["HTTP_HOST"] = request.get_host()
+        return self.get_response(request)
 
 
 class RejectNulMiddleware:

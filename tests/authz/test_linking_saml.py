@@ -10,6 +10,7 @@ SAML IdP sends.
 from __future__ import annotations
 
 import base64
+from urllib.parse import urlsplit
 
 import pytest
 from allauth.socialaccount.models import SocialAccount
@@ -26,6 +27,7 @@ from tests.fixtures.saml import (
     ATTRIBUTE_UID,
     ATTRIBUTE_VERIFIED,
     SLUG,
+    SP_HOST,
     saml_settings,
 )
 
@@ -187,3 +189,31 @@ def test_a_configured_attribute_links_to_the_matching_external_id_only(client, s
     assert _user_of("sub-2").identity_link.status == LinkStatus.MISSING
     # Without the attribute, nothing links: not even a verified e-mail.
     assert _user_of("sub-3").identity_link.status == LinkStatus.UNVERIFIED
+
+
+@pytest.mark.parametrize("server_name", [SP_HOST, "unknown.example.invalid"])
+def test_a_request_without_a_host_header_is_answered_not_a_500(client, saml_idp, server_name):
+    """HTTP/1.0 allows a request without Host; python3-saml (through allauth) reads the header itself.
+
+    Such a request gets the host Django resolves from SERVER_NAME (what gunicorn sets), checked
+    against ALLOWED_HOSTS: the SAML views answer as for any request, an unknown host is a 400,
+    never the 500 of a KeyError.
+    """
+    client.raise_request_exception = False
+    metadata_path = saml_idp.acs_path.replace("/acs/", "/metadata/")
+    answers = {
+        "login": client.post(saml_idp.login_path, {"process": "login"}, SERVER_NAME=server_name),
+        "metadata": client.get(metadata_path, SERVER_NAME=server_name),
+        "acs": client.post(saml_idp.acs_path, {"SAMLResponse": "eA=="}, SERVER_NAME=server_name),
+    }
+    assert "HTTP_HOST" not in client.defaults
+    codes = {step: answer.status_code for step, answer in answers.items()}
+    if server_name == SP_HOST:
+        assert codes == {"login": 302, "metadata": 200, "acs": 302}
+        assert urlsplit(answers["login"]["Location"]).netloc
+        # The SP metadata names the resolved host in its entity id and ACS URL.
+        assert f"//{SP_HOST}/accounts/saml/".encode() in answers["metadata"].content
+        # The ACS refuses the garbage response (to the login error page) without signing anyone in.
+        assert "_auth_user_id" not in client.session
+    else:
+        assert codes == {"login": 400, "metadata": 400, "acs": 400}
