@@ -8,8 +8,10 @@ class AuthzConfig(AppConfig):
 
     def ready(self) -> None:
         from governance.authz import checks, signals  # noqa: F401
+        from governance.inventory import after_sync
         from portal.navigation import NavEntry, register
 
+        after_sync.register("authz.relink", "governance.authz.tasks.relink_after_sync")
         register(NavEntry("My access", "authz:my_access", lambda request: request.user.is_authenticated))
         register(NavEntry("Admin", "admin:index", _may_use_admin))
 

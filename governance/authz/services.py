@@ -86,9 +86,13 @@ def _audited(link: IdentityLink) -> dict:
 
 
 def link_all_users(*, actor: Any = None) -> dict[str, int]:
-    """Re-link every active portal user (after each sync); returns how many ended in each status."""
+    """Re-link every active portal user (after a sync that changed Identity Center: `tasks.relink_after_sync`).
+
+    Returns how many ended in each status.
+    """
     counts = {str(s): 0 for s in LinkStatus}
     for user in User.objects.filter(is_active=True, break_glass_until__isnull=True).iterator():
-        link = link_user(user=user, actor=actor)
+        with transaction.atomic():
+            link = link_user(user=user, actor=actor)
         counts[str(link.status)] += 1
     return counts

@@ -70,3 +70,41 @@ def test_it_removes_the_capability_when_the_assignment_is_removed_in_aws_and_syn
     forget(auditor)
     assert not capabilities(auditor).capabilities
     assert auditor.identity_link.status == LinkStatus.LINKED, "still the same person, just without the right"
+
+
+def test_a_user_created_in_identity_center_after_the_sign_in_is_linked_by_the_next_sync(fresh_demo_org):
+    """The after-sync step re-links on the stored, verified facts: no second sign-in is needed."""
+    from governance.audit.models import AuditEvent
+    from governance.authz.linking import LinkFacts
+    from governance.authz.models import User
+    from governance.authz.services import link_user
+    from governance.inventory import after_sync
+    from governance.inventory.models import Principal
+
+    synced = fresh_demo_org
+    _sync()
+    newcomer = User.objects.create(username="nora", email="nora.newcomer@example.com")
+    link_user(user=newcomer, facts=LinkFacts(provider="demo", verified_email="Nora.Newcomer@example.com"))
+    assert newcomer.identity_link.status == LinkStatus.MISSING
+
+    run = sync_organization()
+    assert after_sync.run_steps(run.pk)
+    newcomer.identity_link.refresh_from_db()
+    assert newcomer.identity_link.status == LinkStatus.MISSING, "a sync that changed nothing links nobody new"
+
+    session.management_client("identitystore").create_user(
+        IdentityStoreId=synced.identity_store_id,
+        UserName="nora",
+        DisplayName="Nora Newcomer",
+        Name={"GivenName": "Nora", "FamilyName": "Newcomer"},
+        Emails=[{"Value": "nora.newcomer@example.com", "Type": "work", "Primary": True}],
+    )
+    run = sync_organization()
+    assert not run.errors, run.errors
+    assert "authz.relink" in after_sync.run_steps(run.pk)
+    newcomer.identity_link.refresh_from_db()
+    assert newcomer.identity_link.status == LinkStatus.LINKED
+    assert Principal.objects.get(arn=newcomer.identity_link.principal_arn).name == "nora"
+    events = AuditEvent.objects.filter(action="authz.link.changed", object_id=str(newcomer.identity_link.pk))
+    event = events.order_by("pk").last()
+    assert event is not None and event.actor_id is None and event.after["status"] == LinkStatus.LINKED
