@@ -48,17 +48,20 @@ def review_hints(*, campaign, items) -> None:
     recommended where AWS tracked the principal and it used nothing allowed in 90 days, and the
     campaign's principals fetched ahead of the queue. The context value holds the sentence, the day
     AWS was asked, the most recently used service and its day, and whether revoke is recommended.
-    Set-based: one UPDATE per distinct hint (days, not instants, so principals share them)."""
+    Set-based: one UPDATE per distinct hint (days, not instants, so principals share them), and
+    the fetches queued in one INSERT .. SELECT."""
     from governance.reviews import providers
     from governance.signals.selectors import last_accessed_hints
     from governance.signals.services import prioritize_last_accessed
 
-    principal_ids = list(
-        items.exclude(principal__isnull=True).order_by("principal_id").values_list("principal_id", flat=True).distinct()
-    )
+    principals = items.exclude(principal_id=None).order_by().values("principal_id")
+    prioritize_last_accessed(principal_ids=principals)
+    # Only a principal AWS reported services for gets a hint: read just those (a few, or none
+    # before the first fetches; a campaign's principals may be a hundred thousand).
+    tracked = ServiceLastAccessed.objects.filter(principal_id__in=principals).order_by()
+    principal_ids = sorted(set(tracked.values_list("principal_id", flat=True).distinct()))
     if not principal_ids:
         return
-    prioritize_last_accessed(principal_ids=principal_ids)
     hints = last_accessed_hints(principal_ids)
     by_value: dict[tuple, list[int]] = {}
     for pk, hint in hints.items():

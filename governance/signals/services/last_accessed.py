@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from governance.aws.errors import AwsError, AwsThrottled
@@ -183,23 +183,33 @@ def _fail(fetch: LastAccessedFetch, exc: AwsError, now: datetime, summary: RunSu
     summary.errors.append({"account": fetch.principal.account.account_id, "error": str(exc)})
 
 
-def prioritize_last_accessed(*, principal_ids: Iterable[int], now: datetime | None = None) -> int:
+def prioritize_last_accessed(*, principal_ids: Iterable[int] | QuerySet, now: datetime | None = None) -> int:
     """Fetch these principals' data ahead of the queue (a review is about to show it); idempotent.
 
+    `principal_ids` may be a queryset of ids (a campaign's `values("principal_id")`): the work is
+    then two statements whatever their number, nothing passing through Python (a million-item
+    launch has a hundred thousand principals). Returns how many fetches were put first.
     No audit event: it changes only the order of background reads, not anything a person decided.
     """
     now = now or timezone.now()
-    ids = sorted(set(principal_ids))
-    existing = set(LastAccessedFetch.objects.filter(principal_id__in=ids).values_list("principal_id", flat=True))
-    LastAccessedFetch.objects.filter(principal_id__in=ids, wanted_at__isnull=True).exclude(
-        state=FetchState.RUNNING
-    ).update(wanted_at=now)
-    missing = Principal.objects.filter(pk__in=[i for i in ids if i not in existing], kind__in=IAM_KINDS)
-    LastAccessedFetch.objects.bulk_create(
-        [
-            LastAccessedFetch(principal_id=pk, state=FetchState.QUEUED, requested_at=now, wanted_at=now)
-            for pk in missing.values_list("pk", flat=True)
-        ],
-        ignore_conflicts=True,
+    if not isinstance(principal_ids, QuerySet):
+        principal_ids = sorted(set(principal_ids))
+    wanted = (
+        LastAccessedFetch.objects.filter(principal_id__in=principal_ids, wanted_at__isnull=True)
+        .exclude(state=FetchState.RUNNING)
+        .update(wanted_at=now)
     )
-    return len(ids)
+    missing = Principal.objects.filter(pk__in=principal_ids, kind__in=IAM_KINDS, signals_fetch__isnull=True)
+    select, params = missing.order_by().annotate(wanted_id=F("pk")).values_list("wanted_id").query.sql_with_params()
+    table = LastAccessedFetch._meta.db_table
+    # WHERE true: SQLite's parser needs a WHERE before ON CONFLICT in an INSERT .. SELECT. A fetch
+    # the scheduler queued meanwhile wins (DO NOTHING): it is already in the queue.
+    sql = (
+        f"INSERT INTO {table} (principal_id, state, job_id, content_hash, requested_at, error, wanted_at) "  # noqa: S608
+        f"SELECT m.wanted_id, %s, '', '', %s, '', %s FROM ({select}) AS m WHERE true ON CONFLICT DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        at = connection.ops.adapt_datetimefield_value(now)
+        cursor.execute(sql, [FetchState.QUEUED.value, at, at, *params])
+        added = cursor.rowcount
+    return wanted + added
