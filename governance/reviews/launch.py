@@ -22,7 +22,7 @@ from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from governance.audit.services import record
-from governance.findings.selectors import open_findings_count_subquery
+from governance.findings.selectors import open_findings_per_principal
 from governance.inventory.models import (
     AccessKey,
     AccessKeyStatus,
@@ -463,14 +463,24 @@ CONSTANTS = {
 }
 
 
+# What a launch counts of the items it wrote: the manifest's counts and the reviewers to tell.
+_COUNTED = ("aws_account_id", "kind", "reviewer_email")
+
+
 def _insert_items(
     campaign: Campaign, template: CampaignTemplate, accounts, now: datetime, new_since: datetime | None
-) -> list[_Source]:
+) -> tuple[list[_Source], list[tuple[str, str, str, int]]]:
+    """Copy the entitlements in scope into the campaign's items; returns the sources and the
+    items written counted by (account, kind, reviewer).
+
+    On PostgreSQL the counts come from the INSERT itself (a data-modifying WITH whose RETURNING
+    is grouped), so a million fresh rows are not read back to count them; elsewhere they are
+    counted after the INSERT."""
     sources = _sources(template, accounts)
     if new_since is not None:
         sources = _triggered(sources, template, new_since)
     if not sources:
-        return sources
+        return sources, []
     parts, params = [], []
     for source in sources:
         sql, part_params = _select(source, template, now)
@@ -478,27 +488,31 @@ def _insert_items(
         params.extend(part_params)
     quote = connection.ops.quote_name
     columns = ["campaign_id", *SELECTED, *CONSTANTS]
-    context_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-    constants = [context_placeholder if name == "context" else "%s" for name in CONSTANTS]
+    postgresql = connection.vendor == "postgresql"
+    constants = ["%s::jsonb" if postgresql and name == "context" else "%s" for name in CONSTANTS]
     union = " UNION ALL ".join(parts)
     sql = (
         f"INSERT INTO {quote(ReviewItem._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
         f"SELECT %s, u.*, {', '.join(constants)} FROM ({union}) AS u"
     )
+    counted = ", ".join(quote(c) for c in _COUNTED)
     with connection.cursor() as cursor:
+        if postgresql:
+            cursor.execute(
+                f"WITH written AS ({sql} RETURNING {counted}) "  # noqa: S608
+                f"SELECT {counted}, COUNT(*) FROM written GROUP BY {counted}",
+                [campaign.pk, *CONSTANTS.values(), *params],
+            )
+            return sources, cursor.fetchall()
         cursor.execute(sql, [campaign.pk, *CONSTANTS.values(), *params])
-    return sources
+    items = ReviewItem.objects.filter(campaign=campaign).order_by()
+    return sources, list(items.values(*_COUNTED).annotate(n=Count("id")).values_list(*_COUNTED, "n"))
 
 
 def _add_open_findings(items) -> None:
     """Copy each principal's open findings count: one UPDATE per distinct count, for the few
     principals that have any (a correlated count on every one of a million rows would not do)."""
-    counted = (
-        Principal.objects.filter(id__in=items.values("principal_id"))
-        .annotate(n=open_findings_count_subquery("id"))
-        .filter(n__gt=0)
-        .values_list("id", "n")
-    )
+    counted = open_findings_per_principal(items.exclude(principal_id=None).values("principal_id"))
     by_count: dict[int, list[int]] = {}
     for principal_id, n in counted:
         by_count.setdefault(n, []).append(principal_id)
@@ -508,17 +522,19 @@ def _add_open_findings(items) -> None:
         chosen.filter(risk=Risk.LOW).update(risk=Risk.MEDIUM)
 
 
-def _manifest(campaign: Campaign, template: CampaignTemplate, sources: list[_Source], run: SyncRun | None) -> dict:
-    """The population manifest: what was in scope, what was copied, and that the two agree."""
-    items = ReviewItem.objects.filter(campaign=campaign)
+def _manifest(
+    campaign: Campaign,
+    template: CampaignTemplate,
+    sources: list[_Source],
+    run: SyncRun | None,
+    written: list[tuple[str, str, str, int]],
+) -> dict:
+    """The population manifest: what was in scope, what was copied (`written`, the INSERT's
+    counts by account, kind and reviewer), and that the two agree."""
     per_account: dict[str, dict[str, int]] = {}
-    for account_id, kind, n in (
-        items.order_by()
-        .values("aws_account_id", "kind")
-        .annotate(n=Count("id"))
-        .values_list("aws_account_id", "kind", "n")
-    ):
-        per_account.setdefault(account_id, {})[kind] = n
+    for account_id, kind, _reviewer, n in written:
+        kinds = per_account.setdefault(account_id, {})
+        kinds[kind] = kinds.get(kind, 0) + n
     copied: dict[str, int] = {}
     for kinds in per_account.values():
         for kind, n in kinds.items():
@@ -591,14 +607,14 @@ def launch(
                 close_action=template.close_action,
                 remediation_mode=template.remediation_mode,
             )
-            sources = _insert_items(campaign, template, scope, now, new_since)
+            sources, written = _insert_items(campaign, template, scope, now, new_since)
             items = ReviewItem.objects.filter(campaign=campaign)
             _add_open_findings(items)
             providers.run_all(campaign=campaign, items=items)
-            campaign.manifest = _manifest(campaign, template, sources, run)
+            campaign.manifest = _manifest(campaign, template, sources, run, written)
             campaign.item_count = campaign.manifest["counts"]["total"]
             campaign.save(update_fields=["manifest", "item_count"])
-            reviewers = sorted(items.order_by().values_list("reviewer_email", flat=True).distinct())
+            reviewers = sorted({reviewer for _, _, reviewer, _ in written})
             record(
                 actor=actor,
                 action="reviews.campaign_launched",
