@@ -15,6 +15,8 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -180,10 +182,26 @@ def evaluate(
 def _evaluate(
     plan, changed, *, actor, trigger: str, full: bool, sync_run, now: datetime, started: float
 ) -> EvaluationRun:
-    """`evaluate` once the plan is made: run the rules, then reconcile their hits in one transaction."""
+    """`evaluate` once the plan is made: run the rules, and reconcile their hits in one transaction.
+
+    On PostgreSQL, outside any transaction of the caller's, the reconciling runs in a thread of its own
+    (its own connection, so the database works on one rule's findings while this thread runs the next
+    rule, see `_write_alongside`); elsewhere every rule runs first, then the reconciling.
+    """
     baseline = BaselineSettings.current()
+    removed_accounts = list(Account.objects.removed().values_list("pk", flat=True))
+    hits = _rule_hits(plan, now, baseline)
+    write = dict(actor=actor, trigger=trigger, full=full, sync_run=sync_run, now=now, started=started)
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return _write_alongside(hits, plan, changed, removed_accounts, **write)
+    return _write(list(hits), plan, changed, removed_accounts, **write)
+
+
+def _rule_hits(
+    plan, now: datetime, baseline: BaselineSettings
+) -> Iterable[tuple[Rule, frozenset[int] | None, dict[str, Hit]]]:
+    """Each planned rule with its scope and its hits by fingerprint, one rule at a time."""
     contexts: dict[frozenset[int] | None, Context] = {}
-    hits_by_rule: dict[str, tuple[Rule, frozenset[int] | None, dict[str, Hit]]] = {}
     for rule, scope in plan:
         ctx = contexts.get(scope)
         if ctx is None:
@@ -193,9 +211,24 @@ def _evaluate(
             if rule.per_account and hit.account_id is None:
                 raise FindingsError(f"Rule {rule.id} is per account but found {hit.resource_arn} without an account.")
             hits[fingerprint(rule.id, hit)] = hit
-        hits_by_rule[rule.id] = (rule, scope, hits)
+        yield rule, scope, hits
 
-    removed_accounts = list(Account.objects.removed().values_list("pk", flat=True))
+
+def _write(
+    results: Iterable[tuple[Rule, frozenset[int] | None, dict[str, Hit]]],
+    plan,
+    changed,
+    removed_accounts: list[int],
+    *,
+    actor,
+    trigger: str,
+    full: bool,
+    sync_run,
+    now: datetime,
+    started: float,
+) -> EvaluationRun:
+    """Reconcile each rule's hits, as `results` hands them over, in one transaction (this thread's
+    connection), and record the run."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # As the inventory's bulk ingest: a crash may lose this evaluation's commit (the next one
@@ -212,7 +245,7 @@ def _evaluate(
             rules=[rule.id for rule, _scope in plan],
         )
         counts: Counter[str] = Counter()
-        for rule, scope, hits in hits_by_rule.values():
+        for rule, scope, hits in results:
             counts.update(_reconcile(rule, scope, hits, run, now, removed_accounts))
         _write_totals(run, counts, started)
         record(
@@ -222,6 +255,58 @@ def _evaluate(
             after={k: v for k, v in Summary(run).as_dict().items() if k != "by_rule"},
         )
     return run
+
+
+class _Stopped(Exception):
+    """The rules stopped (an error in this thread): the writer rolls back."""
+
+
+_DONE = object()
+
+
+def _write_alongside(results, plan, changed, removed_accounts: list[int], **write) -> EvaluationRun:
+    """`_write` in a thread of its own while this thread runs the rules.
+
+    A large first evaluation is half rules (Python) and half inserting findings (PostgreSQL); one after
+    the other they take the sum of the two, side by side about the larger. Each rule's hits go to the
+    writer as soon as the rule has run; the writer reconciles them in order, in one transaction on its
+    own connection (Django's connections are per thread), which it closes when done. An error on either
+    side stops both and is raised here: a rule's error rolls the writer back, so nothing is written.
+    """
+    feed: queue.SimpleQueue = queue.SimpleQueue()
+    outcome: dict[str, Any] = {}
+
+    def handed_over():
+        while (item := feed.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise _Stopped from item
+            yield item
+
+    def writer() -> None:
+        try:
+            outcome["run"] = _write(handed_over(), plan, changed, removed_accounts, **write)
+        except BaseException as error:  # handed to the caller's thread below
+            outcome["error"] = error
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer, name="findings-writer", daemon=True)
+    thread.start()
+    try:
+        for item in results:
+            if "error" in outcome:
+                break
+            feed.put(item)
+    except BaseException as error:
+        feed.put(error)
+        thread.join()
+        raise
+    feed.put(_DONE)
+    thread.join()
+    error = outcome.get("error")
+    if error is not None:
+        raise error
+    return outcome["run"]
 
 
 # The tables the rules read, and the findings themselves, whose planner statistics must be current.

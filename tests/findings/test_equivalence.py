@@ -11,16 +11,19 @@ role's trust policy into other accounts and a role whose copy was made harmless.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import threading
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from governance.audit.models import AuditEvent
 from governance.findings import rules as registry
 from governance.findings import services
-from governance.findings.models import BaselineSettings, Finding
+from governance.findings.models import BaselineSettings, EvaluationRun, Finding
 from governance.findings.rules import roles
 from governance.findings.rules.context import Context
 from governance.inventory.ingest import digest
@@ -134,3 +137,62 @@ def test_the_optimized_evaluation_stores_what_a_straightforward_one_computes(mix
     again = services.evaluate()
     assert (again.new, again.resolved, again.reopened) == (0, 0, 0)
     assert _stored() == stored
+
+
+def _writer_threads(monkeypatch) -> list[str]:
+    """The names of the threads `services._write` ran on, for the evaluations after this call."""
+    threads: list[str] = []
+    write = services._write
+
+    def recorded(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_write", recorded)
+    return threads
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writing_alongside_the_rules_stores_what_a_straightforward_evaluation_computes(mixed, monkeypatch):
+    """Outside a transaction, PostgreSQL's evaluation reconciles on a writer thread (its own
+    connection) while the rules run: the same findings, and evaluating again changes nothing."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the writer thread is PostgreSQL's")
+    threads = _writer_threads(monkeypatch)
+    now = timezone.now()
+    run = services.evaluate(now=now)
+    assert threads == ["findings-writer"]
+    expected = _straightforward(now)
+    stored = _stored()
+    assert stored == expected
+    assert run.new == len(expected)
+    assert EvaluationRun.objects.get(pk=run.pk).new == len(expected)
+    assert AuditEvent.objects.filter(action="findings.evaluated", object_id=str(run.pk)).count() == 1
+    again = services.evaluate()
+    assert (again.new, again.resolved, again.reopened) == (0, 0, 0)
+    assert _stored() == stored
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rule_failing_while_the_writer_works_leaves_nothing_written(synced_demo, monkeypatch):
+    """A rule's error after earlier rules' findings went to the writer rolls the writer back: no
+    finding, no run, no audit event, and the error is the rule's."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the writer thread is PostgreSQL's")
+    threads = _writer_threads(monkeypatch)
+    chosen = registry.all_rules()
+
+    def broken(ctx):
+        raise RuntimeError("the last rule broke")
+
+    failing = dataclasses.replace(chosen[-1], evaluate=broken)
+    monkeypatch.setattr(registry, "all_rules", lambda: [*chosen[:-1], failing])
+    with pytest.raises(RuntimeError, match="the last rule broke"):
+        services.evaluate()
+    assert threads == ["findings-writer"]
+    assert not Finding.objects.exists()
+    assert not EvaluationRun.objects.exists()
+    assert not AuditEvent.objects.filter(action="findings.evaluated").exists()
+    # The writer's connection was closed with its thread; the next evaluation (the rule mended) works.
+    monkeypatch.undo()
+    assert services.evaluate().new == len(_straightforward(timezone.now()))
