@@ -488,6 +488,12 @@ def _json_text_quick(text: str | None) -> str:
         return ""
     if out.isascii():
         return out.decode("ascii")
+    if b"\\" not in out:
+        # With no escape in the text yet, every backslash backslashreplace writes starts one of its
+        # own: \xNN (json.dumps writes \u00NN) or \uNNNN (the same); \UNNNNNNNN would need surrogates.
+        escaped = out.decode("utf-8").encode("ascii", "backslashreplace")
+        if b"\\U" not in escaped:
+            return escaped.replace(b"\\x", b"\\u00").decode("ascii")
     return out.decode("utf-8").encode("ascii", "audit_json_ascii").decode("ascii")
 
 

@@ -66,6 +66,8 @@ def test_fast_hash_equals_compute_hash(before, after, names, actor_pk):
         {"name": "Zugriff nötig — ✓", "emoji": "😀", "rtl": "evil\u202egnp.exe"},
         {"b": [1, 2, {"z": None, "a": True}], "a": "plain"},
         {"tab": 'a\tb\nc"d\\e', "ctl": "\x01\x1f"},
+        {"latin": "Größe é ÿ", "bmp": "— ✓ € \u0100 \uffff"},  # backslashreplace's \x and \u forms
+        {"path": "C:\\Größe", "x": "\\x41 ö"},  # a backslash already there: escaped the careful way
     ],
 )
 def test_the_quick_json_matches_for_ordinary_documents(document):
