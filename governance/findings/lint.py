@@ -35,9 +35,19 @@ def _parliament():
 
 
 def lint_document(document: dict) -> list[dict[str, str]]:
-    parliament = _parliament()
+    """parliament's findings on a document, as `parliament.analyze_policy_string(json.dumps(document))`
+    gives them, without its JSON parser.
 
-    analyzed = parliament.analyze_policy_string(json.dumps(document, indent=2))
+    parliament parses the text with jsoncfg (pure Python, to know each node's line and column), which
+    was about half its time; the document is parsed already, so its tree is built from it directly
+    (`_config_tree`). The findings used here (issue, title, detail) do not depend on the positions,
+    which are left at 0: only a finding's `location` shows them.
+    """
+    _parliament()  # imported, its lookup memoized
+    from parliament.policy import Policy
+
+    analyzed = Policy(_config_tree(document))
+    analyzed.analyze()
     found = []
     for item in analyzed.findings:
         if item.issue in IGNORED_ISSUES:
@@ -45,6 +55,23 @@ def lint_document(document: dict) -> list[dict[str, str]]:
         detail = item.detail if isinstance(item.detail, str) else json.dumps(item.detail, sort_keys=True, default=str)
         found.append({"issue": item.issue, "title": item.title or item.issue, "detail": detail or ""})
     return sorted(found, key=lambda f: (f["issue"], f["detail"]))
+
+
+def _config_tree(value):
+    """The jsoncfg node tree `jsoncfg.loads_config(json.dumps(value))` gives, without the positions."""
+    from jsoncfg.config_classes import ConfigJSONArray, ConfigJSONObject, ConfigJSONScalar
+
+    if isinstance(value, dict):
+        node = ConfigJSONObject(0, 0)
+        for key, item in value.items():
+            node._insert(key, _config_tree(item))
+        return node
+    if isinstance(value, list):
+        node = ConfigJSONArray(0, 0)
+        for item in value:
+            node._append(_config_tree(item))
+        return node
+    return ConfigJSONScalar(value, 0, 0)
 
 
 def lint_findings(facts: Iterable[Facts]) -> dict[str, list[dict[str, str]]]:
