@@ -68,6 +68,11 @@ def compute_hash(fields: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON (sorted keys, no whitespace, ISO UTC time) of `HASHED_FIELDS`."""
     payload = {name: fields[name] for name in HASHED_FIELDS}
     payload["created_at"] = canonical_time(payload["created_at"])
+    return hash_canonical(payload)
+
+
+def hash_canonical(payload: dict[str, Any]) -> str:
+    """`compute_hash` of exactly the hashed fields, `created_at` already in canonical form (changes `payload`)."""
     payload["before"] = _canonical_value(payload["before"])
     payload["after"] = _canonical_value(payload["after"])
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)

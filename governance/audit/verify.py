@@ -17,13 +17,12 @@ every damaged stretch (up to `MAX_PROBLEMS`).
 
 On PostgreSQL the rows come through one server-side cursor in a read-only transaction, with the
 time already in canonical form and the JSON columns as text, and each row's canonical JSON is
-assembled directly (see `_fast_hash`, which a test holds equal to `compute_hash`): about 1,000,000
-events in under 10 s. Other databases use the ORM and `compute_hash`.
+written by orjson in one call (see `_quick_text`, which a test holds to `compute_hash`), the exact
+way only where that differs. Other databases use the ORM and `compute_hash`.
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import json
 import queue
@@ -32,7 +31,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from hashlib import sha256
-from json.encoder import encode_basestring_ascii
 
 import orjson
 from django.conf import settings
@@ -46,9 +44,9 @@ from governance.audit.models import (
     HASHED_FIELDS,
     AuditCheckpoint,
     AuditEvent,
-    _canonical_value,
     canonical_time,
     compute_hash,
+    hash_canonical,
 )
 
 MAX_PROBLEMS = 100
@@ -446,86 +444,41 @@ SELECT id, actor_id, hash, sequence,
 FROM audit_event WHERE sequence >= %s ORDER BY sequence
 """
 
-
-def _json_text(text: str | None) -> str:
-    """The canonical JSON of a jsonb column's text, exactly as `compute_hash` writes it."""
-    if text is None:
-        return "null"
-    return json.dumps(
-        _canonical_value(json.loads(text)), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
+_SORT_KEYS = orjson.OPT_SORT_KEYS
 
 
-def _escape_non_ascii(error: UnicodeEncodeError) -> tuple[str, int]:
-    """What `json.dumps(ensure_ascii=True)` writes for non-ASCII characters (surrogate pairs beyond the BMP)."""
-    parts = []
-    for char in error.object[error.start : error.end]:
-        code = ord(char)
-        if code > 0xFFFF:
-            code -= 0x10000
-            parts.append(f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}")
-        else:
-            parts.append(f"\\u{code:04x}")
-    return "".join(parts), error.end
+def _quick_text(fields: dict) -> bytes | None:
+    """Very likely the canonical JSON of `fields` (as `compute_hash` writes it), through orjson.
 
-
-codecs.register_error("audit_json_ascii", _escape_non_ascii)
-
-
-def _json_text_quick(text: str | None) -> str:
-    """Very likely `_json_text(text)`, through orjson; the caller confirms it against the stored hash.
-
-    orjson may write a value differently from json.dumps (an integral float as "1.0", an exponent
-    as "1e-7", DEL unescaped); the hash then does not match and the row is hashed again the exact
-    way. A match is as good as the exact way: it is the text the event was hashed from, and that
-    text parses to the row's value (orjson writes what it read).
+    orjson writes compact, key-sorted JSON as json.dumps does, in one call for the whole event, but
+    leaves non-ASCII characters as UTF-8: those are escaped here with the codec's
+    `backslashreplace`, whose `\\xNN` becomes the `\\u00NN` json.dumps writes. That is only safe
+    when the text has no escaped backslash (one followed by an `x` would be taken for an escape)
+    and nothing beyond the BMP (`\\UNNNNNNNN`, which json.dumps writes as a surrogate pair): for
+    those, None. The text is always a JSON encoding of the row's values; where it differs from the
+    canonical one (orjson writes 1.0 and 1e-07 its own way, DEL unescaped) the hash does not match
+    and the caller hashes the exact way. A match is as good as the exact way: it is the text the
+    event was hashed from, and that text parses to the row's values.
     """
-    if text is None:
-        return "null"
     try:
-        out = orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS)
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
-        return ""
-    if out.isascii():
-        return out.decode("ascii")
-    if b"\\" not in out:
-        # With no escape in the text yet, every backslash backslashreplace writes starts one of its
-        # own: \xNN (json.dumps writes \u00NN) or \uNNNN (the same); \UNNNNNNNN would need surrogates.
-        escaped = out.decode("utf-8").encode("ascii", "backslashreplace")
-        if b"\\U" not in escaped:
-            return escaped.replace(b"\\x", b"\\u00").decode("ascii")
-    return out.decode("utf-8").encode("ascii", "audit_json_ascii").decode("ascii")
+        text = orjson.dumps(fields, option=_SORT_KEYS)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return None
+    if text.isascii():
+        return text
+    if text.find(b"\\") >= 0 and b"\\\\" in text:
+        return None
+    text = text.decode("utf-8").encode("ascii", "backslashreplace")
+    if text.find(b"\\U") >= 0:
+        return None
+    return text.replace(b"\\x", b"\\u00")
 
 
-def _fast_hash(
-    sequence: int,
-    created_at: str,
-    actor_pk: int | None,
-    actor_name: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    object_repr: str,
-    before: str | None,
-    after: str | None,
-    request_id: str,
-    prev_hash: str,
-    as_json=_json_text,
-) -> str:
-    """`compute_hash` for a row read as text: the same canonical JSON, written out key by key.
-
-    The keys are HASHED_FIELDS in sorted order, as `json.dumps(sort_keys=True)` writes them; strings
-    go through the same C encoder json.dumps uses. tests/audit/test_verify.py holds the two equal.
-    """
-    e = encode_basestring_ascii
-    text = (
-        f'{{"action":{e(action)},"actor_name":{e(actor_name)},'
-        f'"actor_pk":{"null" if actor_pk is None else actor_pk},'
-        f'"after":{as_json(after)},"before":{as_json(before)},"created_at":{e(created_at)},'
-        f'"object_id":{e(object_id)},"object_repr":{e(object_repr)},"object_type":{e(object_type)},'
-        f'"prev_hash":{e(prev_hash)},"request_id":{e(request_id)},"sequence":{sequence}}}'
-    )
-    return sha256(text.encode("ascii")).hexdigest()
+def _exact_hash(fields: dict, before: str | None, after: str | None) -> str:
+    """`compute_hash` of a row read by `_FAST_SQL`: the JSON parsed as the ORM parses it, hashed the same way."""
+    fields["before"] = None if before is None else json.loads(before)
+    fields["after"] = None if after is None else json.loads(after)
+    return hash_canonical(fields)
 
 
 def _fetch_batches(cursor, size: int, out: queue.Queue, stop: threading.Event) -> None:
@@ -558,6 +511,7 @@ def _rows_fast(using: str, start: int, chunk_size: int) -> Iterator[_Row]:
         cursor.execute(_FAST_SQL, [start])
         reader = threading.Thread(target=_fetch_batches, args=(cursor, chunk_size, batches, stop), daemon=True)
         reader.start()
+        loads, quick = orjson.loads, _quick_text
         try:
             while True:
                 rows = batches.get()
@@ -566,11 +520,34 @@ def _rows_fast(using: str, start: int, chunk_size: int) -> Iterator[_Row]:
                 if not rows:
                     return
                 for row in rows:
-                    args = row[3:]
-                    computed = _fast_hash(*args, as_json=_json_text_quick)
-                    if computed != row[2]:
-                        computed = _fast_hash(*args)
-                    yield (row[0], row[1], row[5], row[3], row[14], row[2], computed)
+                    (event_id, actor_id, stored, sequence, created_at, actor_pk, actor_name, action,
+                     object_type, object_id, object_repr, before, after, request_id, prev_hash) = row  # fmt: skip
+                    fields = {
+                        "action": action,
+                        "actor_name": actor_name,
+                        "actor_pk": actor_pk,
+                        "after": None,
+                        "before": None,
+                        "created_at": created_at,
+                        "object_id": object_id,
+                        "object_repr": object_repr,
+                        "object_type": object_type,
+                        "prev_hash": prev_hash,
+                        "request_id": request_id,
+                        "sequence": sequence,
+                    }
+                    try:
+                        if after is not None:
+                            fields["after"] = loads(after)
+                        if before is not None:
+                            fields["before"] = loads(before)
+                        text = quick(fields)
+                    except orjson.JSONDecodeError:  # an integer beyond 64 bits
+                        text = None
+                    computed = sha256(text).hexdigest() if text is not None else ""
+                    if computed != stored:
+                        computed = _exact_hash(fields, before, after)
+                    yield (event_id, actor_id, actor_pk, sequence, prev_hash, stored, computed)
         finally:
             stop.set()
             while reader.is_alive():

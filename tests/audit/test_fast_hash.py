@@ -1,16 +1,20 @@
-"""verify's fast row hashing (PostgreSQL) writes exactly the canonical JSON `compute_hash` writes."""
+"""The canonical JSON written without `compute_hash`: by record_many (`_fast_hash`) and by verify on
+PostgreSQL (`_quick_text`, confirmed against the stored hash, else `_exact_hash`)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from hashlib import sha256
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from governance.audit.models import compute_hash
-from governance.audit.verify import _fast_hash, _json_text, _json_text_quick
+from governance.audit.services import _canonical_json, _fast_hash
+from governance.audit.verify import _exact_hash, _quick_text
 
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
 json_values = st.recursive(
@@ -18,27 +22,14 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(text, children, max_size=4),
     max_leaves=12,
 )
+CREATED = datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC)
+CREATED_TEXT = "2026-03-04T05:06:07.000890Z"
 
 
-def _row(values: dict) -> tuple:
-    as_text = {k: None if values[k] is None else json.dumps(values[k]) for k in ("before", "after")}
-    created = values["created_at"].astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    return (values["sequence"], created, values["actor_pk"], values["actor_name"], values["action"],
-            values["object_type"], values["object_id"], values["object_repr"], as_text["before"], as_text["after"],
-            values["request_id"], values["prev_hash"])  # fmt: skip
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(
-    before=json_values,
-    after=json_values,
-    names=st.lists(text, min_size=6, max_size=6),
-    actor_pk=st.none() | st.integers(1, 2**40),
-)
-def test_fast_hash_equals_compute_hash(before, after, names, actor_pk):
-    values = {
+def _values(before, after, names, actor_pk) -> dict:
+    return {
         "sequence": 42,
-        "created_at": datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC),
+        "created_at": CREATED,
         "actor_pk": actor_pk,
         "actor_name": names[0],
         "action": names[1],
@@ -50,31 +41,110 @@ def test_fast_hash_equals_compute_hash(before, after, names, actor_pk):
         "request_id": names[5],
         "prev_hash": "0" * 64,
     }
+
+
+def _as_read(values: dict) -> tuple[dict, str | None, str | None]:
+    """What verify's row loop builds from a row: the fields, before/after as the jsonb text."""
+    before = None if values["before"] is None else json.dumps(values["before"])
+    after = None if values["after"] is None else json.dumps(values["after"])
+    fields = {**values, "created_at": CREATED_TEXT, "before": None, "after": None}
+    return fields, before, after
+
+
+def _quick_hash(values: dict) -> str | None:
+    fields, before, after = _as_read(values)
+    try:
+        fields["before"] = None if before is None else orjson.loads(before)
+        fields["after"] = None if after is None else orjson.loads(after)
+    except orjson.JSONDecodeError:
+        return None
+    text = _quick_text(fields)
+    return None if text is None else sha256(text).hexdigest()
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    before=json_values,
+    after=json_values,
+    names=st.lists(text, min_size=6, max_size=6),
+    actor_pk=st.none() | st.integers(1, 2**40),
+)
+def test_fast_hash_equals_compute_hash(before, after, names, actor_pk):
+    values = _values(before, after, names, actor_pk)
     expected = compute_hash(values)
-    assert _fast_hash(*_row(values)) == expected
-    quick = _fast_hash(*_row(values), as_json=_json_text_quick)
-    # The quick path may differ (and then verify falls back to the exact one), but never for plain text.
-    if quick != expected:
-        assert _json_text_quick(_row(values)[9]) != _json_text(_row(values)[9]) or _json_text_quick(
-            _row(values)[8]
-        ) != _json_text(_row(values)[8])
+    before_text = None if before is None else _canonical_json(before)
+    after_text = None if after is None else _canonical_json(after)
+    assert _fast_hash(42, CREATED_TEXT, actor_pk, *names[:5], before_text, after_text, names[5], "0" * 64) == expected
+    fields, before_read, after_read = _as_read(values)
+    assert _exact_hash(fields, before_read, after_read) == expected
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    before=json_values,
+    after=json_values,
+    names=st.lists(text, min_size=6, max_size=6),
+    actor_pk=st.none() | st.integers(1, 2**40),
+)
+def test_the_quick_text_is_a_json_encoding_of_the_values(before, after, names, actor_pk):
+    # Whatever it writes parses back to the row's values (so a match with the stored hash proves
+    # them); the hash may differ from compute_hash only where a float is written another way.
+    values = _values(before, after, names, actor_pk)
+    fields, _, _ = _as_read(values)
+    fields["before"], fields["after"] = before, after
+    quick = _quick_text(dict(fields))
+    if quick is None:
+        return
+    assert quick.isascii()
+    assert json.loads(quick) == json.loads(json.dumps(fields))
+    if quick != json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode():
+        assert _has_float_or_del(fields)
+
+
+def _has_float_or_del(value) -> bool:
+    if isinstance(value, dict):
+        return any(_has_float_or_del(k) or _has_float_or_del(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_float_or_del(v) for v in value)
+    return isinstance(value, float) or (isinstance(value, str) and "\x7f" in value)
 
 
 @pytest.mark.parametrize(
     "document",
     [
-        {"name": "Zugriff nötig — ✓", "emoji": "😀", "rtl": "evil\u202egnp.exe"},
+        {"name": "Zugriff nötig — ✓", "latin": "café ÿ", "rtl": "evil\u202egnp.exe"},
         {"b": [1, 2, {"z": None, "a": True}], "a": "plain"},
-        {"tab": 'a\tb\nc"d\\e', "ctl": "\x01\x1f"},
+        {"tab": 'a\tb\nc"d', "ctl": "\x01\x1f", "quote": 'say "x"'},
         {"latin": "Größe é ÿ", "bmp": "— ✓ € \u0100 \uffff"},  # backslashreplace's \x and \u forms
-        {"path": "C:\\Größe", "x": "\\x41 ö"},  # a backslash already there: escaped the careful way
     ],
 )
-def test_the_quick_json_matches_for_ordinary_documents(document):
-    as_text = json.dumps(document)
-    assert _json_text_quick(as_text) == _json_text(as_text)
+def test_the_quick_hash_matches_for_ordinary_documents(document):
+    values = _values({"was": "ö"}, document, ["ä", "review.decide", "t", "1", "café", "r"], 7)
+    assert _quick_hash(values) == compute_hash(values)
 
 
-def test_the_quick_json_may_differ_where_orjson_writes_numbers_its_own_way():
-    assert _json_text("[1.0, 1e-07]") == "[1,1e-07]"
-    assert _json_text_quick("[1.0, 1e-07]") != _json_text("[1.0, 1e-07]")  # verify then hashes the exact way
+def test_an_ascii_event_with_backslashes_is_hashed_as_orjson_writes_it():
+    values = _values({"path": "C:\\x\\y"}, {"tab": 'a\tb\nc"d\\e', "ctl": "\x01\x1f"}, list("abc\\ef"), 3)
+    assert _quick_hash(values) == compute_hash(values)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"emoji": "😀 ö"},  # beyond the BMP: json.dumps writes a surrogate pair
+        {"path": "C:\\x\\y ö"},  # an escaped backslash before an x, with non-ASCII text
+        {"path": "C:\\Größe", "x": "\\x41 ö"},
+    ],
+)
+def test_the_quick_text_declines_what_it_cannot_escape_safely(document):
+    values = _values(None, document, ["a", "b", "c", "d", "e", "f"], None)
+    assert _quick_hash(values) is None
+    fields, before, after = _as_read(values)
+    assert _exact_hash(fields, before, after) == compute_hash(values)
+
+
+def test_the_quick_text_may_differ_where_orjson_writes_numbers_its_own_way():
+    values = _values(None, [1.0, 1e-07], ["a", "b", "c", "d", "e", "f"], None)
+    assert _quick_hash(values) != compute_hash(values)  # verify then hashes the exact way
+    fields, before, after = _as_read(values)
+    assert _exact_hash(fields, before, after) == compute_hash(values)
