@@ -148,11 +148,11 @@ class GrantRecord:
 
 
 def grants_during(
-    start: datetime, end: datetime, *, account_ids: list[str] | None = None, or_principal_arns: Any = None
+    start: datetime, end: datetime, *, account_ids: Any = None, or_principal_arns: Any = None
 ) -> list[GrantRecord]:
     """Grants that were in effect at any time in [start, end] (ever provisioned), oldest first; with
-    `account_ids`, those on these accounts, and (`or_principal_arns`, a list or a subquery) those of
-    these principals on any account."""
+    `account_ids`, those on these accounts, and (`or_principal_arns`) those of these principals on
+    any account; either may be a list or a subquery."""
     rows = (
         Grant.objects.filter(starts_at__lt=end, ends_at__gt=start, provisioned_at__isnull=False)
         .select_related("account", "permission_set", "principal", "requester", "request")
