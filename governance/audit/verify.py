@@ -447,25 +447,52 @@ FROM audit_event WHERE sequence >= %s ORDER BY sequence
 _SORT_KEYS = orjson.OPT_SORT_KEYS
 
 
-def _quick_text(fields: dict) -> bytes | None:
-    """Very likely the canonical JSON of `fields` (as `compute_hash` writes it), through orjson.
+class _Declined(Exception):
+    """A text `_ascii_json` cannot escape safely: the row is hashed the exact way."""
 
+
+def _quick_text(fields: dict, before: str | None, after: str | None) -> bytes | None:
+    """Very likely the canonical JSON of the event (as `compute_hash` writes it), through orjson.
+
+    `fields` holds the other hashed fields; `before` and `after` are the jsonb columns' text.
     orjson writes compact, key-sorted JSON as json.dumps does, in one call for the whole event, but
-    leaves non-ASCII characters as UTF-8: those are escaped here with the codec's
-    `backslashreplace`, whose `\\xNN` becomes the `\\u00NN` json.dumps writes. That is only safe
-    when the text has no escaped backslash (one followed by an `x` would be taken for an escape)
-    and nothing beyond the BMP (`\\UNNNNNNNN`, which json.dumps writes as a surrogate pair): for
-    those, None. The text is always a JSON encoding of the row's values; where it differs from the
+    leaves non-ASCII characters as UTF-8 (see `_ascii_json`). None where that cannot be done
+    safely. The text is always a JSON encoding of the row's values; where it differs from the
     canonical one (orjson writes 1.0 and 1e-07 its own way, DEL unescaped) the hash does not match
     and the caller hashes the exact way. A match is as good as the exact way: it is the text the
     event was hashed from, and that text parses to the row's values.
     """
     try:
+        if after is not None:
+            fields["after"] = _quick_document(after)
+        if before is not None:
+            fields["before"] = _quick_document(before)
         text = orjson.dumps(fields, option=_SORT_KEYS)
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+    except (_Declined, orjson.JSONDecodeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits
         return None
+    return text if text.isascii() else _ascii_json(text)
+
+
+def _quick_document(text: str):
+    """A jsonb column's value for `_quick_text`: parsed, or if it has non-ASCII text already
+    written and escaped (the document alone is shorter to escape than the whole event)."""
+    value = orjson.loads(text)
     if text.isascii():
-        return text
+        return value
+    escaped = _ascii_json(orjson.dumps(value, option=_SORT_KEYS))
+    if escaped is None:
+        raise _Declined
+    return orjson.Fragment(escaped)
+
+
+def _ascii_json(text: bytes) -> bytes | None:
+    """orjson's UTF-8 `text` with non-ASCII characters escaped as json.dumps(ensure_ascii=True) does.
+
+    The codec's `backslashreplace` writes `\\uNNNN`, and `\\xNN` for U+0080-U+00FF, which becomes
+    the `\\u00NN` json.dumps writes. That is only safe when the text has no escaped backslash (one
+    followed by an `x` would be taken for an escape) and nothing beyond the BMP (`\\UNNNNNNNN`,
+    which json.dumps writes as a surrogate pair): for those, None.
+    """
     if text.find(b"\\") >= 0 and b"\\\\" in text:
         return None
     text = text.decode("utf-8").encode("ascii", "backslashreplace")
@@ -511,7 +538,7 @@ def _rows_fast(using: str, start: int, chunk_size: int) -> Iterator[_Row]:
         cursor.execute(_FAST_SQL, [start])
         reader = threading.Thread(target=_fetch_batches, args=(cursor, chunk_size, batches, stop), daemon=True)
         reader.start()
-        loads, quick = orjson.loads, _quick_text
+        quick = _quick_text
         try:
             while True:
                 rows = batches.get()
@@ -536,14 +563,7 @@ def _rows_fast(using: str, start: int, chunk_size: int) -> Iterator[_Row]:
                         "request_id": request_id,
                         "sequence": sequence,
                     }
-                    try:
-                        if after is not None:
-                            fields["after"] = loads(after)
-                        if before is not None:
-                            fields["before"] = loads(before)
-                        text = quick(fields)
-                    except orjson.JSONDecodeError:  # an integer beyond 64 bits
-                        text = None
+                    text = quick(fields, before, after)
                     computed = sha256(text).hexdigest() if text is not None else ""
                     if computed != stored:
                         computed = _exact_hash(fields, before, after)
