@@ -15,6 +15,7 @@ import hashlib
 import json
 from datetime import datetime
 
+from django.db import connections, router
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -23,8 +24,8 @@ from governance.audit.spreadsheet import csv_chunks
 from governance.evidence import sources
 from governance.evidence.package import PackageFile, json_file, jsonl_chunks
 from governance.evidence.pdf import pdf_file
-from governance.reviews import selectors
-from governance.reviews.models import Campaign, Decision, RemediationStatus
+from governance.reviews import evidence_sql, selectors
+from governance.reviews.models import Campaign, Decision, RemediationStatus, ReviewItem
 
 
 def campaign_source(subject_id: str) -> sources.Source:
@@ -57,8 +58,8 @@ def campaign_source(subject_id: str) -> sources.Source:
     )
     files = [
         json_file("campaign.json", subject),
-        PackageFile("items.jsonl", lambda: jsonl_chunks(selectors.items_for_export(campaign))),
-        PackageFile("items.csv", lambda: csv_chunks(CSV_HEADER, _csv_rows(campaign))),
+        PackageFile("items.jsonl", lambda: _items_jsonl(campaign)),
+        PackageFile("items.csv", lambda: _items_csv(campaign)),
         json_file("signoffs.json", _signoffs(campaign)),
         pdf_file("summary.pdf", "evidence/campaign_summary.html", lambda: summary_context(campaign)),
         *sources.audit_files(events),
@@ -85,6 +86,48 @@ CSV_COLUMNS = (
     ("verified_at", "verified_at"),
 )  # fmt: skip
 CSV_HEADER = ("campaign_id", "campaign_name", *(name for name, _ in CSV_COLUMNS))
+
+
+def _on_postgresql(campaign: Campaign) -> str | None:
+    """The database alias when the items can be written by PostgreSQL (evidence_sql), else None."""
+    using = campaign._state.db or router.db_for_read(ReviewItem)
+    return using if connections[using].vendor == "postgresql" else None
+
+
+def _items_jsonl(campaign: Campaign):
+    using = _on_postgresql(campaign)
+    if using is None or not evidence_sql.jsonl_supported(ReviewItem):
+        return jsonl_chunks(selectors.items_for_export(campaign))
+    return evidence_sql.jsonl_chunks(ReviewItem, using, "i.campaign_id = %s", [campaign.pk])
+
+
+def _csv_columns() -> list[tuple[str, str]] | None:
+    """items.csv's cells as (SQL expression, kind) over `reviews_item i LEFT JOIN <users> u`."""
+    columns = []
+    for _, name in CSV_COLUMNS:
+        if name == "decided_by__email":
+            field, table = ReviewItem._meta.get_field("decided_by").related_model._meta.get_field("email"), "u"
+        else:
+            field, table = ReviewItem._meta.get_field(name), "i"
+        kind = evidence_sql.csv_kind(field)
+        if not kind:
+            return None
+        columns.append((f'{table}."{field.column}"', kind))
+    return columns
+
+
+def _items_csv(campaign: Campaign):
+    using = _on_postgresql(campaign)
+    columns = _csv_columns() if using is not None else None
+    if columns is None:
+        return csv_chunks(CSV_HEADER, _csv_rows(campaign))
+    users = ReviewItem._meta.get_field("decided_by").related_model._meta.db_table
+    from_sql = (
+        f'FROM "{ReviewItem._meta.db_table}" i LEFT JOIN "{users}" u ON u.id = i.decided_by_id'
+        " WHERE i.campaign_id = %s ORDER BY i.id"
+    )
+    lead = (campaign.pk, campaign.name)
+    return evidence_sql.csv_chunks_sql(using, CSV_HEADER, lead, columns, from_sql, [campaign.pk])
 
 
 def _csv_rows(campaign: Campaign):

@@ -1,0 +1,76 @@
+"""On PostgreSQL items.csv and items.jsonl are written by SQL (reviews/evidence_sql.py): the same bytes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from governance.audit.spreadsheet import csv_chunks
+from governance.evidence import sources
+from governance.evidence.package import jsonl_chunks
+from governance.evidence.services import copy_package_to, generate_from_source
+from governance.evidence.verify import verify_package
+from governance.reviews import evidence, evidence_sql, selectors
+from governance.reviews.models import ReviewItem
+from tests.evidence.conftest import HOSTILE
+from tests.reviews.conftest import campaign, review_inventory, template  # noqa: F401 (fixtures)
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL path is PostgreSQL's"),
+]
+
+TEXTS = [*HOSTILE, "", "a,b", 'say "no"', "two\nlines", "cr\ronly", "ctl\x01\x1f\x7f", "emoji 😀 ö —",
+         "sep\u2028", "back\\slash", "'quoted", "-", "＠at", " lead space"]  # fmt: skip
+TIMES = [None, datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC), datetime(2026, 12, 1, 10, 0, 0, 120, tzinfo=UTC)]
+CONTEXTS = [{}, {"z": 1.5e-7, "a": [1.0, 2, "ö\n"], "long key": {"k": None, "t": True}}, {"hints": ["s3", "iam"]}]
+
+
+def _make_hostile(campaign):  # noqa: F811
+    text_fields = [f.attname for f in ReviewItem._meta.concrete_fields if evidence_sql._kind(f) == "text"]
+    items = list(campaign.items.order_by("id"))
+    assert len(items) >= 5
+    for n, item in enumerate(items):
+        for k, name in enumerate(text_fields):
+            value = TEXTS[(n + k) % len(TEXTS)]
+            max_length = ReviewItem._meta.get_field(name).max_length
+            setattr(item, name, value[:max_length] if max_length else value)
+        item.decided_at = TIMES[n % 3]
+        item.verified_at = TIMES[(n + 1) % 3]
+        item.last_used = TIMES[(n + 2) % 3]
+        item.mfa_enabled = (None, True, False)[n % 3]
+        item.decided_in_bulk = n % 2 == 0
+        item.context = CONTEXTS[n % 3]
+        item.decided_by_id = None if n % 2 else item.decided_by_id
+    ReviewItem.objects.bulk_update(items, [*text_fields, "decided_at", "verified_at", "last_used", "mfa_enabled",
+                                           "decided_in_bulk", "context", "decided_by"])  # fmt: skip
+    return len(items)
+
+
+def test_items_jsonl_from_sql_is_byte_identical_to_the_python_path(campaign):  # noqa: F811
+    count = _make_hostile(campaign)
+    python = b"".join(jsonl_chunks(selectors.items_for_export(campaign)))
+    sql = b"".join(evidence._items_jsonl(campaign))
+    assert evidence_sql.jsonl_supported(ReviewItem)
+    assert python.count(b"\n") == count
+    assert sql == python
+
+
+def test_items_csv_from_sql_is_byte_identical_to_the_python_path(campaign):  # noqa: F811
+    count = _make_hostile(campaign)
+    python = b"".join(csv_chunks(evidence.CSV_HEADER, evidence._csv_rows(campaign)))
+    assert evidence._csv_columns() is not None
+    sql = b"".join(evidence._items_csv(campaign))
+    assert python.count(b"'=HYPERLINK") >= 1 and python.count(b"\r\n") > count
+    assert sql == python
+
+
+def test_a_package_made_the_sql_way_verifies(campaign, tmp_path):  # noqa: F811
+    _make_hostile(campaign)
+    stored = generate_from_source(sources.build("campaign", str(campaign.pk)))
+    path = tmp_path / "campaign.zip"
+    copy_package_to(stored, path)
+    report = verify_package(path)
+    assert report.ok, report.findings
