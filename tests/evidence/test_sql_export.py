@@ -56,6 +56,9 @@ def test_items_jsonl_from_sql_is_byte_identical_to_the_python_path(campaign):  #
     assert evidence_sql.jsonl_supported(ReviewItem)
     assert python.count(b"\n") == count
     assert sql == python
+    with connection.cursor() as cursor:  # the planner setting the export changes is back for the caller
+        cursor.execute("SHOW enable_sort")
+        assert cursor.fetchone()[0] == "on"
 
 
 def test_items_csv_from_sql_is_byte_identical_to_the_python_path(campaign):  # noqa: F811
