@@ -48,6 +48,11 @@ def lint_document(document: dict) -> list[dict[str, str]]:
 
     analyzed = Policy(_config_tree(document))
     analyzed.analyze()
+    return issues_of(analyzed)
+
+
+def issues_of(analyzed) -> list[dict[str, str]]:
+    """An analyzed parliament policy's findings (issue, title, detail), the ignored ones left out, sorted."""
     found = []
     for item in analyzed.findings:
         if item.issue in IGNORED_ISSUES:

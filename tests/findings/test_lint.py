@@ -7,19 +7,12 @@ import json
 
 import pytest
 
-from governance.findings.lint import IGNORED_ISSUES, _config_tree, _parliament, lint_document
+from governance.findings.lint import _config_tree, _parliament, issues_of, lint_document
 
 
 def _through_the_text(document: dict) -> list[dict[str, str]]:
     """What lint_document gave when it handed parliament the JSON text."""
-    analyzed = _parliament().analyze_policy_string(json.dumps(document, indent=2))
-    found = []
-    for item in analyzed.findings:
-        if item.issue in IGNORED_ISSUES:
-            continue
-        detail = item.detail if isinstance(item.detail, str) else json.dumps(item.detail, sort_keys=True, default=str)
-        found.append({"issue": item.issue, "title": item.title or item.issue, "detail": detail or ""})
-    return sorted(found, key=lambda f: (f["issue"], f["detail"]))
+    return issues_of(_parliament().analyze_policy_string(json.dumps(document, indent=2)))
 
 
 def _aws_managed_sample() -> list[dict]:
