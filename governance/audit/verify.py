@@ -493,7 +493,7 @@ def _ascii_json(text: bytes) -> bytes | None:
     followed by an `x` would be taken for an escape) and nothing beyond the BMP (`\\UNNNNNNNN`,
     which json.dumps writes as a surrogate pair): for those, None.
     """
-    if text.find(b"\\") >= 0 and b"\\\\" in text:
+    if b"\\\\" in text:
         return None
     text = text.decode("utf-8").encode("ascii", "backslashreplace")
     if text.find(b"\\U") >= 0:

@@ -22,6 +22,20 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(text, children, max_size=4),
     max_leaves=12,
 )
+
+
+def any_event(test):
+    """Every hashed field varied: before/after any JSON, the six text fields any text, the actor's key or none."""
+    return settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)(
+        given(
+            before=json_values,
+            after=json_values,
+            names=st.lists(text, min_size=6, max_size=6),
+            actor_pk=st.none() | st.integers(1, 2**40),
+        )(test)
+    )
+
+
 CREATED = datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC)
 CREATED_TEXT = "2026-03-04T05:06:07.000890Z"
 
@@ -57,13 +71,7 @@ def _quick_hash(values: dict) -> str | None:
     return None if text is None else sha256(text).hexdigest()
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(
-    before=json_values,
-    after=json_values,
-    names=st.lists(text, min_size=6, max_size=6),
-    actor_pk=st.none() | st.integers(1, 2**40),
-)
+@any_event
 def test_fast_hash_equals_compute_hash(before, after, names, actor_pk):
     values = _values(before, after, names, actor_pk)
     expected = compute_hash(values)
@@ -74,13 +82,7 @@ def test_fast_hash_equals_compute_hash(before, after, names, actor_pk):
     assert _exact_hash(fields, before_read, after_read) == expected
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(
-    before=json_values,
-    after=json_values,
-    names=st.lists(text, min_size=6, max_size=6),
-    actor_pk=st.none() | st.integers(1, 2**40),
-)
+@any_event
 def test_the_quick_text_is_a_json_encoding_of_the_values(before, after, names, actor_pk):
     # Whatever it writes parses back to the row's values (so a match with the stored hash proves
     # them); the hash may differ from compute_hash only where a float is written another way.

@@ -201,7 +201,7 @@ def prioritize_last_accessed(*, principal_ids: Iterable[int] | QuerySet, now: da
     )
     missing = Principal.objects.filter(pk__in=principal_ids, kind__in=IAM_KINDS, signals_fetch__isnull=True)
     select, params = missing.order_by().annotate(wanted_id=F("pk")).values_list("wanted_id").query.sql_with_params()
-    table = LastAccessedFetch._meta.db_table
+    table = connection.ops.quote_name(LastAccessedFetch._meta.db_table)
     # WHERE true: SQLite's parser needs a WHERE before ON CONFLICT in an INSERT .. SELECT. A fetch
     # the scheduler queued meanwhile wins (DO NOTHING): it is already in the queue.
     sql = (
