@@ -15,39 +15,24 @@ The walk does not stop at the first problem: it resynchronizes on the row it rea
 neighbouring problems of one kind merge into one range ("sequences 3-5"), so the report names
 every damaged stretch (up to `MAX_PROBLEMS`).
 
-On PostgreSQL the rows come through one server-side cursor in a read-only transaction, with the
-time already in canonical form and the JSON columns as text, and each row's canonical JSON is
-written by orjson in one call (see `_quick_text`, which a test holds to `compute_hash`), the exact
-way only where that differs. Other databases use the ORM and `compute_hash`.
+The rows are read and hashed by `reading.read_chain`, which hands the walk only the events it must
+look at; on PostgreSQL a large log is read by several processes through one snapshot.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import queue
-import threading
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from hashlib import sha256
 
-import orjson
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.utils import timezone
 
 from governance.audit import signing
-from governance.audit.models import (
-    CHECKPOINT_FORMAT,
-    GENESIS_HASH,
-    HASHED_FIELDS,
-    AuditCheckpoint,
-    AuditEvent,
-    canonical_time,
-    compute_hash,
-    hash_canonical,
-)
+from governance.audit.models import CHECKPOINT_FORMAT, GENESIS_HASH, AuditCheckpoint, AuditEvent, canonical_time
+from governance.audit.reading import read_chain
 
 MAX_PROBLEMS = 100
 
@@ -124,6 +109,7 @@ def verify_chain(
     checkpoints: bool = True,
     since: AuditCheckpoint | None = None,
     max_checkpoint_age: timedelta | None = None,
+    workers: int | None = None,
 ) -> ChainReport:
     """Verify the chain (and, unless `checkpoints=False`, every signed checkpoint against it).
 
@@ -132,16 +118,20 @@ def verify_chain(
     are checked) instead of at the genesis: the hourly job's incremental check. When
     `max_checkpoint_age` is given, a newest checkpoint older than that (or none at all over events
     older than that) is a problem, otherwise a warning: someone may have cut the end and the
-    checkpoints that would show it.
+    checkpoints that would show it. `workers` caps the processes reading the chain (see
+    `reading.read_chain`; 1 reads it in this process); the report is the same whatever it is.
     """
     using = router.db_for_read(AuditEvent)
     connection = connections[using]
+    args = (using, chunk_size, anchor, checkpoints, since, max_checkpoint_age)
     if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return _verify(using, chunk_size, anchor, checkpoints, since, max_checkpoint_age)
+        # In the caller's transaction, other processes could not see what it wrote.
+        return _verify(*args, workers=1)
     with transaction.atomic(using=using):
         with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION READ ONLY")
-        return _verify(using, chunk_size, anchor, checkpoints, since, max_checkpoint_age)
+            # One snapshot for the checkpoints and every range of events, whichever process reads it.
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        return _verify(*args, workers=workers)
 
 
 class _Problems:
@@ -232,6 +222,100 @@ def _load_checkpoints(problems: _Problems) -> dict[int, list[_Checkpoint]]:
     return by_sequence
 
 
+class _Walk:
+    """The chain walked event by event: what each event's predecessor and checkpoints say it must be."""
+
+    def __init__(self, problems: _Problems, by_sequence: dict[int, list[_Checkpoint]], anchor, start: int) -> None:
+        self.problems = problems
+        self.by_sequence = by_sequence
+        self.anchor = anchor
+        self.expected_sequence = start
+        self.prev_hash = GENESIS_HASH if start == 1 else None  # None: take the first row's prev_hash on trust
+        self.last_confirmed = start - 1 if start > 1 else 0  # the newest sequence a checkpoint confirmed
+        self.confirmed = 0
+
+    def see(self, row) -> None:
+        event_id, actor_id, actor_pk, sequence, stored_prev, stored_hash, computed = row
+        if sequence != self.expected_sequence:
+            missing = (
+                f"sequence {self.expected_sequence}"
+                if sequence == self.expected_sequence + 1
+                else f"sequences {self.expected_sequence}-{sequence - 1}"
+            )
+            self.problems.add(
+                ChainProblem(
+                    kind="gap",
+                    sequence=self.expected_sequence,
+                    last_sequence=sequence - 1,
+                    event_id=event_id,
+                    message=f"{missing} missing (deleted); the chain resumes at event id {event_id}",
+                )
+            )
+        elif self.prev_hash is not None and stored_prev != self.prev_hash:
+            where = "the genesis hash" if sequence == 1 else f"the hash of sequence {sequence - 1}"
+            self.problems.add(
+                ChainProblem(
+                    kind="link",
+                    sequence=sequence,
+                    event_id=event_id,
+                    message=f"prev_hash does not match {where}: an event before it was inserted, removed or moved",
+                )
+            )
+        if computed != stored_hash:
+            self.problems.add(
+                ChainProblem(
+                    kind="altered",
+                    sequence=sequence,
+                    event_id=event_id,
+                    message="hash does not match the event's fields: the event was altered",
+                )
+            )
+        if actor_id is not None and actor_id != actor_pk:
+            self.problems.add(
+                ChainProblem(
+                    kind="actor",
+                    sequence=sequence,
+                    event_id=event_id,
+                    message=f"actor link points at user {actor_id}, but the event was recorded by user {actor_pk}",
+                )
+            )
+        marks = self.by_sequence.get(sequence)
+        if marks:
+            for mark in marks:
+                mark.matched = True
+                signed = mark.row.head_hash if mark.row is not None else self.anchor[1]  # type: ignore[index]
+                if signed == stored_hash:
+                    if mark.row is not None:
+                        self.confirmed += 1
+                        self.last_confirmed = sequence
+                    continue
+                if mark.row is None:
+                    self.problems.add(
+                        ChainProblem(
+                            kind="anchor",
+                            sequence=sequence,
+                            event_id=event_id,
+                            message=f"hash is {stored_hash}, the anchor says {signed}",
+                        )
+                    )
+                    continue
+                self.problems.add(
+                    ChainProblem(
+                        kind="rewritten",
+                        sequence=self.last_confirmed + 1,
+                        last_sequence=sequence,
+                        event_id=0,
+                        message=(
+                            f"the checkpoint signed {canonical_time(mark.row.signed_at)} by {mark.row.key_id} says"
+                            f" sequence {sequence} had hash {signed}; the chain now has {stored_hash}: events after"
+                            f" sequence {self.last_confirmed} up to {sequence} were rewritten, inserted or removed"
+                        ),
+                    )
+                )
+        self.expected_sequence = sequence + 1
+        self.prev_hash = stored_hash
+
+
 def _verify(
     using: str,
     chunk_size: int,
@@ -239,6 +323,7 @@ def _verify(
     with_checkpoints: bool,
     since: AuditCheckpoint | None,
     max_age: timedelta | None,
+    workers: int | None,
 ) -> ChainReport:
     problems = _Problems()
     by_sequence = _load_checkpoints(problems) if with_checkpoints or since is not None else {}
@@ -256,101 +341,20 @@ def _verify(
     if anchor is not None:
         by_sequence.setdefault(anchor[0], []).append(_Checkpoint(row=None))  # type: ignore[arg-type]
 
-    rows = (
-        _rows_fast(using, start, chunk_size)
-        if connections[using].vendor == "postgresql"
-        else _rows_orm(using, start, chunk_size)
-    )
+    walk = _Walk(problems, by_sequence, anchor, start)
     count = 0
-    expected_sequence = start
-    prev_hash = GENESIS_HASH if start == 1 else None  # None: take the first row's prev_hash on trust
-    last_confirmed = start - 1 if start > 1 else 0  # the newest sequence a checkpoint confirmed
-    confirmed = 0
-    for event_id, actor_id, actor_pk, sequence, stored_prev, stored_hash, computed in rows:
-        count += 1
-        if sequence != expected_sequence:
-            missing = (
-                f"sequence {expected_sequence}"
-                if sequence == expected_sequence + 1
-                else f"sequences {expected_sequence}-{sequence - 1}"
-            )
-            problems.add(
-                ChainProblem(
-                    kind="gap",
-                    sequence=expected_sequence,
-                    last_sequence=sequence - 1,
-                    event_id=event_id,
-                    message=f"{missing} missing (deleted); the chain resumes at event id {event_id}",
-                )
-            )
-        elif prev_hash is not None and stored_prev != prev_hash:
-            where = "the genesis hash" if sequence == 1 else f"the hash of sequence {sequence - 1}"
-            problems.add(
-                ChainProblem(
-                    kind="link",
-                    sequence=sequence,
-                    event_id=event_id,
-                    message=f"prev_hash does not match {where}: an event before it was inserted, removed or moved",
-                )
-            )
-        if computed != stored_hash:
-            problems.add(
-                ChainProblem(
-                    kind="altered",
-                    sequence=sequence,
-                    event_id=event_id,
-                    message="hash does not match the event's fields: the event was altered",
-                )
-            )
-        if actor_id is not None and actor_id != actor_pk:
-            problems.add(
-                ChainProblem(
-                    kind="actor",
-                    sequence=sequence,
-                    event_id=event_id,
-                    message=f"actor link points at user {actor_id}, but the event was recorded by user {actor_pk}",
-                )
-            )
-        marks = by_sequence.get(sequence)
-        if marks:
-            for mark in marks:
-                mark.matched = True
-                signed = mark.row.head_hash if mark.row is not None else anchor[1]  # type: ignore[index]
-                if signed == stored_hash:
-                    if mark.row is not None:
-                        confirmed += 1
-                        last_confirmed = sequence
-                    continue
-                if mark.row is None:
-                    problems.add(
-                        ChainProblem(
-                            kind="anchor",
-                            sequence=sequence,
-                            event_id=event_id,
-                            message=f"hash is {stored_hash}, the anchor says {signed}",
-                        )
-                    )
-                    continue
-                problems.add(
-                    ChainProblem(
-                        kind="rewritten",
-                        sequence=last_confirmed + 1,
-                        last_sequence=sequence,
-                        event_id=0,
-                        message=(
-                            f"the checkpoint signed {canonical_time(mark.row.signed_at)} by {mark.row.key_id} says"
-                            f" sequence {sequence} had hash {signed}; the chain now has {stored_hash}: events"
-                            f" after sequence {last_confirmed} up to {sequence} were rewritten, inserted or removed"
-                        ),
-                    )
-                )
-        expected_sequence = sequence + 1
-        prev_hash = stored_hash
-        if problems.full:
-            break
+    # Only the events with something to report (and the first and last) come through, each with
+    # its predecessor: every event skipped followed its predecessor and hashed as it should.
+    with contextlib.closing(read_chain(using, start, chunk_size, by_sequence.keys(), workers)) as items:
+        for count, pred, row in items:  # noqa: B007 - count is the number read when the loop ends
+            if pred is not None:
+                walk.expected_sequence, walk.prev_hash = pred[0] + 1, pred[1]
+            walk.see(row)
+            if problems.full:
+                break
 
-    head_sequence = expected_sequence - 1 if count else None
-    head_hash = prev_hash or ""
+    head_sequence = walk.expected_sequence - 1 if count else None
+    head_hash = walk.prev_hash or ""
     if count and start > 1:
         count -= 1  # the starting checkpoint's own event was checked before
     _report_cut_end(problems, by_sequence, head_sequence or (start - 1 if start > 1 else 0), anchor)
@@ -366,7 +370,7 @@ def _verify(
         head_sequence=head_sequence,
         head_hash=head_hash,
         problems=problems.sorted(),
-        checkpoints=confirmed,
+        checkpoints=walk.confirmed,
         newest_checkpoint=newest,
         warnings=tuple(warnings),
     )
@@ -430,174 +434,6 @@ def _staleness(newest: CheckpointSummary | None, using: str, max_age: timedelta 
             " run `manage.py checkpoint_audit_log`"
         ),
     )
-
-
-# Reading the rows ---------------------------------------------------------------------------------
-
-_Row = tuple[int, int | None, int | None, int, str, str, str]  # id, actor_id, actor_pk, sequence, prev, hash, computed
-
-_FAST_SQL = """
-SELECT id, actor_id, hash, sequence,
-       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-       actor_pk, actor_name, action, object_type, object_id, object_repr,
-       before::text, after::text, request_id, prev_hash
-FROM audit_event WHERE sequence >= %s ORDER BY sequence
-"""
-
-_SORT_KEYS = orjson.OPT_SORT_KEYS
-
-
-class _Declined(Exception):
-    """A text `_ascii_json` cannot escape safely: the row is hashed the exact way."""
-
-
-def _quick_text(fields: dict, before: str | None, after: str | None) -> bytes | None:
-    """Very likely the canonical JSON of the event (as `compute_hash` writes it), through orjson.
-
-    `fields` holds the other hashed fields; `before` and `after` are the jsonb columns' text.
-    orjson writes compact, key-sorted JSON as json.dumps does, in one call for the whole event, but
-    leaves non-ASCII characters as UTF-8 (see `_ascii_json`). None where that cannot be done
-    safely. The text is always a JSON encoding of the row's values; where it differs from the
-    canonical one (orjson writes 1.0 and 1e-07 its own way, DEL unescaped) the hash does not match
-    and the caller hashes the exact way. A match is as good as the exact way: it is the text the
-    event was hashed from, and that text parses to the row's values.
-    """
-    try:
-        if after is not None:
-            fields["after"] = _quick_document(after)
-        if before is not None:
-            fields["before"] = _quick_document(before)
-        text = orjson.dumps(fields, option=_SORT_KEYS)
-    except (_Declined, orjson.JSONDecodeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits
-        return None
-    return text if text.isascii() else _ascii_json(text)
-
-
-def _quick_document(text: str):
-    """A jsonb column's value for `_quick_text`: parsed, or if it has non-ASCII text already
-    written and escaped (the document alone is shorter to escape than the whole event)."""
-    value = orjson.loads(text)
-    if text.isascii():
-        return value
-    escaped = _ascii_json(orjson.dumps(value, option=_SORT_KEYS))
-    if escaped is None:
-        raise _Declined
-    return orjson.Fragment(escaped)
-
-
-def _ascii_json(text: bytes) -> bytes | None:
-    """orjson's UTF-8 `text` with non-ASCII characters escaped as json.dumps(ensure_ascii=True) does.
-
-    The codec's `backslashreplace` writes `\\uNNNN`, and `\\xNN` for U+0080-U+00FF, which becomes
-    the `\\u00NN` json.dumps writes. That is only safe when the text has no escaped backslash (one
-    followed by an `x` would be taken for an escape) and nothing beyond the BMP (`\\UNNNNNNNN`,
-    which json.dumps writes as a surrogate pair): for those, None.
-    """
-    if b"\\\\" in text:
-        return None
-    text = text.decode("utf-8").encode("ascii", "backslashreplace")
-    if text.find(b"\\U") >= 0:
-        return None
-    return text.replace(b"\\x", b"\\u00")
-
-
-def _exact_hash(fields: dict, before: str | None, after: str | None) -> str:
-    """`compute_hash` of a row read by `_FAST_SQL`: the JSON parsed as the ORM parses it, hashed the same way."""
-    fields["before"] = None if before is None else json.loads(before)
-    fields["after"] = None if after is None else json.loads(after)
-    return hash_canonical(fields)
-
-
-def _fetch_batches(cursor, size: int, out: queue.Queue, stop: threading.Event) -> None:
-    try:
-        while not stop.is_set():
-            rows = cursor.fetchmany(size)
-            out.put(rows)
-            if not rows:
-                return
-    except BaseException as exc:  # handed to the consumer, which raises it
-        out.put(exc)
-
-
-def _rows_fast(using: str, start: int, chunk_size: int) -> Iterator[_Row]:
-    """Rows hashed as they arrive; a thread fetches the next batches while this one hashes.
-
-    PostgreSQL producing the rows and Python hashing them take about as long as each other, so
-    overlapping them (psycopg waits on the socket without the GIL) nearly halves the wall time.
-    The queue holds a few batches at most, so memory stays flat.
-    """
-    connection = connections[using]
-    connection.ensure_connection()
-    raw = connection.connection
-    batches: queue.Queue = queue.Queue(maxsize=4)
-    stop = threading.Event()
-    # A named (server-side) cursor streams the table; inside the read-only transaction it is not
-    # materialized up front.
-    with raw.cursor(name="audit_verify") as cursor:
-        cursor.itersize = chunk_size
-        cursor.execute(_FAST_SQL, [start])
-        reader = threading.Thread(target=_fetch_batches, args=(cursor, chunk_size, batches, stop), daemon=True)
-        reader.start()
-        quick = _quick_text
-        try:
-            while True:
-                rows = batches.get()
-                if isinstance(rows, BaseException):
-                    raise rows
-                if not rows:
-                    return
-                for row in rows:
-                    (event_id, actor_id, stored, sequence, created_at, actor_pk, actor_name, action,
-                     object_type, object_id, object_repr, before, after, request_id, prev_hash) = row  # fmt: skip
-                    fields = {
-                        "action": action,
-                        "actor_name": actor_name,
-                        "actor_pk": actor_pk,
-                        "after": None,
-                        "before": None,
-                        "created_at": created_at,
-                        "object_id": object_id,
-                        "object_repr": object_repr,
-                        "object_type": object_type,
-                        "prev_hash": prev_hash,
-                        "request_id": request_id,
-                        "sequence": sequence,
-                    }
-                    text = quick(fields, before, after)
-                    computed = sha256(text).hexdigest() if text is not None else ""
-                    if computed != stored:
-                        computed = _exact_hash(fields, before, after)
-                    yield (event_id, actor_id, actor_pk, sequence, prev_hash, stored, computed)
-        finally:
-            stop.set()
-            while reader.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    batches.get(timeout=0.1)
-            reader.join()
-
-
-_ORM_COLUMNS = ("id", "actor_id", "hash", *HASHED_FIELDS)
-
-
-def _rows_orm(using: str, start: int, chunk_size: int) -> Iterable[_Row]:
-    rows = (
-        AuditEvent.objects.using(using)
-        .filter(sequence__gte=start)
-        .order_by("sequence")
-        .values_list(*_ORM_COLUMNS)
-        .iterator(chunk_size=chunk_size)
-    )
-    for row in rows:
-        values = dict(zip(_ORM_COLUMNS, row, strict=True))
-        yield (
-            values["id"],
-            values["actor_id"],
-            values["actor_pk"],
-            values["sequence"],
-            values["prev_hash"],
-            values["hash"],
-            compute_hash(values),
-        )
 
 
 def head() -> tuple[int, str] | None:

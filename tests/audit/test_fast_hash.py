@@ -1,5 +1,5 @@
 """The canonical JSON written without `compute_hash`: by record_many (`_fast_hash`) and by verify on
-PostgreSQL (`_quick_text`, confirmed against the stored hash, else `_exact_hash`)."""
+PostgreSQL (`reading._quick_text`, confirmed against the stored hash, else `_exact_hash`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from governance.audit.models import compute_hash
+from governance.audit.reading import _exact_hash, _quick_text
 from governance.audit.services import _canonical_json, _fast_hash
-from governance.audit.verify import _exact_hash, _quick_text
 
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
 json_values = st.recursive(
