@@ -197,3 +197,8 @@ def test_the_command_checks_an_anchor(chain):
 def test_the_command_rejects_a_malformed_anchor():
     with pytest.raises(CommandError, match="SEQUENCE:HASH"):
         call_command("verify_audit_log", anchor="5:nothex")
+
+
+def test_the_command_rejects_a_worker_count_below_one():
+    with pytest.raises(CommandError, match="--workers must be at least 1"):
+        call_command("verify_audit_log", workers=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from governance.audit import verify
@@ -101,4 +102,18 @@ def test_it_fails_closed_when_a_worker_cannot_read_its_range(log, monkeypatch):
 
     with pytest.raises(ReadError, match="no_such_database"):
         verify_chain(workers=2)
+    with pytest.raises(ReadError, match="no_such_database"):
+        call_command("verify_audit_log", workers=3)
     assert verify_chain(workers=1).intact
+    call_command("verify_audit_log", workers=1)
+
+
+def test_the_command_names_the_same_damage_whatever_the_workers(log):
+    tamper("UPDATE audit_event SET object_id = 'forged' WHERE sequence = 15")
+    messages = []
+    for workers in (1, 3):
+        with pytest.raises(CommandError) as excinfo:
+            call_command("verify_audit_log", workers=workers)
+        messages.append(str(excinfo.value))
+    assert messages[0] == messages[1]
+    assert "altered: event id" in messages[0] and "(sequence 15)" in messages[0]
