@@ -7,8 +7,9 @@ a signed checkpoint every 10,000 events. Timed: `verify_chain()` as the command 
 checkpoints, read by as many processes as it chooses), wall clock with the CPU time beside it: this
 process and its workers, and every PostgreSQL backend of the scratch database (sampled from /proc
 every 0.1 s, so a worker's backend may lose its last tenth of a second), on a shared machine
-(`load_average_1m`). The floor, timed in the same run: one bare `COPY (SELECT the same columns) TO
-STDOUT`, its bytes put through SHA-256, in this process. BENCH_AUDIT_EVENTS changes the size.
+(`load_average_1m`). Timed in the same run: the chain read in this process alone (`workers=1`,
+`one_process`), and the floor: one bare `COPY (SELECT the same columns) TO STDOUT`, its bytes put
+through SHA-256, in this process. BENCH_AUDIT_EVENTS changes the size.
 """
 
 from __future__ import annotations
@@ -196,6 +197,8 @@ def run() -> dict:
             runs.append(measured)
             assert report.events == events, report
             assert not [p for p in report.problems if p.kind != "stale"], report.problems[:3]
+        with _cost(database) as serial:  # the chain read in this process alone, as before the split
+            assert verify_chain(workers=1).events == events
         with _cost(database) as floor:
             copied = _floor()
         checkpoints = report.checkpoints
@@ -209,6 +212,7 @@ def run() -> dict:
         **_rounded(best),
         "events_per_second": round(events / best_wall),
         "runs": [_rounded(measured) for measured in runs],
+        "one_process": _rounded(serial),
         "floor": {"copy_bytes": copied, **_rounded(floor)},
         "target_seconds": TARGET_SECONDS * events / 1_000_000,
         "met": best_wall <= TARGET_SECONDS * events / 1_000_000,
