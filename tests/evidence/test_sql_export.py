@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 
 import pytest
@@ -77,3 +78,46 @@ def test_a_package_made_the_sql_way_verifies(campaign, tmp_path):  # noqa: F811
     copy_package_to(stored, path)
     report = verify_package(path)
     assert report.ok, report.findings
+
+
+def test_a_hostile_campaign_name_is_quoted_by_copy_as_csv_writer_quotes_it(campaign):  # noqa: F811
+    _make_hostile(campaign)
+    for name in ['=cmd|"/c calc"!A1', "a, b", 'say "no"', "two\nlines", "ö —"]:
+        campaign.name = name
+        campaign.save(update_fields=["name"])
+        python = b"".join(csv_chunks(evidence.CSV_HEADER, evidence._csv_rows(campaign)))
+        assert b"".join(evidence._items_csv(campaign)) == python, name
+
+
+def test_a_campaign_without_items_exports_the_same_way(campaign):  # noqa: F811
+    campaign.items.all().delete()
+    assert b"".join(evidence._items_jsonl(campaign)) == b""
+    python = b"".join(csv_chunks(evidence.CSV_HEADER, evidence._csv_rows(campaign)))
+    assert b"".join(evidence._items_csv(campaign)) == python == b"".join(csv_chunks(evidence.CSV_HEADER, ()))
+
+
+def test_chunk_by_chunk_the_lines_are_the_same_and_the_garbage_collector_is_left_as_it_was(campaign, monkeypatch):  # noqa: F811
+    count = _make_hostile(campaign)
+    python = b"".join(jsonl_chunks(selectors.items_for_export(campaign)))
+    monkeypatch.setattr(evidence_sql, "CHUNK_BYTES", 1)  # a row a chunk: the binary header and trailer apart
+    chunks = list(evidence._items_jsonl(campaign))
+    assert len(chunks) == count and b"".join(chunks) == python
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert b"".join(evidence._items_jsonl(campaign)) == python
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_download_stopped_midway_leaves_the_connection_as_it_was(campaign, monkeypatch):  # noqa: F811
+    _make_hostile(campaign)
+    monkeypatch.setattr(evidence_sql, "CHUNK_BYTES", 1)
+    for stream in (evidence._items_jsonl(campaign), evidence._items_csv(campaign)):
+        next(stream)
+        next(stream)
+        stream.close()  # the client went away: the COPY is cancelled
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*), current_setting('enable_sort') FROM reviews_item")
+            assert cursor.fetchone() == (campaign.items.count(), "on")
