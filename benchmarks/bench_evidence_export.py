@@ -5,10 +5,12 @@ database (`<name>_bench_evidence`, created and dropped here) gets one campaign w
 made by one INSERT .. SELECT, shaped as a launch makes them (every column; principal names and
 justifications some hostile: `=HYPERLINK(...)`, `+`, `-`, `@`, quotes, commas, non-ASCII; a third
 decided, with times). Timed in a fresh subprocess: the campaign source's items.csv and items.jsonl
-(on PostgreSQL written by SQL: governance/reviews/evidence_sql.py) streamed through
-`stream_package`, hashed and deflated, to a file. Memory is the growth of the subprocess's peak
+(on PostgreSQL made by the server and read with COPY: governance/reviews/evidence_sql.py)
+streamed through `stream_package`, hashed and deflated, to a file. Memory is the growth of the subprocess's peak
 RSS over the run (`ru_maxrss`). Wall clock with the CPU seconds of the subprocess and of its
-PostgreSQL backend beside it, and the load average. BENCH_EVIDENCE_ITEMS changes the size.
+PostgreSQL backend beside it, and the load average. The floors, in the same subprocess after it:
+a bare COPY of the items' columns as they are, read to nowhere, and deflate level 1, SHA-256 and
+CRC-32 over the very bytes of the two files. BENCH_EVIDENCE_ITEMS changes the size.
 """
 
 from __future__ import annotations
@@ -52,9 +54,54 @@ with tempfile.TemporaryDirectory() as tmp:
                 out.write(chunk)
         wall, cpu, backend = time.perf_counter() - wall, time.process_time() - cpu, _backend_cpu() - backend
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        floors = _floors(campaign, os.path.join(tmp, "out.zip"))
 print(__import__("json").dumps({"seconds": wall, "cpu_seconds": cpu, "postgres_cpu_seconds": backend,
                                 "extra_kb": after - before, "zip_bytes": result.size,
-                                "jsonl_bytes": result.files[0].size, "csv_bytes": result.files[1].size}))
+                                "jsonl_bytes": result.files[0].size, "csv_bytes": result.files[1].size, **floors}))
+"""
+
+# The floors, timed in the same subprocess after the export: a bare COPY of the items' columns as
+# they are (items.jsonl's, then items.csv's with the decider's email) read to nowhere, and deflate
+# level 1, SHA-256 and CRC-32 over the very bytes of items.jsonl and items.csv (inflated from the zip).
+_FLOORS = r"""
+def _floors(campaign, zip_path):
+    import hashlib, zlib, zipfile
+    from django.db import connection, transaction
+    from governance.reviews.models import ReviewItem
+    users = ReviewItem._meta.get_field("decided_by").related_model._meta.db_table
+    selects = [
+        "SELECT i.* FROM reviews_item i WHERE i.campaign_id = %s ORDER BY i.id",
+        "SELECT " + ", ".join(e for e, _ in evidence._csv_columns())
+        + f' FROM reviews_item i LEFT JOIN "{users}" u ON u.id = i.decided_by_id'
+        + " WHERE i.campaign_id = %s ORDER BY i.id",
+    ]
+    backend, wall, cpu = _backend_cpu(), time.perf_counter(), time.process_time()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        for select in selects:
+            with cursor.cursor.copy(f"COPY ({select}) TO STDOUT", [campaign.pk]) as copy:
+                for _ in copy:
+                    pass
+    copy_wall, copy_cpu, copy_backend = time.perf_counter() - wall, time.process_time() - cpu, _backend_cpu() - backend
+    spent = {"deflate": 0.0, "sha256": 0.0, "crc32": 0.0}
+    with zipfile.ZipFile(zip_path) as archive:
+        for name in ("items.jsonl", "items.csv"):
+            deflate, digest, crc = zlib.compressobj(1, zlib.DEFLATED, -15), hashlib.sha256(), 0
+            with archive.open(name) as entry:
+                while chunk := entry.read(256 * 1024):
+                    started = time.process_time()
+                    deflate.compress(chunk)
+                    spent["deflate"] += time.process_time() - started
+                    started = time.process_time()
+                    digest.update(chunk)
+                    spent["sha256"] += time.process_time() - started
+                    started = time.process_time()
+                    crc = zlib.crc32(chunk, crc)
+                    spent["crc32"] += time.process_time() - started
+            deflate.flush()
+    return {"floor_copy_seconds": copy_wall, "floor_copy_cpu_seconds": copy_cpu,
+            "floor_copy_postgres_cpu_seconds": copy_backend,
+            **{f"floor_{name}_cpu_seconds": seconds for name, seconds in spent.items()}}
 """
 
 # Per column of reviews_item, what the INSERT .. SELECT writes (n: generate_series); others get a default by type.
@@ -135,7 +182,8 @@ def run() -> dict:
         url = urlsplit(os.environ["DATABASE_URL"])
         child_url = urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
         done = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(campaign_id)], cwd=root, capture_output=True, text=True, check=True,
+            [sys.executable, "-c", _FLOORS + _CHILD, str(campaign_id)], cwd=root, capture_output=True, text=True,
+            check=True,
             env={**os.environ, "PYTHONPATH": str(root), "DATABASE_URL": child_url},
         )  # fmt: skip
     finally:
@@ -155,6 +203,12 @@ def run() -> dict:
         "zip_mb": round(figures["zip_bytes"] / 2**20, 1),
         "csv_mb": round(figures["csv_bytes"] / 2**20, 1),
         "jsonl_mb": round(figures["jsonl_bytes"] / 2**20, 1),
+        "floor_copy_seconds": round(figures["floor_copy_seconds"], 2),
+        "floor_copy_cpu_seconds": round(figures["floor_copy_cpu_seconds"], 2),
+        "floor_copy_postgres_cpu_seconds": round(figures["floor_copy_postgres_cpu_seconds"], 2),
+        "floor_deflate_cpu_seconds": round(figures["floor_deflate_cpu_seconds"], 2),
+        "floor_sha256_cpu_seconds": round(figures["floor_sha256_cpu_seconds"], 2),
+        "floor_crc32_cpu_seconds": round(figures["floor_crc32_cpu_seconds"], 2),
         "target_rows_per_second": TARGET_ROWS_PER_SECOND,
         "target_extra_memory_mb": TARGET_EXTRA_MB,
         "met": rows_per_second >= TARGET_ROWS_PER_SECOND and extra_mb <= TARGET_EXTRA_MB,
