@@ -13,7 +13,7 @@ from governance.inventory.ingest import insert_plain
 pytestmark = pytest.mark.django_db
 
 
-def _row(fingerprint: str, *, account_id=None, principal_id=None) -> tuple:
+def _row(fingerprint: str, **references) -> tuple:
     now = timezone.now()
     values = {
         "fingerprint": fingerprint,
@@ -21,8 +21,8 @@ def _row(fingerprint: str, *, account_id=None, principal_id=None) -> tuple:
         "severity": "low",
         "severity_rank": 1,
         "status": "open",
-        "account_id": account_id,
-        "principal_id": principal_id,
+        "account_id": None,
+        "principal_id": None,
         "policy_id": None,
         "permission_set_id": None,
         "resource_type": "principal",
@@ -35,6 +35,7 @@ def _row(fingerprint: str, *, account_id=None, principal_id=None) -> tuple:
         "last_seen": now,
         "times_reopened": 0,
         "first_run_id": None,
+        **references,
     }
     return tuple(values[name] for name in FINDING_FIELDS)
 
@@ -48,6 +49,28 @@ def test_a_bulk_insert_that_names_a_missing_principal_is_refused_whole(persona_i
     assert not Finding.objects.exists()
     insert_plain(Finding, FINDING_FIELDS, [_row("c" * 32, account_id=account.pk)])
     assert Finding.objects.get().account_id == account.pk
+
+
+@pytest.mark.parametrize(
+    ("column", "table"),
+    [
+        ("account_id", "inventory_account"),
+        ("principal_id", "inventory_principal"),
+        ("policy_id", "inventory_policy"),
+        ("permission_set_id", "inventory_permission_set"),
+        ("first_run_id", "findings_evaluationrun"),
+    ],
+)
+def test_each_reference_is_checked_and_the_missing_value_named(persona_inventory, column, table):
+    if connection.vendor != "postgresql":
+        pytest.skip("the reference checks are PostgreSQL's (see findings migration 0003)")
+    account = next(iter(persona_inventory.accounts.values()))
+    good = {"account_id": account.pk}
+    rows = [_row(f"{n:032x}", **good) for n in range(50)]
+    rows.append(_row("e" * 32, **{**good, column: 987654321}))
+    with pytest.raises(IntegrityError, match=f"{column} = 987654321 refers to no {table} row"), transaction.atomic():
+        insert_plain(Finding, FINDING_FIELDS, rows)
+    assert not Finding.objects.exists()
 
 
 def test_a_stored_finding_keeps_its_resource(persona_inventory):
