@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from hashlib import blake2b
 from typing import Any
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
@@ -529,7 +530,7 @@ class _EvidenceText:
     its statements), and the largest evidence (parliament's) repeats across a hundred thousand findings
     in a large organization. Keyed by the object's id: every hit, so every evidence object, stays alive
     for as long as one reconcile keeps this. The values are those `governance.inventory.ingest.fingerprint`
-    and `json.dumps` give.
+    and `evidence_json` give.
     """
 
     __slots__ = ("_json", "_repr")
@@ -551,8 +552,22 @@ class _EvidenceText:
     def json(self, evidence: dict[str, Any]) -> str:
         text = self._json.get(id(evidence))
         if text is None:
-            text = self._json[id(evidence)] = json.dumps(evidence)
+            text = self._json[id(evidence)] = evidence_json(evidence)
         return text
+
+
+# What orjson would write where json.dumps refuses (datetimes, dataclasses): refused here too, by json.
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def evidence_json(evidence: dict[str, Any]) -> str:
+    """Evidence as the JSON text the database parses into jsonb, which keeps the values, not the spelling:
+    orjson's (several times faster than json.dumps over half a million findings), or json.dumps's for
+    what orjson refuses (integers beyond 64 bits, and the types json.dumps refuses, which it raises for)."""
+    try:
+        return orjson.dumps(evidence, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(evidence)
 
 
 def _update_evidence(changed: list[tuple[int, Hit, str]], severity: str, rank: int) -> None:
@@ -564,7 +579,7 @@ def _update_evidence(changed: list[tuple[int, Hit, str]], severity: str, rank: i
     row = "(%s::bigint, %s, %s::jsonb, %s, %s)" if postgres else "(%s, %s, %s, %s, %s)"
     params: list[Any] = []
     for pk, hit, evidence_hash in changed:
-        params += [pk, hit.message, json.dumps(hit.evidence), evidence_hash, hit.resource_name[:512]]
+        params += [pk, hit.message, evidence_json(hit.evidence), evidence_hash, hit.resource_name[:512]]
     sql = (
         f"WITH v (pk, message, evidence, evidence_hash, resource_name) AS (VALUES {', '.join([row] * len(changed))}) "  # noqa: S608
         f"UPDATE {table} SET {qn('message')} = v.message, {qn('evidence')} = v.evidence, "
