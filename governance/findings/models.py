@@ -88,9 +88,9 @@ class Finding(models.Model):
     # Foreign keys without an index of their own: the (account, status) and (principal, status)
     # indexes serve those lookups, and inventory rows are never deleted. An evaluation inserts
     # hundreds of thousands of findings in a large organization; each index costs every insert.
-    # Nor a per-row constraint trigger: migration 0003 checks every reference an INSERT writes in one
-    # statement-level anti-join per column (as governance.inventory.references does for the sync's
-    # tables), and refuses to point a stored finding at another row; a first evaluation of a large
+    # Nor a per-row constraint trigger: a statement-level trigger (migration 0003; since 0005 one scan of
+    # the new rows and one index lookup of each column's distinct values) checks every reference an
+    # INSERT writes, and refuses to point a stored finding at another row; a first evaluation of a large
     # organization spent about a quarter of its database time in per-row checks.
     account = models.ForeignKey(
         "inventory.Account",
