@@ -81,6 +81,16 @@ def test_launching_the_same_period_twice_creates_nothing_twice(campaign, templat
     assert (ReviewItem.objects.count(), AuditEvent.objects.count(), Notification.objects.count()) == before
 
 
+def test_deleting_a_campaign_deletes_its_items_and_no_others(campaign, template):
+    # The database holds no constraint from items to their campaign (a launch's million rows
+    # would each be checked): the cascade is Django's.
+    other = launch(template=template, actor=None, period="other")
+    assert other.items == campaign.item_count
+    campaign.delete()
+    assert not ReviewItem.objects.filter(campaign_id=campaign.pk).exists()
+    assert ReviewItem.objects.filter(campaign=other.campaign).count() == other.items
+
+
 def test_reviewers_are_told_once(campaign):
     assert set(Notification.objects.filter(event="reviews.campaign_launched").values_list("recipient", flat=True)) == {
         MARIA,
