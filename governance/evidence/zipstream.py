@@ -49,11 +49,11 @@ class _Entry:
 
 
 class ZipStream:
-    def __init__(self, when: datetime, *, deflate=None) -> None:
+    def __init__(self, when: datetime) -> None:
         local = when.astimezone(UTC)
         self._time = local.hour << 11 | local.minute << 5 | local.second // 2
         self._date = (local.year - 1980) << 9 | local.month << 5 | local.day
-        self._module = deflate or _deflate
+        self._module = _deflate  # read here, so a test can swap it
         self._entries: list[_Entry] = []
         self._open: _Entry | None = None
         self._compressor = None
