@@ -120,18 +120,24 @@ def _load(events: int) -> float:
 
 
 def _backends_cpu(database: str) -> dict[int, float]:
-    """CPU seconds so far of each PostgreSQL backend connected to `database` (same host only)."""
-    seen = {}
+    """CPU seconds so far of each PostgreSQL backend connected to `database` and of the parallel
+    query workers they lead (titled `parallel worker for PID <leader>`, no database named), same host only."""
+    cpu, workers = {}, {}
     for stat in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             title = stat.read_bytes()
-            if not title.startswith(b"postgres: ") or f" {database} ".encode() not in title:
+            worker = b": parallel worker for PID " in title  # after the cluster name, if any
+            if not title.startswith(b"postgres: ") or (not worker and f" {database} ".encode() not in title):
                 continue
             fields = (stat.parent / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        seen[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return seen
+        pid = int(stat.parent.name)
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if worker:
+            workers[pid] = int(title.split(b"PID ", 1)[1].split()[0].rstrip(b"\0"))
+    leaders = cpu.keys() - workers.keys()
+    return {pid: seconds for pid, seconds in cpu.items() if workers.get(pid, pid) in leaders}
 
 
 @contextmanager

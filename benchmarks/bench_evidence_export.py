@@ -7,8 +7,9 @@ justifications some hostile: `=HYPERLINK(...)`, `+`, `-`, `@`, quotes, commas, n
 decided, with times). Timed in a fresh subprocess: the campaign source's items.csv and items.jsonl
 (on PostgreSQL made by the server and read with COPY: governance/reviews/evidence_sql.py)
 streamed through `stream_package`, hashed and deflated, to a file. Memory is the growth of the subprocess's peak
-RSS over the run (`ru_maxrss`). Wall clock with the CPU seconds of the subprocess and of its
-PostgreSQL backend beside it, and the load average. The floors, in the same subprocess after it:
+RSS over the run (`ru_maxrss`). Wall clock with the CPU seconds of the subprocess and of every
+PostgreSQL backend of the scratch database beside it (its parallel query workers too, sampled from
+/proc as bench_audit_verify does), and the load average. The floors, in the same subprocess after it:
 a bare COPY of the items' columns as they are, read to nowhere, and deflate level 1, SHA-256 and
 CRC-32 over the very bytes of the two files (deflate and CRC-32 by ISA-L when installed, as the
 export's: `deflate` says which). BENCH_EVIDENCE_ITEMS changes the size.
@@ -34,7 +35,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 import django
 django.setup()
 from django.test import override_settings
-from benchmarks.bench_ingest import _backend_cpu
+from benchmarks.bench_audit_verify import _cost
+from django.db import connection as _connection
 from governance.audit import signing
 from governance.evidence.package import PackageFile, PackageResult, stream_package
 from governance.reviews import evidence
@@ -49,11 +51,10 @@ with tempfile.TemporaryDirectory() as tmp:
         files = [PackageFile("items.jsonl", lambda: evidence._items_jsonl(campaign)),
                  PackageFile("items.csv", lambda: evidence._items_csv(campaign))]
         result = PackageResult()
-        backend, wall, cpu = _backend_cpu(), time.perf_counter(), time.process_time()
-        with open(os.path.join(tmp, "out.zip"), "wb") as out:
+        with _cost(_connection.settings_dict["NAME"]) as cost, open(os.path.join(tmp, "out.zip"), "wb") as out:
             for chunk in stream_package(files, subject={"type": "campaign", "id": campaign.pk}, result=result):
                 out.write(chunk)
-        wall, cpu, backend = time.perf_counter() - wall, time.process_time() - cpu, _backend_cpu() - backend
+        wall, cpu, backend = cost["seconds"], cost["cpu_seconds"], cost["postgres_cpu_seconds"]
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         floors = _floors(campaign, os.path.join(tmp, "out.zip"))
 print(__import__("json").dumps({"seconds": wall, "cpu_seconds": cpu, "postgres_cpu_seconds": backend,
@@ -77,14 +78,13 @@ def _floors(campaign, zip_path):
         + f' FROM reviews_item i LEFT JOIN "{users}" u ON u.id = i.decided_by_id'
         + " WHERE i.campaign_id = %s ORDER BY i.id",
     ]
-    backend, wall, cpu = _backend_cpu(), time.perf_counter(), time.process_time()
-    with transaction.atomic(), connection.cursor() as cursor:
+    with _cost(connection.settings_dict["NAME"]) as cost, transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_sort = off")
         for select in selects:
             with cursor.cursor.copy(f"COPY ({select}) TO STDOUT", [campaign.pk]) as copy:
                 for _ in copy:
                     pass
-    copy_wall, copy_cpu, copy_backend = time.perf_counter() - wall, time.process_time() - cpu, _backend_cpu() - backend
+    copy_wall, copy_cpu, copy_backend = cost["seconds"], cost["cpu_seconds"], cost["postgres_cpu_seconds"]
     spent = {"deflate": 0.0, "sha256": 0.0, "crc32": 0.0}
     with zipfile.ZipFile(zip_path) as archive:
         for name in ("items.jsonl", "items.csv"):
