@@ -24,18 +24,22 @@ pytestmark = [
 ]
 
 TEXTS = [*HOSTILE, "", "a,b", 'say "no"', "two\nlines", "cr\ronly", "ctl\x01\x1f\x7f", "emoji 😀 ö —",
-         "sep\u2028", "back\\slash", "'quoted", "-", "＠at", " lead space"]  # fmt: skip
+         "sep\u2028", "back\\slash", "'quoted", "-", "＠at", " lead space", "del\x7f"]  # fmt: skip
 TIMES = [None, datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC), datetime(2026, 12, 1, 10, 0, 0, 120, tzinfo=UTC)]
 CONTEXTS = [{}, {"z": 1.5e-7, "a": [1.0, 2, "ö\n"], "long key": {"k": None, "t": True}}, {"hints": ["s3", "iam"]}]
 
 
-def _make_hostile(campaign):  # noqa: F811
+# Texts with no character JSON escapes: a row of only these has its text put in quotes as it is.
+PLAIN = [t for t in TEXTS if not any(c in t for c in '"\\') and all(ord(c) >= 0x20 for c in t)]
+
+
+def _make_hostile(campaign, texts=TEXTS):  # noqa: F811
     text_fields = [f.attname for f in ReviewItem._meta.concrete_fields if evidence_sql._kind(f) == "text"]
     items = list(campaign.items.order_by("id"))
     assert len(items) >= 5
     for n, item in enumerate(items):
         for k, name in enumerate(text_fields):
-            value = TEXTS[(n + k) % len(TEXTS)]
+            value = (texts if n % 2 else TEXTS)[(n + k) % len(texts if n % 2 else TEXTS)]
             max_length = ReviewItem._meta.get_field(name).max_length
             setattr(item, name, value[:max_length] if max_length else value)
         item.decided_at = TIMES[n % 3]
@@ -60,6 +64,14 @@ def test_items_jsonl_from_sql_is_byte_identical_to_the_python_path(campaign):  #
     with connection.cursor() as cursor:  # the planner setting the export changes is back for the caller
         cursor.execute("SHOW enable_sort")
         assert cursor.fetchone()[0] == "on"
+
+
+def test_rows_whose_text_needs_no_escape_are_written_the_same_way(campaign):  # noqa: F811
+    assert "\x7f" in "".join(PLAIN) and "😀" in "".join(PLAIN) and "\u2028" in "".join(PLAIN)
+    count = _make_hostile(campaign, PLAIN)  # every other row plain, the others hostile
+    python = b"".join(jsonl_chunks(selectors.items_for_export(campaign)))
+    assert python.count(b"\n") == count
+    assert b"".join(evidence._items_jsonl(campaign)) == python
 
 
 def test_items_csv_from_sql_is_byte_identical_to_the_python_path(campaign):  # noqa: F811
