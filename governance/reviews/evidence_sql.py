@@ -18,8 +18,8 @@ in C, so Python only joins them, hashes and deflates:
   (which JSON text never holds raw) and is rewritten in Python (json.loads, as the ORM reads it,
   then orjson), because jsonb writes numbers and spacing its own way.
 
-On the benchmark's 1,000,000 items PostgreSQL spends about 4 CPU seconds on items.jsonl and 2 on
-items.csv, where row_to_json and `||` through a server-side cursor took 24.
+On the benchmark's 1,000,000 items PostgreSQL spends about 11.5 CPU seconds on the two files in one
+backend (no parallel workers), where row_to_json and `||` through a server-side cursor took 24.
 tests/evidence/test_sql_export.py holds both paths to identical bytes on hostile values. A model
 with a field type not handled here keeps the Python path (`jsonl_supported`, `csv_kind`).
 """
@@ -121,16 +121,34 @@ def _copy_chunks(using: str, sql: str, params: Sequence, options: str, join) -> 
     """`COPY (sql) TO STDOUT (options)`, its messages (one a row) put together by `join` in chunks."""
     connection = connections[using]
     # enable_sort off: the rows in primary key order from its index, not a sort of the whole
-    # result (the planner prefers it with every row of the table wanted). For this transaction,
-    # and set back after: inside a caller's transaction a SET LOCAL would outlive the export.
+    # result (the planner prefers it with every row of the table wanted). No parallel workers and
+    # no JIT: a Gather Merge of two workers cost about twice the CPU of one backend for the same
+    # rows, on cores the Python side needs. For this transaction, and set back after: inside a
+    # caller's transaction a SET LOCAL would outlive the export.
+    names = list(_EXPORT_SETTINGS)
     with transaction.atomic(using=using), connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('enable_sort'), set_config('enable_sort', 'off', true)")
-        (previous, _) = cursor.fetchone()
+        cursor.execute(
+            "SELECT array_agg(current_setting(name) ORDER BY ord)"
+            " FROM unnest(%s::text[]) WITH ORDINALITY AS s (name, ord)",
+            [names],
+        )
+        (previous,) = cursor.fetchone()
+        _set_local(cursor, names, [_EXPORT_SETTINGS[name] for name in names])
         with connection.wrap_database_errors, cursor.cursor.copy(f"COPY ({sql}) TO STDOUT ({options})", params) as copy:
             while (chunk := _read_chunk(copy.read, join)) is not None:
                 if chunk:
                     yield chunk
-        cursor.execute("SELECT set_config('enable_sort', %s, true)", [previous])
+        _set_local(cursor, names, previous)
+
+
+_EXPORT_SETTINGS = {"enable_sort": "off", "max_parallel_workers_per_gather": "0", "jit": "off"}
+
+
+def _set_local(cursor, names: list[str], values: list[str]) -> None:
+    cursor.execute(
+        "SELECT count(set_config(name, value, true)) FROM unnest(%s::text[], %s::text[]) AS s (name, value)",
+        [names, values],
+    )
 
 
 def _jsonl_lines(rows: list) -> bytes:

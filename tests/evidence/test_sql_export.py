@@ -57,13 +57,21 @@ def _make_hostile(campaign, texts=TEXTS):  # noqa: F811
 def test_items_jsonl_from_sql_is_byte_identical_to_the_python_path(campaign):  # noqa: F811
     count = _make_hostile(campaign)
     python = b"".join(jsonl_chunks(selectors.items_for_export(campaign)))
+    settings = (
+        "SELECT current_setting('enable_sort'), current_setting('max_parallel_workers_per_gather'),"
+        " current_setting('jit')"
+    )
+    with connection.cursor() as cursor:  # a caller's own planner settings, not the defaults
+        cursor.execute("SET max_parallel_workers_per_gather = 3")
+        cursor.execute(settings)
+        before = cursor.fetchone()
     sql = b"".join(evidence._items_jsonl(campaign))
     assert evidence_sql.jsonl_supported(ReviewItem)
     assert python.count(b"\n") == count
     assert sql == python
-    with connection.cursor() as cursor:  # the planner setting the export changes is back for the caller
-        cursor.execute("SHOW enable_sort")
-        assert cursor.fetchone()[0] == "on"
+    with connection.cursor() as cursor:  # the planner settings the export changes are back for the caller
+        cursor.execute(settings)
+        assert cursor.fetchone() == before == ("on", "3", before[2])
 
 
 def test_rows_whose_text_needs_no_escape_are_written_the_same_way(campaign):  # noqa: F811
