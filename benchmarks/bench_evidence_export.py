@@ -48,8 +48,7 @@ with tempfile.TemporaryDirectory() as tmp:
     signing.generate_key_file(__import__("pathlib").Path(key))
     with override_settings(SIGNING_KEY_FILE=key, SIGNING_KEY_ID="bench"):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        files = [PackageFile("items.jsonl", lambda: evidence._items_jsonl(campaign)),
-                 PackageFile("items.csv", lambda: evidence._items_csv(campaign))]
+        files = evidence._item_files(campaign)
         result = PackageResult()
         with _cost(_connection.settings_dict["NAME"]) as cost, open(os.path.join(tmp, "out.zip"), "wb") as out:
             for chunk in stream_package(files, subject={"type": "campaign", "id": campaign.pk}, result=result):

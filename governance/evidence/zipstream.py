@@ -6,6 +6,9 @@
     out += archive.end()                     # the rest of the deflate stream and a data descriptor
     out = archive.close()                    # the central directory
 
+An entry deflated elsewhere (by `compressor()`, e.g. on another thread) goes in as it is:
+`start(path)`, `write_deflated(data)` any number of times, `end(crc=..., size=...)`.
+
 Deflate through ISA-L (`isal`: the same format, about three times zlib's speed at level 1) when it
 is installed, zlib otherwise; any unzip reads either. The layout is the one zipfile writes with
 `force_zip64=True` and a data descriptor after each entry (the sizes are known only at the end),
@@ -37,6 +40,15 @@ _UNIX = 3
 _DESCRIPTOR_FLAG = 0x08
 _DEFLATED = 8
 _ATTRIBUTES = 0o100644 << 16
+
+
+def compressor():
+    """What an entry is deflated with: raw deflate at LEVEL, ISA-L's where installed."""
+    return _deflate.compressobj(LEVEL, _deflate.DEFLATED, -15)
+
+
+def crc32(data: bytes, value: int = 0) -> int:
+    return _deflate.crc32(data, value)
 
 
 @dataclass
@@ -82,10 +94,23 @@ class ZipStream:
         entry.compressed += len(out)
         return self._emit(out)
 
-    def end(self) -> bytes:
-        """The end of the entry's deflate stream and its data descriptor."""
+    def write_deflated(self, data: bytes) -> bytes:
+        """Bytes of the entry's deflate stream made elsewhere; `end` then takes its CRC and size."""
+        self._open.compressed += len(data)
+        self._compressor = None
+        return self._emit(data)
+
+    def end(self, *, crc: int | None = None, size: int | None = None) -> bytes:
+        """The end of the entry's deflate stream and its data descriptor; `crc` and `size` of what an
+        entry written by write_deflated inflates to."""
         entry = self._open
-        out = self._compressor.flush()
+        if (crc is None) != (self._compressor is not None) or (crc is None) != (size is None):
+            raise ValueError("crc and size are given for an entry written by write_deflated, and only for it.")
+        out = b""
+        if crc is None:
+            out = self._compressor.flush()
+        else:
+            entry.crc, entry.size = crc, size
         entry.compressed += len(out)
         self._entries.append(entry)
         self._open = self._compressor = None

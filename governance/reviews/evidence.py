@@ -58,8 +58,7 @@ def campaign_source(subject_id: str) -> sources.Source:
     )
     files = [
         json_file("campaign.json", subject),
-        PackageFile("items.jsonl", lambda: _items_jsonl(campaign)),
-        PackageFile("items.csv", lambda: _items_csv(campaign)),
+        *_item_files(campaign),
         json_file("signoffs.json", _signoffs(campaign)),
         pdf_file("summary.pdf", "evidence/campaign_summary.html", lambda: summary_context(campaign)),
         *sources.audit_files(events),
@@ -94,11 +93,36 @@ def _on_postgresql(campaign: Campaign) -> str | None:
     return using if connections[using].vendor == "postgresql" else None
 
 
+def _item_files(campaign: Campaign) -> list[PackageFile]:
+    """items.jsonl and items.csv; when PostgreSQL writes both, from one snapshot by two backends at
+    once (`evidence_sql.SameSnapshot`)."""
+    using = _on_postgresql(campaign)
+    jsonl, csv = _jsonl_copy(campaign, using), _csv_copy(campaign, using)
+    if jsonl is None or csv is None:
+        return [
+            PackageFile("items.jsonl", lambda: _items_jsonl(campaign)),
+            PackageFile("items.csv", lambda: _items_csv(campaign)),
+        ]
+    pair = evidence_sql.SameSnapshot(using, jsonl, csv)
+    return [PackageFile("items.jsonl", pair.first), PackageFile("items.csv", pair.second)]
+
+
 def _items_jsonl(campaign: Campaign):
     using = _on_postgresql(campaign)
+    copy = _jsonl_copy(campaign, using)
+    return jsonl_chunks(selectors.items_for_export(campaign)) if copy is None else copy.chunks(using)
+
+
+def _items_csv(campaign: Campaign):
+    using = _on_postgresql(campaign)
+    copy = _csv_copy(campaign, using)
+    return csv_chunks(CSV_HEADER, _csv_rows(campaign)) if copy is None else copy.chunks(using)
+
+
+def _jsonl_copy(campaign: Campaign, using: str | None) -> evidence_sql.Copy | None:
     if using is None or not evidence_sql.jsonl_supported(ReviewItem):
-        return jsonl_chunks(selectors.items_for_export(campaign))
-    return evidence_sql.jsonl_chunks(ReviewItem, using, "i.campaign_id = %s", [campaign.pk])
+        return None
+    return evidence_sql.jsonl_copy(ReviewItem, using, "i.campaign_id = %s", [campaign.pk])
 
 
 def _csv_columns() -> list[tuple[str, str]] | None:
@@ -116,18 +140,17 @@ def _csv_columns() -> list[tuple[str, str]] | None:
     return columns
 
 
-def _items_csv(campaign: Campaign):
-    using = _on_postgresql(campaign)
+def _csv_copy(campaign: Campaign, using: str | None) -> evidence_sql.Copy | None:
     columns = _csv_columns() if using is not None else None
     if columns is None:
-        return csv_chunks(CSV_HEADER, _csv_rows(campaign))
+        return None
     users = ReviewItem._meta.get_field("decided_by").related_model._meta.db_table
     from_sql = (
         f'FROM "{ReviewItem._meta.db_table}" i LEFT JOIN "{users}" u ON u.id = i.decided_by_id'
         " WHERE i.campaign_id = %s ORDER BY i.id"
     )
     lead = (campaign.pk, campaign.name)
-    return evidence_sql.csv_chunks_sql(using, CSV_HEADER, lead, columns, from_sql, [campaign.pk])
+    return evidence_sql.csv_copy(CSV_HEADER, lead, columns, from_sql, [campaign.pk])
 
 
 def _csv_rows(campaign: Campaign):

@@ -10,7 +10,8 @@ in C, so Python only joins them, hashes and deflates:
   leading `'` before a formula start, `true`/`false`, times as `canonical_time`) and an empty
   text as NULL (COPY writes `""` for an empty string, csv.writer nothing); Python ends each row
   with CRLF where COPY ends it with LF.
-- items.jsonl: one `concat()` per row of the keys and each value as orjson writes it: text in
+- items.jsonl: one `||` per row (a balanced tree: `Copy`, `_joined`) of the keys and each value
+  as orjson writes it: text in
   quotes as it is when no text of the row holds a character JSON escapes (one regular expression
   over the row's text), else to_json (the same escapes as orjson, UTF-8 as is), times as orjson's text
   (`2026-01-31T12:00:00[.ffffff]+00:00`), keys in field order; read in COPY's binary format,
@@ -18,9 +19,14 @@ in C, so Python only joins them, hashes and deflates:
   (which JSON text never holds raw) and is rewritten in Python (json.loads, as the ORM reads it,
   then orjson), because jsonb writes numbers and spacing its own way.
 
-On the benchmark's 1,000,000 items PostgreSQL spends about 11.5 CPU seconds on the two files in one
-backend (no parallel workers), where row_to_json and `||` through a server-side cursor took 24.
-tests/evidence/test_sql_export.py holds both paths to identical bytes on hostile values. A model
+Outside a transaction the two files are read at once by two backends from one snapshot
+(`SameSnapshot`): items.jsonl streams while items.csv is read, hashed and deflated on a thread
+into a temporary file that goes into the zip as it is.
+
+On the benchmark's 1,000,000 items PostgreSQL spends about FIGURE CPU seconds on the two files
+(perf: most of it in building the lines, a tenth in to_char, a tenth in the regular expression
+test, a tenth in sending), where concat() and one backend took 9.4 and row_to_json and `||`
+through a server-side cursor 24. tests/evidence/test_sql_export.py holds both paths to identical bytes on hostile values. A model
 with a field type not handled here keeps the Python path (`jsonl_supported`, `csv_kind`).
 """
 
@@ -28,20 +34,22 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import orjson
 from django.db import connections, models, transaction
 
 from governance.audit.spreadsheet import CHUNK_BYTES, FORMULA_STARTS, csv_chunks, safe_row
+from governance.evidence.package import DeflateAhead, Deflated
 
 _INTEGER = {
     "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField", "SmallIntegerField",
     "PositiveIntegerField", "PositiveBigIntegerField", "PositiveSmallIntegerField",
 }  # fmt: skip
 _TEXT = {"CharField", "TextField", "EmailField", "SlugField", "URLField"}
-_STARTS = "ARRAY[" + ", ".join(f"chr({ord(c)})" for c in sorted(FORMULA_STARTS)) + "]"
-_UTC = "({column} AT TIME ZONE 'UTC')"
+_STARTS = ", ".join(str(ord(c)) for c in sorted(FORMULA_STARTS))  # code points, for ascii()
 _BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _BINARY_HEADER = len(_BINARY_SIGNATURE) + 8  # the flags and the header extension's length
 
@@ -74,25 +82,38 @@ def _literal(text: str) -> str:
 _ESCAPED = r"""E'[\\x01-\\x1f"\\\\]'"""
 
 
-def _json_value(column: str, kind: str, plain: bool = False) -> str:
-    """The SQL text of the field's value as orjson writes it in the line; `plain`: a text value is
-    known to hold no character JSON escapes, so it is only put in quotes."""
+def _json_value(column: str, kind: str, null: bool, plain: bool = False) -> str:
+    """The SQL text of the field's value as orjson writes it in the line, never NULL (the line is
+    joined with `||`); `plain`: a text value is known to hold no character JSON escapes, so it is
+    only put in quotes."""
     if kind == "integer":
-        return f"coalesce({column}::text, 'null')"
+        return f"coalesce({column}::text, 'null')" if null else f"{column}::text"
     if kind == "text" and plain:
         return f"""CASE WHEN {column} IS NULL THEN 'null' ELSE '"' || {column} || '"' END"""
     if kind == "text":
         return f"""CASE WHEN {column} = '' THEN '""' ELSE coalesce(to_json({column})::text, 'null') END"""
+    if kind == "boolean" and not null:
+        return f"CASE WHEN {column} THEN 'true' ELSE 'false' END"
     if kind == "boolean":
         return f"CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' ELSE 'null' END"
     if kind == "datetime":
-        # orjson: the microseconds only when there are any.
-        text = f"""to_char({_UTC.format(column=column)}, '"\\""YYYY-MM-DD"T"HH24:MI:SS.US"+00:00\\""')"""
+        # orjson: the microseconds only when there are any. In UTC by the export's TimeZone.
+        text = f"""to_char({column}, '"\\""YYYY-MM-DD"T"HH24:MI:SS.US"+00:00\\""')"""
         return f"coalesce(replace({text}, '.000000+', '+'), 'null')"
     if kind == "json":
         marked = f"chr(1) || {column}::text || chr(1)"
         return f"CASE WHEN {column} IS NULL THEN 'null' WHEN {column} = '{{}}' THEN '{{}}' ELSE {marked} END"
     raise ValueError(f"No JSON line for a {kind!r} field.")
+
+
+def _joined(parts: list[str]) -> str:
+    """`||` over parts that are never NULL, as a balanced tree: concat() turns every argument into
+    a C string through its output function (a third of the backend's time on a million lines), and
+    a left-deep chain of `||` copies the line made so far at every step."""
+    if len(parts) == 1:
+        return parts[0]
+    half = len(parts) // 2
+    return f"({_joined(parts[:half])} || {_joined(parts[half:])})"
 
 
 def _read_chunk(read, join) -> bytes | None:
@@ -117,16 +138,37 @@ def _read_chunk(read, join) -> bytes | None:
             gc.enable()
 
 
-def _copy_chunks(using: str, sql: str, params: Sequence, options: str, join) -> Iterator[bytes]:
-    """`COPY (sql) TO STDOUT (options)`, its messages (one a row) put together by `join` in chunks."""
+@dataclass(frozen=True)
+class Copy:
+    """One file of the export: `COPY (sql) TO STDOUT (options)`, whose messages (one a row) `join`
+    puts together in chunks, after `head` (items.csv's header)."""
+
+    sql: str
+    params: Sequence
+    options: str
+    join: Callable[[list], bytes]
+    head: bytes = b""
+
+    def chunks(self, using: str, begin: Callable | None = None) -> Iterator[bytes]:
+        """The file's bytes; `begin(cursor)` runs first in the COPY's transaction."""
+        if self.head:
+            yield self.head
+        yield from _copy_chunks(using, self, begin)
+
+
+def _copy_chunks(using: str, copy: Copy, begin: Callable | None) -> Iterator[bytes]:
     connection = connections[using]
     # enable_sort off: the rows in primary key order from its index, not a sort of the whole
     # result (the planner prefers it with every row of the table wanted). No parallel workers and
     # no JIT: a Gather Merge of two workers cost about twice the CPU of one backend for the same
-    # rows, on cores the Python side needs. For this transaction, and set back after: inside a
-    # caller's transaction a SET LOCAL would outlive the export.
+    # rows, on cores the Python side needs. TimeZone UTC: to_char writes the times in UTC without
+    # an AT TIME ZONE a time (Django's connection is in UTC already; this holds whatever a caller
+    # set). For this transaction, and set back after: inside a caller's transaction a SET LOCAL
+    # would outlive the export.
     names = list(_EXPORT_SETTINGS)
     with transaction.atomic(using=using), connection.cursor() as cursor:
+        if begin is not None:
+            begin(cursor)
         cursor.execute(
             "SELECT array_agg(current_setting(name) ORDER BY ord)"
             " FROM unnest(%s::text[]) WITH ORDINALITY AS s (name, ord)",
@@ -134,14 +176,15 @@ def _copy_chunks(using: str, sql: str, params: Sequence, options: str, join) -> 
         )
         (previous,) = cursor.fetchone()
         _set_local(cursor, names, [_EXPORT_SETTINGS[name] for name in names])
-        with connection.wrap_database_errors, cursor.cursor.copy(f"COPY ({sql}) TO STDOUT ({options})", params) as copy:
-            while (chunk := _read_chunk(copy.read, join)) is not None:
+        statement = f"COPY ({copy.sql}) TO STDOUT ({copy.options})"
+        with connection.wrap_database_errors, cursor.cursor.copy(statement, copy.params) as stream:
+            while (chunk := _read_chunk(stream.read, copy.join)) is not None:
                 if chunk:
                     yield chunk
         _set_local(cursor, names, previous)
 
 
-_EXPORT_SETTINGS = {"enable_sort": "off", "max_parallel_workers_per_gather": "0", "jit": "off"}
+_EXPORT_SETTINGS = {"enable_sort": "off", "max_parallel_workers_per_gather": "0", "jit": "off", "TimeZone": "UTC"}
 
 
 def _set_local(cursor, names: list[str], values: list[str]) -> None:
@@ -167,7 +210,7 @@ def _jsonl_lines(rows: list) -> bytes:
     return b"".join(parts)
 
 
-def jsonl_chunks(model: type[models.Model], using: str, where: str, params: Sequence) -> Iterator[bytes]:
+def jsonl_copy(model: type[models.Model], using: str, where: str, params: Sequence) -> Copy:
     """The rows of `model` matching `where` (SQL over `i`), in primary key order, as
     `package.jsonl_chunks(queryset.values())` writes them."""
     quote = connections[using].ops.quote_name
@@ -185,14 +228,15 @@ def jsonl_chunks(model: type[models.Model], using: str, where: str, params: Sequ
                 parts += [_literal(text + '"'), column]
                 text = '"'
             else:
-                parts += [_literal(text), _json_value(column, kind, plain)]
+                parts += [_literal(text), f"({_json_value(column, kind, null, plain)})"]
                 text = ""
-        return f"concat({', '.join(parts)}, {_literal(text + '}')} || E'\\n')"
+        return _joined([*parts, _literal(text + "}\n")])
 
     # One test a row of all its text: most rows hold no character to escape, and their text goes
     # in quotes as it is, where a to_json a field costs more than the test.
+    # (`||` here too: where a text is NULL the test is NULL, and the row takes the escaping path.)
     texts = [column for _, column, kind, _ in fields if kind == "text"]
-    clean = f"concat({', '.join(texts)}) !~ {_ESCAPED}" if texts else "true"
+    clean = f"({' || '.join(texts)}) !~ {_ESCAPED}" if texts else "true"
     sql = (
         f"SELECT CASE WHEN {clean} THEN {line(True)} ELSE {line(False)} END"  # noqa: S608 (names quoted)
         f" FROM {quote(model._meta.db_table)} AS i"
@@ -200,7 +244,7 @@ def jsonl_chunks(model: type[models.Model], using: str, where: str, params: Sequ
     )
     # Binary: the line as it is, with no scan for characters to quote (a CPU second less of
     # PostgreSQL's on a million lines).
-    yield from _copy_chunks(using, sql, params, "FORMAT binary", _jsonl_lines)
+    return Copy(sql, params, "FORMAT binary", _jsonl_lines)
 
 
 def _csv_rows(rows: list) -> bytes:
@@ -214,31 +258,80 @@ def _csv_cell(expression: str, kind: str) -> str:
     if kind == "boolean":
         return f"CASE WHEN {expression} THEN 'true' WHEN NOT {expression} THEN 'false' END"
     if kind == "datetime":
-        return f"""to_char({_UTC.format(column=expression)}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-    safe = f"CASE WHEN left({expression}, 1) = ANY({_STARTS}) THEN chr(39) || {expression}"
+        return f"""to_char({expression}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""  # UTC: the export's TimeZone
+    # ascii(): the first character's code point (0 for ''), compared as integers, where
+    # left(x, 1) = ANY(ARRAY[...]) hashed a text a cell.
+    safe = f"CASE WHEN ascii({expression}) IN ({_STARTS}) THEN chr(39) || {expression}"
     return f"{safe} ELSE nullif({expression}, '') END"
 
 
-def csv_chunks_sql(
-    using: str,
-    header: Sequence[str],
-    lead: Sequence,
-    columns: Sequence[tuple[str, str]],
-    from_sql: str,
-    params: Sequence,
-) -> Iterator[bytes]:
+def csv_copy(
+    header: Sequence[str], lead: Sequence, columns: Sequence[tuple[str, str]], from_sql: str, params: Sequence
+) -> Copy:
     """`csv_chunks(header, (*lead, *row) for row in rows)` for the rows `SELECT <columns> <from_sql>`
     gives: `lead` are the same cells on every row, `columns` are (SQL expression, kind) with kind
     one of integer, text, boolean, datetime."""
     # The lead cells as the text csv.writer writes for them, quoted by COPY like the others.
     lead_text = [str(cell) or None for cell in safe_row(lead)]
     cells = [*("%s::text" for _ in lead_text), *(_csv_cell(expression, kind) for expression, kind in columns)]
-    yield from csv_chunks(header, ())
-    yield from _copy_chunks(
-        using, f"SELECT {', '.join(cells)} {from_sql}", [*lead_text, *params], "FORMAT csv", _csv_rows
-    )
+    head = b"".join(csv_chunks(header, ()))
+    return Copy(f"SELECT {', '.join(cells)} {from_sql}", [*lead_text, *params], "FORMAT csv", _csv_rows, head)
 
 
 def csv_kind(field: models.Field) -> str:
     kind = _kind(field)
     return kind if kind != "json" else ""
+
+
+class SameSnapshot:
+    """Two files of the export read from one snapshot, each by a backend of its own at the same
+    time: `first()` streams while the second is read, hashed and deflated on a thread
+    (`package.DeflateAhead`) into a temporary file, which `second()` hands on already deflated.
+
+    PostgreSQL is the slower side of the export and one backend uses one core: the second COPY
+    runs on the other. The first COPY's transaction is REPEATABLE READ and exports its snapshot
+    (`pg_export_snapshot`), which the second imports (SET TRANSACTION SNAPSHOT) before the first
+    reads a row, so both files show the same items. Inside a caller's transaction a second
+    connection would not see that transaction's own writes: there the two COPYs run one after the
+    other on the caller's connection, as without this class.
+    """
+
+    def __init__(self, using: str, first: Copy, second: Copy) -> None:
+        self.using = using
+        self.copies = (first, second)
+        self._ahead: DeflateAhead | None = None
+
+    def first(self) -> Iterator[bytes]:
+        if connections[self.using].in_atomic_block:
+            yield from self.copies[0].chunks(self.using)
+            return
+        try:
+            yield from self.copies[0].chunks(self.using, begin=self._share)
+        except BaseException:
+            if self._ahead is not None:
+                self._ahead.cancel()
+            raise
+
+    def second(self) -> Iterable[bytes] | Deflated:
+        if self._ahead is None:
+            return self.copies[1].chunks(self.using)
+        return self._ahead.result()
+
+    def _share(self, cursor) -> None:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SELECT pg_export_snapshot()")
+        (snapshot,) = cursor.fetchone()
+        imported = threading.Event()
+
+        def begin(other) -> None:
+            try:
+                other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                other.execute("SET TRANSACTION SNAPSHOT '%s'" % snapshot.replace("'", "''"))  # noqa: UP031
+            finally:
+                imported.set()
+
+        self._ahead = DeflateAhead(lambda: self.copies[1].chunks(self.using, begin=begin))
+        # The snapshot can be imported only while this transaction is open; a failure to import
+        # is raised by second(), a COPY without it could not have started.
+        while not imported.wait(0.05) and self._ahead.running():
+            pass

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from governance.audit import signing
 from governance.audit.models import AuditEvent
 from governance.evidence.models import EvidencePackage
-from governance.evidence.package import PackageError, PackageFile, PackageResult, stream_package
+from governance.evidence.package import DeflateAhead, PackageError, PackageFile, PackageResult, stream_package
 from governance.evidence.verify import verify_package
 from tests.evidence.conftest import HOSTILE, rewrite
 
@@ -207,3 +207,25 @@ def test_a_failed_generation_records_nothing_and_leaves_no_file(evidence_dir):
                          files=[PackageFile("a.csv", broken)], actor=None)  # fmt: skip
     assert set(evidence_dir.iterdir()) == before
     assert not EvidencePackage.objects.exists()
+
+
+def test_a_file_deflated_ahead_is_the_same_file_in_the_package(db):
+    data = [f"row {n}, ö\n".encode() * 50 for n in range(200)]
+    ahead = DeflateAhead(lambda: iter(data))
+    result = PackageResult()
+    files = [PackageFile("ahead.csv", ahead.result), PackageFile("plain.csv", lambda: data)]
+    with zipfile.ZipFile(io.BytesIO(b"".join(stream_package(files, subject={}, result=result)))) as archive:
+        assert archive.read("ahead.csv") == archive.read("plain.csv") == b"".join(data)
+    assert result.files[0].sha256 == result.files[1].sha256 and result.files[0].size == result.files[1].size
+
+
+def test_a_failure_deflating_ahead_is_raised_by_the_file_and_a_cancel_drops_the_file():
+    def broken():
+        yield b"a"
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        DeflateAhead(broken).result()
+    ahead = DeflateAhead(lambda: iter([b"x"] * 10))
+    ahead.cancel()
+    assert ahead._file.closed and not ahead.running()

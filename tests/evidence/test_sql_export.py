@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import gc
+import io
+import time
+import zipfile
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from django.db import connection
 
 from governance.audit.spreadsheet import csv_chunks
 from governance.evidence import sources
-from governance.evidence.package import jsonl_chunks
+from governance.evidence.models import EvidencePackage
+from governance.evidence.package import DeflateAhead, Deflated, jsonl_chunks, stream_package
 from governance.evidence.services import copy_package_to, generate_from_source
 from governance.evidence.verify import verify_package
 from governance.reviews import evidence, evidence_sql, selectors
@@ -25,7 +30,12 @@ pytestmark = [
 
 TEXTS = [*HOSTILE, "", "a,b", 'say "no"', "two\nlines", "cr\ronly", "ctl\x01\x1f\x7f", "emoji 😀 ö —",
          "sep\u2028", "back\\slash", "'quoted", "-", "＠at", " lead space", "del\x7f"]  # fmt: skip
-TIMES = [None, datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC), datetime(2026, 12, 1, 10, 0, 0, 120, tzinfo=UTC)]
+TIMES = [
+    None,
+    datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC),
+    datetime(2026, 12, 1, 10, 0, 0, 120, tzinfo=UTC),
+    datetime(2026, 12, 31, 23, 59, 59, 123456, tzinfo=UTC),
+]  # none, trailing zeros and all six digits
 CONTEXTS = [{}, {"z": 1.5e-7, "a": [1.0, 2, "ö\n"], "long key": {"k": None, "t": True}}, {"hints": ["s3", "iam"]}]
 
 
@@ -42,15 +52,16 @@ def _make_hostile(campaign, texts=TEXTS):  # noqa: F811
             value = (texts if n % 2 else TEXTS)[(n + k) % len(texts if n % 2 else TEXTS)]
             max_length = ReviewItem._meta.get_field(name).max_length
             setattr(item, name, value[:max_length] if max_length else value)
-        item.decided_at = TIMES[n % 3]
-        item.verified_at = TIMES[(n + 1) % 3]
-        item.last_used = TIMES[(n + 2) % 3]
+        item.decided_at = TIMES[n % len(TIMES)]
+        item.verified_at = TIMES[(n + 1) % len(TIMES)]
+        item.last_used = TIMES[(n + 2) % len(TIMES)]
+        item.key_created = TIMES[(n + 3) % len(TIMES)]
         item.mfa_enabled = (None, True, False)[n % 3]
         item.decided_in_bulk = n % 2 == 0
         item.context = CONTEXTS[n % 3]
         item.decided_by_id = None if n % 2 else item.decided_by_id
-    ReviewItem.objects.bulk_update(items, [*text_fields, "decided_at", "verified_at", "last_used", "mfa_enabled",
-                                           "decided_in_bulk", "context", "decided_by"])  # fmt: skip
+    ReviewItem.objects.bulk_update(items, [*text_fields, "decided_at", "verified_at", "last_used", "key_created",
+                                           "mfa_enabled", "decided_in_bulk", "context", "decided_by"])  # fmt: skip
     return len(items)
 
 
@@ -141,3 +152,105 @@ def test_a_download_stopped_midway_leaves_the_connection_as_it_was(campaign, mon
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*), current_setting('enable_sort') FROM reviews_item")
             assert cursor.fetchone() == (campaign.items.count(), "on")
+
+
+def _python_files(campaign):  # noqa: F811
+    return (
+        b"".join(jsonl_chunks(selectors.items_for_export(campaign))),
+        b"".join(csv_chunks(evidence.CSV_HEADER, evidence._csv_rows(campaign))),
+    )
+
+
+def _zipped_items(files) -> tuple[bytes, bytes]:
+    data = b"".join(stream_package(files, subject={}))
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+        return archive.read("items.jsonl"), archive.read("items.csv")
+
+
+def _backends(expected: int | None = None) -> int:
+    """The backends of the test database; with `expected`, waiting a little for a closed one to go."""
+    for _ in range(100):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            (count,) = cursor.fetchone()
+        if count == expected or expected is None:
+            break
+        time.sleep(0.05)
+    return count
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_items_csv_is_read_by_a_second_backend_at_once_to_the_same_bytes(campaign):  # noqa: F811
+    _make_hostile(campaign)
+    python = _python_files(campaign)
+    backends = _backends()
+    files = evidence._item_files(campaign)
+    stream = iter(files[0].chunks())
+    first = next(stream)
+    pair = files[0].chunks.__self__
+    assert pair._ahead is not None  # the second COPY started with the first
+    rest = b"".join(stream)
+    second = files[1].chunks()
+    assert isinstance(second, Deflated) and second.size == len(python[1])
+    second.file.close()
+    assert first + rest == python[0]
+    assert _zipped_items(evidence._item_files(campaign)) == python
+    assert _backends(backends) == backends  # the thread's connection is closed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_file_read_ahead_shows_the_first_files_snapshot(campaign, monkeypatch):  # noqa: F811
+    _make_hostile(campaign)
+    python = _python_files(campaign)
+    params = {k: v for k, v in connection.get_connection_params().items() if k not in ("context", "cursor_factory")}
+
+    class ChangedMeanwhile(DeflateAhead):
+        """A change committed after the first COPY's snapshot and before the second one starts."""
+
+        def __init__(self, chunks):
+            with psycopg.connect(**params, autocommit=True) as other:
+                other.execute("UPDATE reviews_item SET justification = 'changed meanwhile' WHERE campaign_id = %s",
+                              [campaign.pk])  # fmt: skip
+            super().__init__(chunks)
+
+    monkeypatch.setattr(evidence_sql, "DeflateAhead", ChangedMeanwhile)
+    assert _zipped_items(evidence._item_files(campaign)) == python
+    assert b"changed meanwhile" in _python_files(campaign)[1]  # the change was made, and is seen now
+
+
+def test_inside_a_transaction_the_two_files_are_read_one_after_the_other(campaign):  # noqa: F811
+    _make_hostile(campaign)
+    files = evidence._item_files(campaign)
+    assert _zipped_items(files) == _python_files(campaign)
+    assert files[0].chunks.__self__._ahead is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_download_stopped_midway_stops_the_file_read_ahead(campaign, monkeypatch):  # noqa: F811
+    _make_hostile(campaign)
+    monkeypatch.setattr(evidence_sql, "CHUNK_BYTES", 1)
+    backends = _backends()
+    files = evidence._item_files(campaign)
+    stream = files[0].chunks()
+    next(stream)
+    next(stream)
+    ahead = stream.gi_frame.f_locals["self"]._ahead
+    stream.close()
+    assert not ahead.running()
+    assert ahead._file.closed
+    assert _backends(backends) == backends
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('enable_sort'), current_setting('transaction_isolation')")
+        assert cursor.fetchone() == ("on", "read committed")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_of_the_file_read_ahead_is_raised_and_nothing_is_stored(campaign, monkeypatch, evidence_dir):  # noqa: F811
+    broken = evidence_sql.Copy("SELECT 1 / 0", [], "FORMAT csv", evidence_sql._csv_rows)
+    monkeypatch.setattr(evidence, "_csv_copy", lambda campaign, using: broken)
+    before = set(evidence_dir.iterdir())
+    with pytest.raises(Exception, match="division by zero"):
+        generate_from_source(sources.build("campaign", str(campaign.pk)))
+    assert set(evidence_dir.iterdir()) == before
+    assert not EvidencePackage.objects.exists()

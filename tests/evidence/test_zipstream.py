@@ -119,3 +119,32 @@ def test_an_entry_must_end_before_the_next_starts_or_the_zip_closes():
         archive.start("b")
     with pytest.raises(ValueError, match="still open"):
         archive.close()
+
+
+def test_an_entry_deflated_elsewhere_goes_in_as_it_is(deflate, tmp_path):
+    data = b"".join(_text_chunks(5))
+    compressor = zipstream.compressor()
+    deflated = compressor.compress(data) + compressor.flush()
+    archive = ZipStream(WHEN)
+    out = archive.start("ahead.csv") + archive.write_deflated(deflated[:1000]) + archive.write_deflated(deflated[1000:])
+    out += archive.end(crc=zipstream.crc32(data), size=len(data))
+    out += archive.start("after.txt") + archive.write(b"next") + archive.end() + archive.close()
+    path = tmp_path / "ahead.zip"
+    path.write_bytes(out)
+    with zipfile.ZipFile(path) as read:
+        assert read.testzip() is None
+        assert read.read("ahead.csv") == data and read.read("after.txt") == b"next"
+        assert read.getinfo("ahead.csv").compress_size == len(deflated)
+
+
+def test_a_crc_and_size_go_only_with_an_entry_deflated_elsewhere():
+    archive = ZipStream(WHEN)
+    archive.start("a.txt")
+    archive.write(b"a")
+    with pytest.raises(ValueError, match="write_deflated"):
+        archive.end(crc=0, size=1)
+    archive = ZipStream(WHEN)
+    archive.start("b.txt")
+    archive.write_deflated(b"\x03\x00")
+    with pytest.raises(ValueError, match="write_deflated"):
+        archive.end()
