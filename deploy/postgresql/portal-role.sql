@@ -21,3 +21,7 @@ GRANT UPDATE (actor_id) ON audit_event TO portal_app;
 
 -- Migration history is the owner's business.
 REVOKE INSERT, UPDATE, DELETE ON django_migrations FROM portal_app;
+
+-- A full launch's items go into a table of the campaign's own, attached as its partition
+-- (reviews migration 0007); only these two functions, owned by the owner role, may make one.
+GRANT EXECUTE ON FUNCTION reviews_item_partition_create(bigint), reviews_item_partition_attach(bigint) TO portal_app;

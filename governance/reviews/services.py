@@ -150,7 +150,7 @@ def decide_bulk(
             "decided_at": now,
             "decided_in_bulk": True,
         }
-        rows = _decide_locked(chosen.order_by("id")[: BULK_LIMIT + 1], changes)
+        rows = _decide_locked(chosen.order_by("id")[: BULK_LIMIT + 1], changes, campaign_id=campaign.pk)
         if len(rows) > BULK_LIMIT:
             # Raised inside the transaction: what the statement changed is rolled back with it.
             raise ReviewError(f"A bulk decision covers at most {BULK_LIMIT} items; narrow the filter.")
@@ -184,7 +184,7 @@ def decide_bulk(
 _BEFORE = ("id", "decision", "justification", "reviewer_email", "version", "principal_name", "target_name")
 
 
-def _decide_locked(chosen: QuerySet, changes: dict[str, Any]) -> list[tuple]:
+def _decide_locked(chosen: QuerySet, changes: dict[str, Any], *, campaign_id: int) -> list[tuple]:
     """Lock the chosen items, apply `changes` (and bump each version), and return each item's
     `_BEFORE` values as they were, in id order.
 
@@ -203,10 +203,11 @@ def _decide_locked(chosen: QuerySet, changes: dict[str, Any]) -> list[tuple]:
     table = quote(ReviewItem._meta.db_table)
     sql = (
         f"UPDATE {table} AS t SET {assignments}, version = t.version + 1 "  # noqa: S608 - the ORM's own SQL
-        f"FROM ({locked}) AS o WHERE t.id = o.id RETURNING {returned}"
+        f"FROM ({locked}) AS o WHERE t.id = o.id AND t.campaign_id = %s RETURNING {returned}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*changes.values(), *params])
+        # The campaign (the partition key, migration 0007) so that only its partition is read.
+        cursor.execute(sql, [*changes.values(), *params, campaign_id])
         return sorted(cursor.fetchall())
 
 
