@@ -15,8 +15,9 @@ items / owners of them: 5,500, the issue's "5,000 for this reviewer".
 - bulk: `decide_bulk` over 2,000 of a reviewer's items, each audited and marked as bulk
   (checked), three times, by three other reviewers; each run and the median. Target 300 ms.
 
-PostgreSQL only. Wall times come with the CPU seconds of this process (Python) and of its
-PostgreSQL backend, and the load average before and after: the machine may be shared.
+PostgreSQL only. Wall times come with the CPU seconds of this process (Python) and of the
+scratch database's PostgreSQL backends and their parallel workers, and the load average before
+and after: the machine may be shared.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ import statistics
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, setup_test_environment
 from django.urls import reverse
+
+from benchmarks.bench_audit_verify import _backends_cpu
 
 TARGET_LAUNCH_SECONDS = 10
 TARGET_INBOX_P95_MS = 100
@@ -205,22 +207,23 @@ def _measure(owners: int) -> dict:
 
 @contextmanager
 def _cost():
-    """Wall seconds, and CPU seconds of this process and of its PostgreSQL backend, of the block.
+    """Wall seconds, and CPU seconds of this process and of the scratch database's PostgreSQL
+    backends with the parallel workers they lead (a launch's ATTACH builds its indexes with
+    some), of the block.
 
-    The backend is sampled from /proc while the block runs: a launch's commit hands a task to the
-    queue, which closes the connection (CONN_MAX_AGE 0), and its backend's CPU would go with it.
-    A backend opened meanwhile counts in full."""
+    The backends are sampled from /proc while the block runs: a launch's commit hands a task to
+    the queue, which closes the connection (CONN_MAX_AGE 0), and its backend's CPU would go with
+    it. A backend or worker that started meanwhile counts in full."""
     measured: dict[str, float] = {}
-    pid = _backend_pid()
-    first = _cpu_of(pid) or 0.0
-    last = [first]
+    database = connection.settings_dict["NAME"]
+    _backend_pid()  # connected, so the backend is there to count from
+    before = _backends_cpu(database)
+    latest = dict(before)
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.05):
-            seen = _cpu_of(pid)
-            if seen is not None:
-                last[0] = seen
+            latest.update(_backends_cpu(database))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -230,27 +233,15 @@ def _cost():
     measured["python_cpu"] = time.process_time() - cpu
     done.set()
     sampler.join()
-    seen = _cpu_of(pid)
-    used = (seen if seen is not None else last[0]) - first
-    now_pid = _backend_pid()
-    if now_pid != pid:
-        used += _cpu_of(now_pid) or 0.0
-    measured["postgres_cpu"] = used
+    _backend_pid()
+    latest.update(_backends_cpu(database))
+    measured["postgres_cpu"] = sum(value - before.get(pid, 0.0) for pid, value in latest.items())
 
 
 def _backend_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         return cursor.fetchone()[0]
-
-
-def _cpu_of(pid: int) -> float | None:
-    """CPU seconds a process used so far (the PostgreSQL server must be on this host)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_ms(cost: dict[str, float]) -> dict[str, float]:

@@ -11,6 +11,10 @@ the schema's owner (installed by 0007, granted in deploy/postgresql/portal-role.
 only the campaign's id, name the table after it, and refuse a campaign that does not exist,
 already has items or already has its table. Both run in the launch's transaction: a failure
 leaves neither the table nor the campaign behind.
+
+ATTACH locks the DEFAULT partition (and scans it for rows of the new campaign: there are none,
+and it holds only event-driven items) until the launch commits, a few seconds once a quarter:
+reads of event-driven campaigns' items wait that long, other campaigns' do not.
 """
 
 from __future__ import annotations

@@ -27,12 +27,13 @@ from django.db import migrations, models
 
 statement_checks = importlib.import_module("governance.reviews.migrations.0006_item_campaign_statement_check")
 
-FUNCTIONS = """
+FUNCTIONS = r"""
 CREATE FUNCTION reviews_item_partition_create(campaign bigint) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$
 DECLARE
   name text := 'reviews_item_c' || campaign;
   grant_to record;
+  partial record;
 BEGIN
   IF campaign IS NULL OR NOT EXISTS (SELECT 1 FROM reviews_campaign c WHERE c.id = campaign) THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -50,6 +51,15 @@ BEGIN
   -- CHECK lets ATTACH skip its scan for the partition constraint.
   EXECUTE format('CREATE TABLE %I (LIKE reviews_item INCLUDING DEFAULTS INCLUDING CONSTRAINTS, '
                  'CONSTRAINT %I CHECK (campaign_id = %s))', name, name || '_campaign', campaign);
+  -- The partial indexes (decided, in remediation) hold none of a launch's fresh items: made
+  -- now, the load pays one predicate per row for them, where ATTACH would scan the table once
+  -- for each (0.5 s for a million items). ATTACH adopts them as their parents' partitions.
+  FOR partial IN
+    SELECT pg_get_indexdef(x.indexrelid) AS definition FROM pg_index x
+    WHERE x.indrelid = 'reviews_item'::regclass AND x.indpred IS NOT NULL
+  LOOP
+    EXECUTE regexp_replace(partial.definition, '^CREATE INDEX \S+ ON ONLY \S+ ', format('CREATE INDEX ON %I ', name));
+  END LOOP;
   -- Whoever may insert items may load these, until they are attached (then the parent's rights
   -- apply to them as to every item).
   FOR grant_to IN
