@@ -63,6 +63,13 @@ def on_starting(server):
             path.unlink(missing_ok=True)
 
 
+def post_worker_init(worker):
+    # The application is loaded: the rest of what requests import, then out of the collector's way.
+    from portal.warm import warm_and_freeze
+
+    warm_and_freeze()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

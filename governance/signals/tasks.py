@@ -35,6 +35,14 @@ def refresh_config() -> dict:
     return services.refresh_config().as_dict()
 
 
+def prioritize_campaign(*, campaign_id: int) -> dict:
+    """A launched campaign's principals fetched ahead of the queue (queued by the launch's commit)."""
+    from governance.reviews.models import ReviewItem
+
+    principals = ReviewItem.objects.filter(campaign_id=campaign_id).exclude(principal_id=None).order_by()
+    return {"prioritized": services.prioritize_last_accessed(principal_ids=principals.values("principal_id"))}
+
+
 def refresh(*, sources: list[str], force: bool = False) -> list[dict]:
     """A requested refresh of some sources (a person's, or the command's)."""
     runs = {

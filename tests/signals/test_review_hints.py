@@ -32,8 +32,18 @@ def unused_role(persona_inventory):
 def test_a_launched_campaign_carries_the_hint_and_queues_its_principals(
     unused_role,
     review_inventory,  # noqa: F811 - the reviews' fixture, imported above
-    campaign,  # noqa: F811
+    template,  # noqa: F811
+    personas,
+    django_capture_on_commit_callbacks,
 ):
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+
+    from governance.reviews.launch import launch
+    from governance.signals import tasks
+
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign = launch(template=template, actor=personas["campaign_admin"], period="2026-Q4").campaign
     items = ReviewItem.objects.filter(campaign=campaign)
     mine = [i for i in items if i.principal_id == unused_role.pk]
     assert mine
@@ -41,8 +51,15 @@ def test_a_launched_campaign_carries_the_hint_and_queues_its_principals(
         assert item.context["last_accessed"]["text"] == "Never used EC2 in 400 days; not used S3 in 90 days."
     others = [i for i in items if i.principal_id not in (None, unused_role.pk)]
     assert others and all("last_accessed" not in i.context for i in others)
+    # The fetches are put first by a task the launch's commit queued, not inside the launch.
+    assert not LastAccessedFetch.objects.filter(wanted_at__isnull=False).exists()
+    queued_tasks = [SignedPackage.loads(q.payload) for q in OrmQ.objects.all()]
+    prioritize = [t for t in queued_tasks if t["func"] == "governance.signals.tasks.prioritize_campaign"]
+    assert [t["kwargs"] for t in prioritize] == [{"campaign_id": campaign.pk}]
+    result = tasks.prioritize_campaign(**prioritize[0]["kwargs"])
     queued = set(LastAccessedFetch.objects.filter(wanted_at__isnull=False).values_list("principal_id", flat=True))
-    assert {i.principal_id for i in others if i.principal_kind.startswith("iam_")} <= queued
+    iam = {i.principal_id for i in others if i.principal_kind.startswith("iam_")}
+    assert iam <= queued and result["prioritized"] == len(queued)
 
 
 def test_the_campaign_page_shows_the_hint_the_last_use_and_the_revoke_recommendation(
