@@ -19,14 +19,15 @@ answer, and let a provider skip (return) when its source is unavailable.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, Func, JSONField, QuerySet, Value
 from django.utils.module_loading import import_string
 
 _PROVIDERS: dict[str, str] = {}
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def register(name: str, dotted_path: str) -> None:
@@ -47,19 +48,31 @@ def run_all(*, campaign: Any, items: QuerySet) -> list[str]:
     return ran
 
 
+class _ContextWith(Func):
+    """`context` with `key` set to the JSON text `value`, on either database."""
+
+    output_field = JSONField()
+
+    def __init__(self, key: str, value: str) -> None:
+        super().__init__(F("context"), Value(key), Value(value))
+
+    def as_sql(self, compiler, connection, **extra):  # type: ignore[no-untyped-def]
+        (column, key, value) = (compiler.compile(e) for e in self.get_source_expressions())
+        params = [*column[1], *key[1], *value[1]]
+        if connection.vendor == "postgresql":
+            return f"{column[0]} || jsonb_build_object({key[0]}::text, {value[0]}::jsonb)", params
+        return f"json_set({column[0]}, '$.' || json_quote({key[0]}), json({value[0]}))", params
+
+
 def merge_context(items: QuerySet, key: str, value: Any) -> int:
-    """Set `context[key] = value` on every item of `items`, in one UPDATE; returns the count."""
-    encoded = json.dumps(value)
-    ids_sql, ids_params = items.values("id").query.sql_with_params()
-    table = items.model._meta.db_table
-    if connection.vendor == "postgresql":
-        sql = f"UPDATE {table} SET context = context || jsonb_build_object(%s, %s::jsonb) WHERE id IN ({ids_sql})"  # noqa: S608
-    else:
-        sql = f"UPDATE {table} SET context = json_set(context, %s, json(%s)) WHERE id IN ({ids_sql})"  # noqa: S608
-        key = "$." + json.dumps(key)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key, encoded, *ids_params])
-        return cursor.rowcount
+    """Set `context[key] = value` on every item of `items`, in one UPDATE; returns the count.
+
+    An UPDATE of the queryset's own filter (the campaign among them), so on PostgreSQL only the
+    campaign's partition of `reviews_item` is read. `key` is a name (letters, digits, `_`): SQLite's
+    JSON paths have no escape for a quote in a key."""
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"A context key is letters, digits and underscores: {key!r}.")
+    return items.update(context=_ContextWith(key, json.dumps(value)))
 
 
 def recommend(items: QuerySet, *, recommendation: str, reason: str, risk: str | None = None) -> int:
