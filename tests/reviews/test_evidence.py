@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
 
 from governance.evidence import sources
 from governance.reviews import services
@@ -65,7 +66,13 @@ def test_each_signoff_carries_the_hash_of_the_decisions_it_covered(campaign, per
     (signed,) = [s for s in signoffs if s["reviewer_email"] == maria.email]
     before = signed["decisions_sha256"]
     assert len(before) == 64 and before == attestation_hash(campaign, maria.email)
-    campaign.items.filter(reviewer_email=maria.email).update(justification="changed later")  # tampering in the DB
+    # Tampering in the database by its owner, past PostgreSQL's guard of locked items (reviews 0008).
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        campaign.items.filter(reviewer_email=maria.email).update(justification="changed later")
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = DEFAULT")
     assert attestation_hash(campaign, maria.email) != before
 
 
