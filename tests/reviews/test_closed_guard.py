@@ -9,7 +9,7 @@ closed campaign is never reopened or deleted, but its remediation can still be a
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, InternalError, connection, transaction
+from django.db import DataError, IntegrityError, InternalError, connection, transaction
 
 from governance.reviews import remediation, services
 from governance.reviews.models import Campaign, CampaignStatus, ReviewItem
@@ -108,3 +108,29 @@ def test_a_signed_off_item_is_locked_while_the_campaign_is_still_open(campaign, 
     with connection.cursor() as cursor:
         cursor.execute("UPDATE reviews_item SET flagged = true WHERE id = %s", [other.pk])
         assert cursor.rowcount == 1
+
+
+def test_no_item_is_added_to_a_closed_campaign_through_any_table(closed):
+    item = ReviewItem.objects.filter(campaign=closed).values().first()
+    columns = [name for name in item if name != "id"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'reviews_item'::regclass"
+        )
+        partitions = [name for (name,) in cursor.fetchall()]
+    assert "reviews_item_default" in partitions
+    count = ReviewItem.objects.filter(campaign=closed).count()
+    for table in ["reviews_item", *partitions]:  # the parent, and each partition straight
+        sql = (
+            f"INSERT INTO {table} ({', '.join(columns)})"  # noqa: S608 - the test's own SQL
+            f" SELECT {', '.join(columns)} FROM reviews_item WHERE id = %s"
+        )
+        _refused(sql, [item["id"]], "is closed: no item can be added|violates (partition|check) constraint")
+    assert ReviewItem.objects.filter(campaign=closed).count() == count
+
+
+def test_no_table_is_made_for_a_closed_campaign(closed):
+    refused = pytest.raises(DataError, match=f"no reviews_campaign {closed.pk} open for items")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT reviews_item_partition_create(%s)", [closed.pk])

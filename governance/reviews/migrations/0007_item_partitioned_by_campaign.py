@@ -35,9 +35,9 @@ DECLARE
   grant_to record;
   partial record;
 BEGIN
-  IF campaign IS NULL OR NOT EXISTS (SELECT 1 FROM reviews_campaign c WHERE c.id = campaign) THEN
+  IF campaign IS NULL OR NOT EXISTS (SELECT 1 FROM reviews_campaign c WHERE c.id = campaign AND c.status = 'open') THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-      MESSAGE = format('reviews_item_partition_create: no reviews_campaign %s', campaign);
+      MESSAGE = format('reviews_item_partition_create: no reviews_campaign %s open for items', campaign);
   END IF;
   IF to_regclass(name) IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = 'duplicate_table',

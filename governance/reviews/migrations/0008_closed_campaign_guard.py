@@ -1,7 +1,10 @@
 # What was decided stays decided: on PostgreSQL the database refuses to change a locked review item
 # (signed off, or closed with its campaign) or a closed campaign, whoever asks, as the services do.
 #
-# A locked item may still go through remediation (its remediation_* fields, remediated_at,
+# No item is added to a closed campaign: a row trigger on INSERT (every partition's, the DEFAULT one
+# included, which a full launch's bare table gets only when attached, after its rows are in: the
+# launch's million rows never call it, and reviews_item_partition_create makes a table only for an
+# open campaign). A locked item may still go through remediation (its remediation_* fields, remediated_at,
 # verified_at) and lose its decider when that user is deleted (decided_by to NULL, as Django's
 # SET_NULL does); nothing else of it changes, and it is never deleted. A closed campaign may still
 # have its remediation approved (remediation_approved_at/_by) and lose a deleted user
@@ -70,7 +73,22 @@ END
 $$
 """
 
+ADDED = """
+CREATE FUNCTION reviews_item_closed_campaign_refused() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM reviews_campaign c WHERE c.id = NEW.campaign_id AND c.status = 'closed') THEN
+    RAISE EXCEPTION USING ERRCODE = 'integrity_constraint_violation',
+      MESSAGE = format('campaign %s is closed: no item can be added to it', NEW.campaign_id);
+  END IF;
+  RETURN NEW;
+END
+$$
+"""
+
 INSTALL = [
+    ADDED,
+    "CREATE TRIGGER reviews_item_closed_campaign_refused BEFORE INSERT ON reviews_item FOR EACH ROW "
+    "EXECUTE FUNCTION reviews_item_closed_campaign_refused()",
     ITEM,
     "CREATE TRIGGER reviews_item_locked_kept BEFORE UPDATE OR DELETE ON reviews_item FOR EACH ROW "
     "WHEN (OLD.locked) EXECUTE FUNCTION reviews_item_locked_kept()",
@@ -84,6 +102,8 @@ UNINSTALL = [
     "DROP FUNCTION IF EXISTS reviews_campaign_closed_kept()",
     "DROP TRIGGER IF EXISTS reviews_item_locked_kept ON reviews_item",
     "DROP FUNCTION IF EXISTS reviews_item_locked_kept()",
+    "DROP TRIGGER IF EXISTS reviews_item_closed_campaign_refused ON reviews_item",
+    "DROP FUNCTION IF EXISTS reviews_item_closed_campaign_refused()",
 ]
 
 
