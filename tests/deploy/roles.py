@@ -268,8 +268,6 @@ EXPECTED_WRITES = {
         "organizations:DetachPolicy",
         "sso:CreateAccountAssignment",
         "sso:DeleteAccountAssignment",
-        "sso:DescribeAccountAssignmentCreationStatus",
-        "sso:DescribeAccountAssignmentDeletionStatus",
         "iam:DetachUserPolicy",
         "iam:DetachRolePolicy",
         "iam:DetachGroupPolicy",
@@ -292,9 +290,6 @@ NOT_REACHED_BY_SUITE = {
         "iam:RemoveUserFromGroup",  # review revokes of group memberships: no test carries one out in AWS
         "iam:UpdateAccessKey",  # review revokes of access keys: likewise
         "organizations:CreatePolicy",  # SCP creation: the change-request tests update and attach existing SCPs
-        # The emulator provisions an assignment at once, so JIT never polls its status.
-        "sso:DescribeAccountAssignmentCreationStatus",
-        "sso:DescribeAccountAssignmentDeletionStatus",
     }
 }
 

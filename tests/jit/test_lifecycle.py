@@ -178,6 +178,41 @@ def test_a_second_delivery_creates_nothing(emulated):
     assert _in_aws(emulated, grant) == 1
 
 
+def test_a_retry_asks_aws_for_the_operations_status_as_the_portal_and_its_role_allows_it(emulated):
+    """Real AWS answers a create or delete IN_PROGRESS, so the status is polled: with the portal's own
+    credentials (deploy/management-role.yaml), never the writer role, and that role must allow it."""
+    from tests.deploy import roles
+    from tests.fixtures.aws_calls import Recorder
+
+    recorder = Recorder()
+    stop = calls.observe(recorder)
+    try:
+        grant = _approved(emulated)
+        assert lifecycle.provision(grant.pk) == "granted"
+        # A delivery that died after AWS accepted the create: the next one follows that request id.
+        Grant.objects.filter(pk=grant.pk).update(status=GrantStatus.PROVISIONING)
+        with calls.counting() as log:
+            assert lifecycle.provision(grant.pk) == "granted"
+        assert log.count("sso-admin", "DescribeAccountAssignmentCreationStatus") == 1
+        assert log.count("sso-admin", "CreateAccountAssignment") == 0 and log.count("sts") == 0
+        assert lifecycle.revoke(grant.pk, now=grant.ends_at + timedelta(seconds=1)) == "revoked"
+        # Likewise a revocation whose delete AWS accepted.
+        Grant.objects.filter(pk=grant.pk).update(status=GrantStatus.REVOKING)
+        with calls.counting() as log:
+            assert lifecycle.revoke(grant.pk) == "revoked"
+        assert log.count("sso-admin", "DescribeAccountAssignmentDeletionStatus") == 1
+        assert log.count("sso-admin", "DeleteAccountAssignment") == 0 and log.count("sts") == 0
+    finally:
+        stop()
+    assert _in_aws(emulated, grant) == 0
+    polled = {(p, a) for p, a, *_ in recorder.records if "Status" in a}
+    assert polled == {
+        ("portal", "sso:DescribeAccountAssignmentCreationStatus"),
+        ("portal", "sso:DescribeAccountAssignmentDeletionStatus"),
+    }
+    assert roles.check(recorder.records, whole_suite=False) == []
+
+
 def test_a_task_leaves_a_grant_another_task_holds(emulated):
     grant = _approved(emulated)
     assert lifecycle.claim_slot(grant.pk, wait=0) is not None
