@@ -17,7 +17,7 @@ retries them; provisioning gives up after `MAX_PROVISION_ATTEMPTS` (the request 
 administrators are told); a revocation never gives up.
 
 Expiry: each active grant has a one-off django-q schedule at its `ends_at` (precise to the
-scheduler's 15-second pass) and the minute tick revokes whatever is overdue, so a cluster that was
+scheduler's pass, about every 30 s) and the minute tick revokes whatever is overdue, so a cluster that was
 down at expiry revokes at its first pass after it is back.
 """
 
