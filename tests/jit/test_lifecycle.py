@@ -273,6 +273,68 @@ def test_an_unreachable_aws_backs_off_and_recovers(emulated, settings):
     assert _in_aws(emulated, grant) == 1
 
 
+def test_a_failure_shows_on_the_request_and_a_final_one_reaches_the_admins(emulated, settings, client):
+    from governance.notify.models import Notification
+
+    grant = _approved(emulated)
+    endpoint = settings.AWS_ENDPOINT_URL
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:9"
+    settings.AWS_MAX_ATTEMPTS = 1
+    session.reset()
+    try:
+        assert lifecycle.provision(grant.pk) == "retrying"
+    finally:
+        settings.AWS_ENDPOINT_URL = endpoint
+        session.reset()
+    client.force_login(emulated.users["requester"])
+    page = client.get(f"/jit/requests/{grant.request_id}/").content.decode()
+    assert "Problem" in page and "trying again at" in page
+    assert not Notification.objects.filter(event="jit.grant.problem").exists()  # a retry is not news yet
+
+    Grant.objects.filter(pk=grant.pk).update(grantor=emulated.users["approver"], next_attempt_at=None)
+    assert lifecycle.provision(grant.pk) == "failed"
+    page = client.get(f"/jit/requests/{grant.request_id}/").content.decode()
+    assert "Failed" in page and "writer gate refused" in page and "trying again" not in page
+    told = Notification.objects.filter(event="jit.grant.problem").values_list("recipient", flat=True)
+    assert "carla.campaign@example.com" in told
+    assert (
+        "could not be granted" in Notification.objects.get(event="jit.request.update", body__contains="could not").body
+    )
+
+
+def test_a_scheduled_start_is_granted_when_its_time_comes(emulated, monkeypatch):
+    from django_q.conf import Conf
+
+    starts = timezone.now() + timedelta(hours=2)
+    access_request = services.submit_request(
+        actor=emulated.users["requester"],
+        policy=emulated.policy,
+        account=emulated.account,
+        permission_set=emulated.read_only,
+        duration_minutes=60,
+        justification="the release window tonight",
+        starts_at=starts,
+    )
+    services.decide_request(actor=emulated.users["approver"], access_request=access_request, decision="approve")
+    grant = Grant.objects.get(request=access_request)
+    assert (grant.status, grant.starts_at, grant.ends_at) == (
+        GrantStatus.SCHEDULED,
+        starts,
+        starts + timedelta(hours=1),
+    )
+    with calls.counting() as log:
+        assert lifecycle.provision(grant.pk) == "not yet"
+        assert lifecycle.tick(now=starts - timedelta(seconds=1))["started"] == 0
+    assert log.total == 0 and _in_aws(emulated, grant) == 0
+    # The clock reaches the start: the minute tick grants it.
+    now = timezone.now()
+    Grant.objects.filter(pk=grant.pk).update(starts_at=now - timedelta(seconds=1), ends_at=now + timedelta(hours=1))
+    monkeypatch.setattr(Conf, "SYNC", True)
+    assert lifecycle.tick()["started"] == 1
+    grant.refresh_from_db()
+    assert grant.status == GrantStatus.ACTIVE and _in_aws(emulated, grant) == 1
+
+
 def test_ending_early_deletes_the_assignment_now(emulated):
     grant = _approved(emulated)
     lifecycle.provision(grant.pk)
