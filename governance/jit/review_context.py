@@ -15,7 +15,8 @@ At each launch, over the campaign's items and set-based (one UPDATE per distinct
 
 Break-glass uses also get a triggered review at once, whether or not an administrator made an
 event-driven template: when such a grant is active, a sync is queued (`queue_break_glass_sync`), and
-after each sync (`open_break_glass_reviews`) every active break-glass grant the sync saw gets its own
+after each sync (`open_break_glass_reviews`) every break-glass grant that was active when the sync
+began and whose assignment the sync saw (a short use that ended while it ran included) gets its own
 small campaign, once: the template `jit-break-glass-<policy id>` (made on first use; its account
 scope matches nothing, so it never launches by itself) launched on the grant's account for what is
 new there since the grant was approved, the grant's assignment first. This provider marks its item
@@ -276,16 +277,21 @@ def break_glass_template(policy: EligibilityPolicy) -> Any:
 
 
 def open_break_glass_reviews(*, run_id: int) -> dict[str, list[int]]:
-    """After a sync: each active break-glass grant the sync saw gets its triggered review, once."""
+    """After a sync: each break-glass grant active when it began, whose assignment it saw, gets its
+    triggered review, once."""
     from governance.inventory.models import Account, AccountAssignment, SyncRun
     from governance.reviews import launch
 
     run = SyncRun.objects.filter(pk=run_id).first()
     if run is None or any((e or {}).get("scope") == "identity_center" for e in run.errors or []):
         return {"opened": []}
-    grants = Grant.objects.filter(
-        request__break_glass=True, status=GrantStatus.ACTIVE, standing=False, provisioned_at__lt=run.started_at
-    ).select_related("policy__grantor", "account", "permission_set")
+    # Active when the run began: a short use that ended while the sync read is reviewed too (the run
+    # may still have seen its assignment; `seen` below says whether it did).
+    grants = (
+        Grant.objects.filter(request__break_glass=True, standing=False, provisioned_at__lt=run.started_at)
+        .filter(Q(status__in=[GrantStatus.ACTIVE, GrantStatus.REVOKING]) | Q(revoked_at__gte=run.started_at))
+        .select_related("policy__grantor", "account", "permission_set")
+    )
     opened = []
     for grant in grants:
         seen = (

@@ -291,6 +291,30 @@ def test_a_break_glass_use_gets_its_own_triggered_review_without_any_event_templ
     assert Campaign.objects.count() == 1
 
 
+def test_a_short_break_glass_use_that_ended_while_the_sync_ran_is_reviewed_too(scene):
+    from governance.inventory.models import AccountAssignment
+    from governance.jit.models import AccessRequest, Grant, GrantStatus
+    from governance.jit.review_context import open_break_glass_reviews
+    from governance.reviews.models import Campaign, ReviewItem
+
+    grant = scene["anna_grant"]
+    AccessRequest.objects.filter(pk=grant.request_id).update(break_glass=True)
+    AccountAssignment.objects.exclude(pk=scene["items"]["anna_admin"].pk).update(
+        first_seen=scene["now"] - timedelta(days=30)
+    )
+    run = _finished_run(scene["now"])
+    # One that had ended before the run began is not this run's to review.
+    Grant.objects.filter(pk=grant.pk).update(status=GrantStatus.ENDED, revoked_at=scene["now"] - timedelta(seconds=30))
+    assert open_break_glass_reviews(run_id=run.pk) == {"opened": []}
+    # Revoked while the sync read (and it found the assignment), before the after-sync step.
+    Grant.objects.filter(pk=grant.pk).update(revoked_at=scene["now"] + timedelta(seconds=30))
+    [opened] = open_break_glass_reviews(run_id=run.pk)["opened"]
+    campaign = Campaign.objects.get(pk=opened)
+    assert campaign.period == f"break-glass-{grant.pk}"
+    [item] = ReviewItem.objects.filter(campaign=campaign)
+    assert item.source_id == scene["items"]["anna_admin"].pk and item.risk == "high"
+
+
 def test_no_break_glass_review_for_a_grant_the_sync_did_not_see_or_an_ordinary_grant(scene):
     from governance.jit.models import AccessRequest
     from governance.jit.review_context import open_break_glass_reviews
