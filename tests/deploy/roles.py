@@ -283,12 +283,12 @@ EXPECTED_WRITES = {
 
 
 # Writes the portal's code makes that the suite does not drive through the emulator yet, each with the
-# reason; the lead's whole-suite run found exactly these unused on 2026-12-02. Shrink this list as
-# tests reach them: a grant here is still checked against every call the suite does make.
+# reason (a whole-suite run on 2026-12-02 found five: tests/reviews/test_remediation.py reaches two of
+# them now, and the JIT status polls moved to the management role, where tests/jit/test_lifecycle.py
+# reaches them). Shrink this list as tests reach them: a grant here is still checked against every
+# call the suite does make.
 NOT_REACHED_BY_SUITE = {
     "writer": {
-        "iam:RemoveUserFromGroup",  # review revokes of group memberships: no test carries one out in AWS
-        "iam:UpdateAccessKey",  # review revokes of access keys: likewise
         "organizations:CreatePolicy",  # SCP creation: the change-request tests update and attach existing SCPs
     }
 }
