@@ -130,5 +130,6 @@ def test_a_request_is_approved_granted_and_revoked_by_itself(
     page.goto(live_server.url + f"/jit/requests/{grant.request_id}/")
     expect(page.locator("h2")).to_contain_text("Ended")
     expect(page.get_by_text("Expired")).to_be_visible()
+    expect(page.get_by_text("confirmed the assignment is gone from AWS")).to_be_visible()
     screenshot("5-history")
     assert not problems, problems

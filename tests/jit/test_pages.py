@@ -138,6 +138,26 @@ def test_active_grants_count_down_and_refresh(jit, personas, persona_client):
     assert "rick.requester" in persona_client("auditor").get("/jit/grants/").content.decode()
 
 
+def test_the_request_says_what_the_last_sync_found_in_aws(jit, personas, persona_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    grant = _active(jit, personas)
+    client = persona_client("requester")
+    url = f"/jit/requests/{grant.request_id}/"
+    assert "Seen at sync" not in client.get(url).content.decode()
+    now = timezone.now()
+    Grant.objects.filter(pk=grant.pk).update(sync_confirmed_at=now - timedelta(minutes=10))
+    assert "found the assignment in AWS" in client.get(url).content.decode()
+    # Ended after that sync: what it found then says nothing about the end.
+    Grant.objects.filter(pk=grant.pk).update(status=GrantStatus.ENDED, end_reason="expired", revoked_at=now)
+    page = client.get(url).content.decode()
+    assert "Seen at sync" not in page and "Expired" in page
+    Grant.objects.filter(pk=grant.pk).update(sync_confirmed_at=now + timedelta(minutes=1))
+    assert "confirmed the assignment is gone from AWS" in client.get(url).content.decode()
+
+
 def test_the_holder_ends_a_grant_early(jit, personas, persona_client):
     grant = _active(jit, personas)
     response = persona_client("requester").post(f"/jit/grants/{grant.pk}/end/")
