@@ -264,6 +264,7 @@ EXPECTED_WRITES = {
     "writer": {
         "organizations:CreatePolicy",
         "organizations:UpdatePolicy",
+        "organizations:DeletePolicy",
         "organizations:AttachPolicy",
         "organizations:DetachPolicy",
         "sso:CreateAccountAssignment",
@@ -283,15 +284,11 @@ EXPECTED_WRITES = {
 
 
 # Writes the portal's code makes that the suite does not drive through the emulator yet, each with the
-# reason (a whole-suite run on 2026-12-02 found five: tests/reviews/test_remediation.py reaches two of
-# them now, and the JIT status polls moved to the management role, where tests/jit/test_lifecycle.py
-# reaches them). Shrink this list as tests reach them: a grant here is still checked against every
-# call the suite does make.
-NOT_REACHED_BY_SUITE = {
-    "writer": {
-        "organizations:CreatePolicy",  # SCP creation: the change-request tests update and attach existing SCPs
-    }
-}
+# reason. Empty now: of the five a whole-suite run found on 2026-12-02, tests/reviews/test_remediation.py
+# reaches two, tests/scp/test_changes.py SCP creation, and the JIT status polls moved to the management
+# role, where tests/jit/test_lifecycle.py reaches them. A grant here would still be checked against
+# every call the suite does make.
+NOT_REACHED_BY_SUITE: dict[str, set[str]] = {}
 
 
 def pending_actions() -> dict[str, set[str]]:

@@ -286,3 +286,45 @@ def test_a_failed_apply_leaves_the_request_retryable(fresh_demo_org, db):
     assert change.status == ChangeStatus.FAILED and change.attempts == 2
     assert not PolicyRevision.objects.filter(change=change).exists()
     assert _audit_actions(change).count("scp.change.apply_failed") == 2
+
+
+def test_a_new_policy_is_created_and_an_unattached_one_deleted_in_aws_as_the_writer_role_allows(fresh_demo_org, db):
+    from governance.aws import calls
+    from tests.deploy import roles
+    from tests.fixtures.aws_calls import Recorder
+    from tests.fixtures.personas import make_persona_user
+
+    assert not sync_organization().errors
+    paula, peter = make_persona_user("policy_admin"), make_persona_user("policy_admin_2")
+    org = session.management_client("organizations")
+    recorder = Recorder()
+    stop = calls.observe(recorder)
+    try:
+        create = _ready(
+            services.propose_change(
+                actor=paula,
+                kind=ChangeKind.CREATE,
+                name="DenyBucketDeletes",
+                reason=REASON,
+                document_text=json.dumps(DENY_DELETE),
+            )
+        )
+        create = services.apply_change(change=services.approve_change(change=create, actor=peter), actor=paula)
+        assert create.status == ChangeStatus.APPLIED, create.error
+        assert create.aws_policy_id
+        assert _aws_document(create.aws_policy_id) == DENY_DELETE
+        assert not sync_organization().errors
+        delete = _ready(
+            services.propose_change(
+                actor=peter, kind=ChangeKind.DELETE, policy=_scp("DenyBucketDeletes"), reason=REASON
+            )
+        )
+        delete = services.apply_change(change=services.approve_change(change=delete, actor=paula), actor=peter)
+        assert delete.status == ChangeStatus.APPLIED, delete.error
+    finally:
+        stop()
+    names = {p["Name"] for p in org.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]}
+    assert "DenyBucketDeletes" not in names
+    writes = {a for p, a, *_ in recorder.records if p == "writer"}
+    assert {"organizations:CreatePolicy", "organizations:DeletePolicy"} <= writes
+    assert roles.check(recorder.records, whole_suite=False) == []
