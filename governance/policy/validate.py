@@ -81,14 +81,14 @@ def _parse(document: str | Mapping[str, Any], findings: list[Finding]) -> Policy
         return None
 
 
-def _unknown_action_findings(policy: Policy) -> list[Finding]:
+def _unknown_action_findings(policy: Policy, severity: Severity = Severity.WARNING) -> list[Finding]:
     findings = []
     for statement in policy.statements:
         for action in unknown_actions(a for a in statement.actions if a != "*"):
             findings.append(
                 Finding(
                     "UNKNOWN_ACTION",
-                    Severity.WARNING,
+                    severity,
                     f"{action!r} matches no action in the IAM catalog",
                     f"Statement[{statement.index}]",
                 )
@@ -123,8 +123,10 @@ def validate_policy(document: str | Mapping[str, Any], *, kind: str = "managed")
 def validate_scp(document: str | Mapping[str, Any]) -> list[Finding]:
     """SCP rules (Organizations "SCP syntax"), the 5,120-character quota and unknown actions.
 
-    Principal/NotPrincipal are errors. Allow statements with Condition, NotAction, NotResource or a
-    Resource other than ``*`` are warnings: SCPs long rejected them and older tooling still expects that.
+    Principal/NotPrincipal and an action (or action pattern) the IAM catalog does not know are errors: a
+    guardrail naming a misspelt action silently restricts nothing. Allow statements with Condition,
+    NotAction, NotResource or a Resource other than ``*`` are warnings: SCPs long rejected them and older
+    tooling still expects that.
     """
     findings: list[Finding] = []
     policy = _parse(document, findings)
@@ -151,7 +153,7 @@ def validate_scp(document: str | Mapping[str, Any]) -> list[Finding]:
                 findings.append(
                     Finding("SCP_ALLOW_RESOURCE", Severity.WARNING, 'Allow statements should use Resource "*"', path)
                 )
-    findings.extend(_unknown_action_findings(policy))
+    findings.extend(_unknown_action_findings(policy, Severity.ERROR))
     return findings
 
 
@@ -160,8 +162,8 @@ def validate_rcp(document: str | Mapping[str, Any]) -> list[Finding]:
 
     Errors: Version other than 2012-10-17, a statement without Principal or naming anyone but ``*``,
     NotPrincipal, NotAction, a missing Resource, an Allow (only AWS's RCPFullAWSAccess allows), and
-    ``"*"`` as an action (a customer managed RCP must name the services it restricts). Warnings: actions
-    of services RCPs do not apply to, and unknown actions.
+    ``"*"`` as an action (a customer managed RCP must name the services it restricts), and actions the
+    IAM catalog does not know. Warnings: actions of services RCPs do not apply to.
     """
     findings: list[Finding] = []
     policy = _parse(document, findings)
@@ -187,7 +189,7 @@ def validate_rcp(document: str | Mapping[str, Any]) -> list[Finding]:
                         path,
                     )
                 )
-    findings.extend(_unknown_action_findings(policy))
+    findings.extend(_unknown_action_findings(policy, Severity.ERROR))
     return findings
 
 

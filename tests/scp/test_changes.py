@@ -164,10 +164,19 @@ def test_drift_is_a_finding_with_its_diff(fresh_demo_org, db):
 
 
 def test_invalid_proposals_are_refused_and_write_nothing(synced_personas):
+    from governance.audit.models import AuditEvent
+
     paula = synced_personas["policy_admin"]
     policy = _scp("DenyLeaveOrganization")
-    before = ChangeRequest.objects.count()
+    in_aws = _aws_document(policy.aws_policy_id)
+    before, events = ChangeRequest.objects.count(), AuditEvent.objects.count()
+    unknown = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "s3:DeleteBuckets", "Resource": "*"}],
+    }
     bad = {
+        "unknown action": (json.dumps(unknown), "'s3:DeleteBuckets' matches no action in the IAM catalog"),
+        "unknown service": (json.dumps(unknown).replace("s3:DeleteBuckets", "nosuch:DeleteBucket"), "nosuch:Delete"),
         "malformed JSON": ('{"Version": "2012-10-17", "Statement": [', "error"),
         "oversized": (json.dumps(DENY_DELETE) + " " * 5200, "5,120"),
         "Principal in an SCP": (
@@ -198,7 +207,8 @@ def test_invalid_proposals_are_refused_and_write_nothing(synced_personas):
     manager = synced_personas["manager"]
     with pytest.raises(services.ChangeError, match="Only policy admins"):
         services.propose_change(actor=manager, kind=ChangeKind.DELETE, policy=policy, reason=REASON)
-    assert ChangeRequest.objects.count() == before
+    assert ChangeRequest.objects.count() == before and AuditEvent.objects.count() == events
+    assert _aws_document(policy.aws_policy_id) == in_aws
 
 
 def test_attachment_limits_are_checked_before_submission(synced_personas, demo_org):
@@ -225,7 +235,9 @@ def test_attachment_limits_are_checked_before_submission(synced_personas, demo_o
             policy=extra, target_type="ACCOUNT", target_id=account, account_id=target.account_pk, scope="org",
             **_synced(f"{arn}:{account}"),
         )  # fmt: skip
-    before = ChangeRequest.objects.count()
+    from governance.audit.models import AuditEvent
+
+    before, events = ChangeRequest.objects.count(), AuditEvent.objects.count()
     with pytest.raises(services.ChangeError, match="at most 5"):
         services.propose_change(
             actor=paula, kind=ChangeKind.ATTACH, policy=_scp("DenyRootUser"), reason=REASON, target_id=account
@@ -234,7 +246,7 @@ def test_attachment_limits_are_checked_before_submission(synced_personas, demo_o
         services.propose_change(
             actor=paula, kind=ChangeKind.ATTACH, policy=_scp("DenyRootUser"), reason=REASON, target_id="ou-nope"
         )
-    assert ChangeRequest.objects.count() == before
+    assert ChangeRequest.objects.count() == before and AuditEvent.objects.count() == events
 
 
 def test_attach_and_detach_apply_in_aws(fresh_demo_org, db):

@@ -59,7 +59,8 @@ def test_unknown_actions_and_unsupported_elements():
         }
     )
     found = _codes(text)
-    assert found["UNKNOWN_ACTION"]["severity"] == "warning" and "s3:GetObjects" in found["UNKNOWN_ACTION"]["message"]
+    # A guardrail naming an action that does not exist restricts nothing: an error, not a hint.
+    assert found["UNKNOWN_ACTION"]["severity"] == "error" and "s3:GetObjects" in found["UNKNOWN_ACTION"]["message"]
     assert found["UNSUPPORTED_ELEMENT"]["severity"] == "error"
     assert "MALFORMED" not in found  # the engine still checks the rest of the statement
 

@@ -396,7 +396,7 @@ SCPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         document(
             {
                 "Effect": "Deny",
-                "Action": ["s3:PutAccountPublicAccessBlock", "s3:DeletePublicAccessBlock"],
+                "Action": ["s3:PutAccountPublicAccessBlock", "s3:PutBucketPublicAccessBlock"],
                 "Resource": "*",
             }
         ),
