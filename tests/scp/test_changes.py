@@ -163,6 +163,59 @@ def test_drift_is_a_finding_with_its_diff(fresh_demo_org, db):
     assert {c["kind"] for c in drift.evidence["diff"]} >= {"removed", "added"}
 
 
+def test_drift_is_reverted_or_adopted_through_change_requests(fresh_demo_org, db):
+    """The policy page's two answers to drift, each an ordinary change request: revert to the approved
+    version (AWS gets it back) or adopt AWS's version (nothing written, the portal records it)."""
+    from governance.findings import services as findings
+    from governance.findings.models import Finding
+    from governance.scp.models import RevisionSource
+    from governance.scp.selectors import approved_versions
+    from tests.fixtures.personas import make_persona_user
+
+    def drifted() -> bool:
+        assert not sync_organization().errors
+        findings.evaluate(rule_ids=["scp.drift"])
+        return Finding.objects.filter(rule_id="scp.drift", status="open").exists()
+
+    assert not sync_organization().errors
+    paula, peter = make_persona_user("policy_admin"), make_persona_user("policy_admin_2")
+    policy = _scp("DenyLeaveOrganization")
+    change = _ready(
+        services.propose_change(
+            actor=paula, kind=ChangeKind.UPDATE, policy=policy, reason=REASON, document_text=json.dumps(DENY_DELETE)
+        )
+    )
+    services.apply_change(change=services.approve_change(change=change, actor=peter), actor=peter)
+    org = session.management_client("organizations")
+    out_of_band = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "ec2:*", "Resource": "*"}]}
+    org.update_policy(PolicyId=policy.aws_policy_id, Content=json.dumps(out_of_band))
+    assert drifted()
+
+    policy.refresh_from_db()
+    revert = _ready(
+        services.propose_rollback(
+            actor=paula, policy=policy, version=approved_versions()[policy.aws_policy_id], reason="Revert the drift"
+        )
+    )
+    assert revert.kind == ChangeKind.UPDATE and revert.document == DENY_DELETE and revert.base_document == out_of_band
+    revert = services.apply_change(change=services.approve_change(change=revert, actor=peter), actor=peter)
+    assert revert.status == ChangeStatus.APPLIED, revert.error
+    assert _aws_document(policy.aws_policy_id) == DENY_DELETE
+    assert not drifted()
+
+    org.update_policy(PolicyId=policy.aws_policy_id, Content=json.dumps(out_of_band))
+    assert drifted()
+    policy.refresh_from_db()
+    adopt = _ready(services.propose_change(actor=peter, kind=ChangeKind.ADOPT, policy=policy, reason="Keep AWS's"))
+    with pytest.raises(services.FourEyesError):
+        services.approve_change(change=adopt, actor=peter)
+    adopt = services.apply_change(change=services.approve_change(change=adopt, actor=paula), actor=paula)
+    assert adopt.status == ChangeStatus.APPLIED, adopt.error
+    assert PolicyRevision.objects.get(change=adopt).source == RevisionSource.ADOPTED
+    assert _aws_document(policy.aws_policy_id) == out_of_band  # adopting writes nothing to AWS
+    assert not drifted()
+
+
 def test_invalid_proposals_are_refused_and_write_nothing(synced_personas):
     from governance.audit.models import AuditEvent
 
@@ -273,6 +326,46 @@ def test_attach_and_detach_apply_in_aws(fresh_demo_org, db):
     )
     detach = services.apply_change(change=services.approve_change(change=detach, actor=paula), actor=paula)
     assert detach.status == ChangeStatus.APPLIED, detach.error
+
+
+def test_create_and_delete_apply_in_aws_and_the_sync_confirms_them(fresh_demo_org, db):
+    assert not sync_organization().errors
+    from tests.fixtures.personas import make_persona_user
+
+    paula, peter = make_persona_user("policy_admin"), make_persona_user("policy_admin_2")
+    org = session.management_client("organizations")
+    proposal = {"policy_type": "scp", "name": "DenyBucketDeletes", "description": "No bucket deletes"}
+    create = _ready(
+        services.propose_change(
+            actor=paula, kind=ChangeKind.CREATE, reason=REASON, document_text=json.dumps(DENY_DELETE), **proposal
+        )
+    )
+    assert "attached nowhere" in create.impact["note"]
+    create = services.apply_change(change=services.approve_change(change=create, actor=peter), actor=peter)
+    assert create.status == ChangeStatus.APPLIED, create.error
+    assert create.aws_policy_id and create.aws_request_id
+    assert _aws_document(create.aws_policy_id) == DENY_DELETE
+    assert PolicyRevision.objects.get(change=create).document == DENY_DELETE
+    assert not sync_organization().errors
+    created = _scp("DenyBucketDeletes")
+    assert created.aws_policy_id == create.aws_policy_id and created.document == DENY_DELETE
+
+    delete = _ready(
+        services.propose_change(actor=peter, kind=ChangeKind.DELETE, policy=created, reason="Not needed after all")
+    )
+    delete = services.apply_change(change=services.approve_change(change=delete, actor=paula), actor=paula)
+    assert delete.status == ChangeStatus.APPLIED, delete.error
+    assert PolicyRevision.objects.get(change=delete).deleted
+    ids = {p["Id"] for p in org.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]}
+    assert created.aws_policy_id not in ids
+    assert not sync_organization().errors
+    assert not Policy.objects.present().filter(aws_policy_id=created.aws_policy_id).exists()
+    assert _audit_actions(delete) == [
+        "scp.change.proposed",
+        "scp.change.approved",
+        "scp.change.apply_started",
+        "scp.change.applied",
+    ]
 
 
 def test_a_failed_apply_leaves_the_request_retryable(fresh_demo_org, db):
