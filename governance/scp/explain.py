@@ -20,7 +20,16 @@ from typing import Any
 from django.db.models import Q
 
 from governance.inventory.models import Account, Entitlement, Principal, PrincipalKind
-from governance.policy import Decision, Policy, PolicyError, Request, StatementRef, evaluate, parse_policy
+from governance.policy import (
+    Decision,
+    Policy,
+    PolicyError,
+    Request,
+    StatementRef,
+    evaluate,
+    is_known_action,
+    parse_policy,
+)
 from governance.scp.effective import Chain, chains
 
 _ARN = re.compile(r"^arn:aws[\w-]*:(?P<service>[^:]*):[^:]*:(?P<account>\d{12})?:(?P<rest>.*)$")
@@ -164,13 +173,20 @@ def explain(
     *, principal_arn: str, action: str, resource: str, context: dict[str, Any] | None = None, principals: Any = None
 ) -> Explanation:
     """Decide the request and each layer on its own (see the module docstring)."""
-    if ":" not in action and action != "*":
+    if "*" in action or "?" in action:
+        # The engine would match the pattern as a literal action name: a Deny of s3:* would not match
+        # "s3:Get*", and the answer would look more permissive than AWS is.
+        raise ExplainError(f"action {action!r} is a pattern: name one action (for example s3:GetObject)")
+    service, colon, name = action.partition(":")
+    if not colon or not service or not name:
         raise ExplainError(f"action {action!r} must be service:Action (for example s3:GetObject)")
     principal = find_principal(principal_arn, principals)
     account = principal.account
     if account is None:
         raise ExplainError(f"{principal_arn!r} belongs to no account of the organization")
     warnings: list[str] = []
+    if not is_known_action(action):
+        warnings.append(f"{action} is not in the IAM action catalog: check its spelling")
     identity = _identity_policies(principal, warnings)
     boundary: Policy | None = None
     boundary_problem = ""

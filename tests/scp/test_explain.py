@@ -112,5 +112,19 @@ def test_bad_context_and_actions_are_clear_errors():
     with pytest.raises(ExplainError, match="KEY=VALUE"):
         parse_context(["aws:RequestedRegion"])
     assert parse_context(["aws:TagKeys=a", "aws:TagKeys=b"]) == {"aws:TagKeys": ["a", "b"]}
-    with pytest.raises(ExplainError, match="service:Action"):
-        explain(principal_arn="arn:aws:iam::1:role/x", action="GetObject", resource="*")
+    for action in ("GetObject", "s3:", ":GetObject"):
+        with pytest.raises(ExplainError, match="service:Action"):
+            explain(principal_arn="arn:aws:iam::1:role/x", action=action, resource="*")
+    for pattern in ("*", "s3:*", "s3:Get*", "ec2:RunInstance?"):
+        with pytest.raises(ExplainError, match="is a pattern: name one action"):
+            explain(principal_arn="arn:aws:iam::1:role/x", action=pattern, resource="*")
+
+
+def test_an_action_the_catalog_does_not_know_is_answered_with_a_warning(synced_demo):
+    answer = explain(
+        principal_arn=_admin_role(synced_demo, "sandbox-maria"),
+        action="s3:GetObjekt",
+        resource="*",
+        context={"aws:RequestedRegion": "us-east-1"},
+    ).as_dict()
+    assert answer["warnings"] == ["s3:GetObjekt is not in the IAM action catalog: check its spelling"]
