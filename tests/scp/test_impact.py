@@ -77,3 +77,40 @@ def test_a_usage_provider_can_be_added(synced_demo):
         assert any(u["source"] == "cloudtrail" for u in result["used_recently"])
     finally:
         impact._USAGE.pop("test-cloudtrail")
+
+
+def test_break_glass_roles_and_recent_use_from_the_credential_report_and_role_last_used(synced_demo):
+    """What the issue asks of the built-in usage: an access key's last used service (credential report) and a
+    role used recently (RoleLastUsed); and a break-glass role (by name or tag) that loses anything."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from governance.inventory.models import AccessKey, Principal, PrincipalKind
+
+    now = timezone.now()
+    role = Principal.objects.present().get(
+        kind=PrincipalKind.IAM_ROLE, name="OrganizationAccountAccessRole", account__name="payments-prod"
+    )
+    Principal.objects.filter(pk=role.pk).update(tags={"purpose": "break-glass"}, last_used=now - timedelta(days=3))
+    user = Principal.objects.present().get(kind=PrincipalKind.IAM_USER, name="legacy-admin")
+    assert (
+        AccessKey.objects.present()
+        .filter(principal=user)
+        .update(last_used_service="iam", last_used_date=now - timedelta(days=2))
+    )
+    policy = Policy.objects.get(kind=PolicyKind.SCP, name="DenyLeaveOrganization")  # attached at the root
+    document = {"Version": "2012-10-17", "Statement": [*policy.document["Statement"],
+                {"Effect": "Deny", "Action": "iam:*", "Resource": "*"}]}  # fmt: skip
+    result = impact.analyze(_change(policy, document), now=now)
+
+    assert {"credential_report", "role_last_used"} <= set(result["usage_sources"])
+    used = {u["arn"]: u for u in result["used_recently"]}
+    assert used[user.arn]["source"] == "credential report" and used[user.arn]["services"] == ["iam"]
+    assert used[role.arn]["source"] == "RoleLastUsed" and used[role.arn]["services"] == []
+    glass = {g["arn"]: g for g in result["break_glass"]}
+    assert role.arn in glass and any(a.startswith("iam:") for a in glass[role.arn]["actions"])
+    untagged = Principal.objects.present().get(
+        kind=PrincipalKind.IAM_ROLE, name="OrganizationAccountAccessRole", account__name="legacy-billing"
+    )
+    assert untagged.arn not in glass  # losing the same actions, but not a break-glass role
