@@ -40,6 +40,13 @@ def test_the_policy_page_shows_document_versions_and_attachments(
     assert client.get(reverse("scp:policy_edit", args=[policy.pk])).status_code == 403
 
 
+def test_full_aws_access_is_explained_and_offers_no_edit(demo_org, synced_persona_client):
+    client = synced_persona_client("policy_admin")
+    body = client.get(reverse("scp:policy", args=[_scp("FullAWSAccess").pk])).content.decode()
+    assert "FullAWSAccess is AWS's own SCP: it allows every action" in body
+    assert "It cannot be edited" in body and "Edit (a change request)" not in body
+
+
 def test_an_edit_becomes_a_request_and_a_bad_one_writes_nothing(demo_org, synced_persona_client):
     client = synced_persona_client("policy_admin")
     policy = _scp("DenyLeaveOrganization")

@@ -368,6 +368,40 @@ def test_create_and_delete_apply_in_aws_and_the_sync_confirms_them(fresh_demo_or
     ]
 
 
+def test_attachment_limits_are_checked_again_in_aws_before_applying(fresh_demo_org, db):
+    """What AWS holds when the request is applied decides: attached meanwhile out of band, the attach fails
+    (retryable, nothing written); an SCP that became the target's last one in AWS is not detached."""
+    assert not sync_organization().errors
+    from tests.fixtures.personas import make_persona_user
+
+    paula, peter = make_persona_user("policy_admin"), make_persona_user("policy_admin_2")
+    org = session.management_client("organizations")
+    account = fresh_demo_org.accounts["sandbox-olga"]
+    policy = _scp("DenyIamUserCreation")
+    attach = _ready(
+        services.propose_change(actor=paula, kind=ChangeKind.ATTACH, policy=policy, reason=REASON, target_id=account)
+    )
+    attach = services.approve_change(change=attach, actor=peter)
+    org.attach_policy(PolicyId=policy.aws_policy_id, TargetId=account)
+    attach = services.apply_change(change=attach, actor=peter)
+    assert attach.status == ChangeStatus.FAILED and "already attached there in AWS" in attach.error
+    assert not attach.aws_request_id
+
+    assert not sync_organization().errors
+    detach = _ready(
+        services.propose_change(actor=paula, kind=ChangeKind.DETACH, policy=policy, reason=REASON, target_id=account)
+    )
+    detach = services.approve_change(change=detach, actor=peter)
+    full_access = _scp("FullAWSAccess")
+    org.detach_policy(PolicyId=full_access.aws_policy_id, TargetId=account)
+    detach = services.apply_change(change=detach, actor=peter)
+    assert detach.status == ChangeStatus.FAILED and "last SCP on the target in AWS" in detach.error
+    attached = {
+        p["Id"] for p in org.list_policies_for_target(TargetId=account, Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    }
+    assert attached == {policy.aws_policy_id}
+
+
 def test_a_failed_apply_leaves_the_request_retryable(fresh_demo_org, db):
     assert not sync_organization().errors
     from tests.fixtures.personas import make_persona_user
