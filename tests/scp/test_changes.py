@@ -328,46 +328,6 @@ def test_attach_and_detach_apply_in_aws(fresh_demo_org, db):
     assert detach.status == ChangeStatus.APPLIED, detach.error
 
 
-def test_create_and_delete_apply_in_aws_and_the_sync_confirms_them(fresh_demo_org, db):
-    assert not sync_organization().errors
-    from tests.fixtures.personas import make_persona_user
-
-    paula, peter = make_persona_user("policy_admin"), make_persona_user("policy_admin_2")
-    org = session.management_client("organizations")
-    proposal = {"policy_type": "scp", "name": "DenyBucketDeletes", "description": "No bucket deletes"}
-    create = _ready(
-        services.propose_change(
-            actor=paula, kind=ChangeKind.CREATE, reason=REASON, document_text=json.dumps(DENY_DELETE), **proposal
-        )
-    )
-    assert "attached nowhere" in create.impact["note"]
-    create = services.apply_change(change=services.approve_change(change=create, actor=peter), actor=peter)
-    assert create.status == ChangeStatus.APPLIED, create.error
-    assert create.aws_policy_id and create.aws_request_id
-    assert _aws_document(create.aws_policy_id) == DENY_DELETE
-    assert PolicyRevision.objects.get(change=create).document == DENY_DELETE
-    assert not sync_organization().errors
-    created = _scp("DenyBucketDeletes")
-    assert created.aws_policy_id == create.aws_policy_id and created.document == DENY_DELETE
-
-    delete = _ready(
-        services.propose_change(actor=peter, kind=ChangeKind.DELETE, policy=created, reason="Not needed after all")
-    )
-    delete = services.apply_change(change=services.approve_change(change=delete, actor=paula), actor=paula)
-    assert delete.status == ChangeStatus.APPLIED, delete.error
-    assert PolicyRevision.objects.get(change=delete).deleted
-    ids = {p["Id"] for p in org.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]}
-    assert created.aws_policy_id not in ids
-    assert not sync_organization().errors
-    assert not Policy.objects.present().filter(aws_policy_id=created.aws_policy_id).exists()
-    assert _audit_actions(delete) == [
-        "scp.change.proposed",
-        "scp.change.approved",
-        "scp.change.apply_started",
-        "scp.change.applied",
-    ]
-
-
 def test_attachment_limits_are_checked_again_in_aws_before_applying(fresh_demo_org, db):
     """What AWS holds when the request is applied decides: attached meanwhile out of band, the attach fails
     (retryable, nothing written); an SCP that became the target's last one in AWS is not detached."""
@@ -450,9 +410,11 @@ def test_a_new_policy_is_created_and_an_unattached_one_deleted_in_aws_as_the_wri
         )
         create = services.apply_change(change=services.approve_change(change=create, actor=peter), actor=paula)
         assert create.status == ChangeStatus.APPLIED, create.error
-        assert create.aws_policy_id
+        assert create.aws_policy_id and create.aws_request_id
         assert _aws_document(create.aws_policy_id) == DENY_DELETE
+        assert PolicyRevision.objects.get(change=create).document == DENY_DELETE
         assert not sync_organization().errors
+        assert _scp("DenyBucketDeletes").aws_policy_id == create.aws_policy_id  # the sync confirms it
         delete = _ready(
             services.propose_change(
                 actor=peter, kind=ChangeKind.DELETE, policy=_scp("DenyBucketDeletes"), reason=REASON
@@ -460,10 +422,19 @@ def test_a_new_policy_is_created_and_an_unattached_one_deleted_in_aws_as_the_wri
         )
         delete = services.apply_change(change=services.approve_change(change=delete, actor=paula), actor=peter)
         assert delete.status == ChangeStatus.APPLIED, delete.error
+        assert PolicyRevision.objects.get(change=delete).deleted
     finally:
         stop()
     names = {p["Name"] for p in org.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]}
     assert "DenyBucketDeletes" not in names
+    assert not sync_organization().errors
+    assert not Policy.objects.present().filter(aws_policy_id=create.aws_policy_id).exists()
+    assert _audit_actions(delete) == [
+        "scp.change.proposed",
+        "scp.change.approved",
+        "scp.change.apply_started",
+        "scp.change.applied",
+    ]
     writes = {a for p, a, *_ in recorder.records if p == "writer"}
     assert {"organizations:CreatePolicy", "organizations:DeletePolicy"} <= writes
     assert roles.check(recorder.records, whole_suite=False) == []
