@@ -271,14 +271,10 @@ EXPECTED_WRITES = {
         "sso:DeleteAccountAssignment",
         "iam:DetachUserPolicy",
         "iam:DetachRolePolicy",
-        "iam:DetachGroupPolicy",
         "iam:DeleteUserPolicy",
         "iam:DeleteRolePolicy",
-        "iam:DeleteGroupPolicy",
         "iam:RemoveUserFromGroup",
         "iam:UpdateAccessKey",
-        "iam:DeleteLoginProfile",
-        "identitystore:DeleteGroupMembership",
     }
 }
 
