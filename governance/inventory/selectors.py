@@ -535,11 +535,16 @@ def policy_details(user: Any, policy: Policy, *, include_removed: bool = False) 
     )
 
 
+def policy_holder_rows(user: Any, policy: Policy, *, include_removed: bool = False) -> QuerySet:
+    """Who holds the policy (its entitlements: principal, how, where), in id order: page and CSV."""
+    return _present(_entitlements(user).filter(policy=policy), include_removed).defer("policy__document").order_by("id")
+
+
 def policy_holders(
     user: Any, policy: Policy, *, include_removed: bool = False, after: str = "", before: str = ""
 ) -> Page:
-    """Who holds the policy (its entitlements: principal, how, where), paged."""
-    queryset = _present(_entitlements(user).filter(policy=policy), include_removed).defer("policy__document")
+    """Who holds the policy, paged."""
+    queryset = policy_holder_rows(user, policy, include_removed=include_removed)
     return paginate(queryset, order=("id",), after=after, before=before, per_page=PER_PAGE)
 
 
@@ -591,14 +596,21 @@ def permission_set_details(permission_set: PermissionSet, *, include_removed: bo
     return PermissionSetDetails(managed=managed, inline=inline, references=references)
 
 
-def permission_set_assignments(
-    user: Any, permission_set: PermissionSet, *, include_removed: bool = False, after: str = "", before: str = ""
-) -> Page:
-    """Where it is assigned and to whom, paged; an owner sees the assignments on their accounts."""
+def permission_set_assignment_rows(
+    user: Any, permission_set: PermissionSet, *, include_removed: bool = False
+) -> QuerySet:
+    """Where it is assigned and to whom, by account: page and CSV; an owner sees their accounts' only."""
     queryset = _present(AccountAssignment.objects.filter(permission_set=permission_set), include_removed)
     if not sees_everything(user):
         queryset = queryset.filter(aws_account_id__in=list(capabilities(user).owned_account_ids))
-    queryset = queryset.select_related("account", "principal")
+    return queryset.select_related("account", "principal").order_by("aws_account_id", "id")
+
+
+def permission_set_assignments(
+    user: Any, permission_set: PermissionSet, *, include_removed: bool = False, after: str = "", before: str = ""
+) -> Page:
+    """Where it is assigned and to whom, paged."""
+    queryset = permission_set_assignment_rows(user, permission_set, include_removed=include_removed)
     return paginate(queryset, order=("aws_account_id", "id"), after=after, before=before, per_page=PER_PAGE)
 
 

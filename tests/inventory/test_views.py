@@ -11,6 +11,7 @@ import hashlib
 import html
 import itertools
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -23,13 +24,17 @@ from governance.inventory.models import (
     Account,
     AccountAssignment,
     AccountSyncStatus,
+    AdminAccess,
+    CredentialReportRow,
     Entitlement,
     EntitlementVia,
     GroupMembership,
     OrganizationalUnit,
     PasswordPolicy,
+    PermissionSetPolicy,
     Policy,
     PolicyKind,
+    PolicyVersion,
     Principal,
     PrincipalKind,
     ScpAttachment,
@@ -670,6 +675,173 @@ def test_the_principal_page_query_count_does_not_grow_with_rows(
     with django_assert_max_num_queries(REQUEST_OVERHEAD + 6):
         response = get(client, "inventory:principal", principal_id=group.pk)
     assert text(response).count("bulk-0") == 60
+
+
+# The security team's pages (issue 10.4): each page and its CSV export, as an owner and as an auditor,
+# make the same number of queries with a few rows and with many more of every kind on them.
+OUTSIDE_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole"}
+    ],
+}
+
+
+@dataclass
+class _SecurityRows:
+    admin: Policy
+    scp: Policy
+    permission_set: object
+    group: Principal
+
+    def add(self, n: int) -> None:
+        """n more of every row the pages list, in the account the manager owns, then a sync."""
+        acct = account(OWNED)
+        for _ in range(n):
+            user = principal(acct, "sec-user", last_used=timezone.now())
+            AccessKey.objects.create(principal=user, account=acct, slot=1, status="Active", **synced())
+            entitle(user, self.admin)
+            principal(acct, "sec-role", PrincipalKind.IAM_ROLE, trust_policy=OUTSIDE_TRUST)
+            CredentialReportRow.objects.create(
+                account=acct, principal=user, user_name=user.name, arn=user.arn, **synced(f"iam:{acct.account_id}")
+            )
+            AccountAssignment.objects.create(
+                permission_set=self.permission_set, account=acct, aws_account_id=acct.account_id,
+                principal=self.group, principal_type="GROUP", principal_aws_id=self.group.aws_id, **synced(),
+            )  # fmt: skip
+            ScpAttachment.objects.create(
+                policy=self.scp, target_type=ScpTargetType.ACCOUNT, target_id=acct.account_id, account=acct,
+                **synced(),
+            )  # fmt: skip
+        version = PolicyVersion.objects.filter(policy=self.admin).count() + 1
+        PolicyVersion.objects.create(policy=self.admin, version=version, document=DOC, first_seen=timezone.now())
+        now = timezone.now()
+        SyncRun.objects.create(started_at=now, finished_at=now, status=SyncStatus.SUCCEEDED)
+
+
+@pytest.fixture
+def security_rows(persona_inventory):
+    past = timezone.now() - timedelta(hours=1)
+    SyncRun.objects.create(started_at=past, finished_at=past, status=SyncStatus.SUCCEEDED)
+    pset = persona_inventory.permission_sets["GovernanceAuditor"]
+    admin = policy("AdministratorAccess", PolicyKind.AWS_MANAGED, admin_access=AdminAccess.FULL)
+    PermissionSetPolicy.objects.create(permission_set=pset, policy=admin, **synced())
+    rows = _SecurityRows(
+        admin=admin, scp=policy("DenyLeaving", PolicyKind.SCP), permission_set=pset,
+        group=next(iter(persona_inventory.sso_groups.values())),
+    )  # fmt: skip
+    rows.add(2)
+    return rows
+
+
+def _security_pages(rows: _SecurityRows) -> list[tuple[str, str, dict]]:
+    """(persona, URL name, kwargs) of each page issue 10.4 asks for."""
+    pages = []
+    for persona in ("auditor", "manager"):
+        pages += [
+            (persona, "inventory:users", {}),
+            (persona, "inventory:access_keys", {}),
+            (persona, "inventory:roles", {}),
+            (persona, "inventory:admin_power", {}),
+            (persona, "inventory:credential_report", {"account_id": OWNED}),
+            (persona, "inventory:account_changes", {"account_id": OWNED}),
+            (persona, "inventory:policy", {"policy_id": rows.admin.pk}),
+            (persona, "inventory:permission_set", {"permission_set_id": rows.permission_set.pk}),
+        ]
+    pages += [("auditor", "inventory:changes", {}), ("auditor", "inventory:policy", {"policy_id": rows.scp.pk})]
+    return pages
+
+
+# Queries beyond REQUEST_OVERHEAD, pinned: a page and its CSV export.
+SECURITY_PAGE_BUDGETS = {
+    "inventory:users": (1, 1),
+    "inventory:access_keys": (1, 1),
+    "inventory:roles": (2, 2),  # and the organization's account ids, for "outside"
+    "inventory:admin_power": (2, 2),  # and how each holds it, one query a page
+    "inventory:credential_report": (7, 2),  # the account, its last sync
+    "inventory:account_changes": (14, 14),  # the account; runs, then added, changed, removed of each kind
+    "inventory:changes": (13, 13),
+    "inventory:policy": (8, 8),  # versions, attachments, permission sets, bounded, holders
+    "inventory:permission_set": (4, 4),
+}
+
+
+_SHOWN = {"inventory:permission_set": OWNED}  # what each page lists, else "sec-"
+
+
+def _queries(client, name: str, kwargs: dict, query: str) -> tuple[int, str]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = get(client, name, query=query, **kwargs)
+        assert response.status_code == 200, (name, query, response.status_code)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+    return len(captured), body.decode()
+
+
+def test_the_security_pages_query_counts_are_pinned_and_do_not_grow_with_rows(
+    persona_client, security_rows, monkeypatch
+):
+    monkeypatch.setattr(panels, "_PANELS", {})  # the inventory's own queries; feature panels pin theirs
+    pages = _security_pages(security_rows)
+    clients = {persona: warmed(persona_client(persona)) for persona in ("auditor", "manager")}
+
+    def measure() -> dict[tuple, int]:
+        counts = {}
+        for persona, name, kwargs in pages:
+            page_budget, csv_budget = SECURITY_PAGE_BUDGETS[name]
+            for query, budget in (("", page_budget), ("format=csv", csv_budget)):
+                count, body = _queries(clients[persona], name, kwargs, query)
+                scp = kwargs.get("policy_id") == security_rows.scp.pk  # attached, held by nobody: no CSV rows
+                shown = "principal,kind,arn" if scp and query else "DenyLeaving" if scp else _SHOWN.get(name, "sec-")
+                assert shown in body, (persona, name, query)
+                assert count <= REQUEST_OVERHEAD + budget, f"{persona} {name}?{query}: {count} queries"
+                counts[(persona, name, query, tuple(kwargs.items()))] = count
+        return counts
+
+    few = measure()
+    security_rows.add(60)
+    many = measure()
+    assert many == few
+
+
+def _csv_rows(response) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_a_policy_and_a_permission_set_export_every_row_an_owner_or_auditor_may_see(persona_client, security_rows):
+    security_rows.add(60)  # more than a page
+    elsewhere = account(OTHER_ACCOUNT_ID)
+    outsider = principal(elsewhere, "=cmd|' /C calc'!A0")
+    entitle(outsider, security_rows.admin)
+    AccountAssignment.objects.create(
+        permission_set=security_rows.permission_set, account=elsewhere, aws_account_id=elsewhere.account_id,
+        principal=security_rows.group, principal_type="GROUP", principal_aws_id=security_rows.group.aws_id, **synced(),
+    )  # fmt: skip
+    holders = Entitlement.objects.filter(policy=security_rows.admin, removed_at__isnull=True)
+    assignments = AccountAssignment.objects.filter(permission_set=security_rows.permission_set, removed_at__isnull=True)
+    policy_csv = {"policy_id": security_rows.admin.pk}
+    pset_csv = {"permission_set_id": security_rows.permission_set.pk}
+
+    rows = _csv_rows(get(persona_client("auditor"), "inventory:policy", query="format=csv", **policy_csv))
+    assert len(rows) == holders.count() > 50
+    assert "'=cmd|' /C calc'!A0" in {r["principal"] for r in rows}  # spreadsheet-safe
+    assert {r["held"] for r in rows} == {"Attached directly"}
+    rows = _csv_rows(get(persona_client("auditor"), "inventory:permission_set", query="format=csv", **pset_csv))
+    assert len(rows) == assignments.count() and {r["account"] for r in rows} >= {OWNED, OTHER_ACCOUNT_ID}
+
+    manager = persona_client("manager")
+    rows = _csv_rows(get(manager, "inventory:policy", query="format=csv", **policy_csv))
+    assert len(rows) == holders.exclude(principal=outsider).count()
+    rows = _csv_rows(get(manager, "inventory:permission_set", query="format=csv", **pset_csv))
+    assert {r["account"] for r in rows} == {OWNED}
+    page = text(get(manager, "inventory:permission_set", **pset_csv))
+    assert "format=csv" in page and "Download CSV" in page
 
 
 # Sync page ---------------------------------------------------------------------------------------------
