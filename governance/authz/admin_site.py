@@ -97,10 +97,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+_CAPABILITY_SETTINGS = ("view_capability", "change_capability", "add_capability", "delete_capability")
+
+
 def _governed(admin_class: type) -> type:
     if issubclass(admin_class, CapabilityAdminMixin):
         return admin_class
-    return type(admin_class.__name__, (CapabilityAdminMixin, admin_class), {"__module__": admin_class.__module__})
+    # The mixin goes first so its permission methods decide; the capabilities the admin class declares
+    # must still win over the mixin's defaults, or every such admin is left read-only for all.
+    declared = {name: getattr(admin_class, name) for name in _CAPABILITY_SETTINGS if hasattr(admin_class, name)}
+    return type(
+        admin_class.__name__,
+        (CapabilityAdminMixin, admin_class),
+        {"__module__": admin_class.__module__, **declared},
+    )
 
 
 class GovernanceAdminSite(admin.AdminSite):

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from governance.authz import mfa
-from governance.authz.admin_site import ReadOnlyAdmin
+from governance.authz.admin_site import CapabilityAdminMixin, ReadOnlyAdmin
 from governance.authz.capabilities import Capability
 from governance.findings import services
 from governance.findings.models import BaselineSettings, EvaluationRun, Finding, FindingStatus, Suppression
@@ -82,7 +82,7 @@ class SuppressionForm(forms.ModelForm):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(_StepUp, admin.ModelAdmin):
+class SuppressionAdmin(CapabilityAdminMixin, _StepUp, admin.ModelAdmin):
     list_display = ("finding", "owner", "expires_at", "created_by_name", "created_at", "state")
     list_filter = ("end_reason",)
     search_fields = ("finding__resource_name", "owner", "justification")
@@ -144,7 +144,7 @@ class BaselineForm(forms.ModelForm):
 
 
 @admin.register(BaselineSettings)
-class BaselineSettingsAdmin(_StepUp, admin.ModelAdmin):
+class BaselineSettingsAdmin(CapabilityAdminMixin, _StepUp, admin.ModelAdmin):
     form = BaselineForm
     list_display = ("__str__", "updated_at", "updated_by_name")
     view_capability = Capability.FINDINGS_VIEW

@@ -130,3 +130,21 @@ def test_view_only_admins_cannot_resubmit_or_delete_django_q_tasks(persona_clien
 
     assert Task.objects.filter(pk=failure.pk).exists(), "the failure that reports a broken chain stays"
     assert not OrmQ.objects.exists(), "nothing was queued again"
+
+
+def test_a_registered_admin_keeps_the_capabilities_it_declares(personas):
+    """An admin class that does not inherit the mixin is governed through a subclass with the mixin
+    first; the capabilities the class declares must not be replaced by the mixin's defaults."""
+    from governance.findings.models import Suppression
+    from governance.reviews.models import CampaignTemplate
+
+    request = RequestFactory().get("/")
+    suppressions = admin.site._registry[Suppression]
+    templates = admin.site._registry[CampaignTemplate]
+    assert suppressions.change_capability == Capability.FINDINGS_MANAGE
+    assert templates.view_capability == templates.change_capability == Capability.REVIEWS_ADMIN
+    request.user = personas["policy_admin"]
+    assert suppressions.has_add_permission(request) and not templates.has_view_permission(request)
+    request.user = personas["campaign_admin"]
+    assert not suppressions.has_add_permission(request) and suppressions.has_view_permission(request)
+    assert templates.has_add_permission(request) and templates.has_change_permission(request)
