@@ -64,11 +64,12 @@ def test_every_rule_has_a_case():
 def _exists(account: Account | None, name: str) -> bool:
     if account is None:
         return PermissionSet.objects.filter(name=name).exists()
+    if name.startswith("root user of "):
+        return CredentialReportRow.objects.filter(account=account, is_root=True).exists()
     return (
         Principal.objects.filter(account=account, name=name).exists()
         or Policy.objects.filter(account=account, name=name).exists()
         or account.name == name
-        or CredentialReportRow.objects.filter(account=account, is_root=True).exists()
     )
 
 
