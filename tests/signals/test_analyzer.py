@@ -221,3 +221,16 @@ def test_the_stubbed_calls_are_recorded_as_the_actions_iam_checks_and_the_manage
     for action in actions:
         assert is_known_action(action), action
     assert not is_known_action("access-analyzer:ListFindingsV2")  # not an IAM action: the catalog is right
+
+
+def test_every_page_of_a_listing_counts_as_a_call(stub, persona_inventory):
+    found = [_finding(f"p-{n}", "ExternalAccess", f"{BUCKET}-{n}", "AWS::S3::Bucket") for n in range(2)]
+    with stub("accessanalyzer") as s:
+        _analyzers(s)
+        s.add_response("list_findings_v2", {"findings": found[:1], "nextToken": "page-2"})
+        s.add_response("list_findings_v2", {"findings": found[1:]})
+        s.add_response("list_findings_v2", {"findings": []})
+        for finding in found:
+            _details(s, EXTERNAL, finding, [{"externalAccessDetails": {"condition": {}}}])
+        summary = refresh_analyzer(now=NOW)
+    assert (summary.items, summary.api_calls) == (2, 6)  # 1 + 2 pages + 1, and a detail call each

@@ -43,7 +43,7 @@ def test_config_rules_are_read_per_account_and_replaced_by_the_next_read(stub, p
         )  # fmt: skip
         s.add_response("describe_conformance_packs", {"ConformancePackDetails": []})
         summary = refresh_config(account_ids=[GOVERNANCE_ACCOUNT_ID], now=NOW)
-    assert (summary.state, summary.accounts, summary.items) == ("ok", 1, 2)
+    assert (summary.state, summary.accounts, summary.items, summary.api_calls) == ("ok", 1, 2, 3)
     rows = {r.rule_name: r for r in ConfigRuleCompliance.objects.all()}
     assert rows["root-mfa"].compliance == "NON_COMPLIANT" and rows["root-mfa"].non_compliant == 1
     assert rows["iam-password-policy"].compliance == "INSUFFICIENT_DATA"

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from governance.aws import calls
 from governance.aws.errors import AwsError
 from governance.aws.readers import access_analyzer
 from governance.signals.models import AnalyzerFinding, AnalyzerFindingStatus, AnalyzerKind, Source, SourceState
@@ -29,6 +30,14 @@ UPDATED = ["kind", "finding_type", "status", "resource_arn", "resource_type", "r
 
 def refresh_analyzer(*, now: datetime | None = None, force: bool = False) -> RunSummary:
     """Bring the analyzer findings up to date (organization-wide; idempotent)."""
+    # Every call counts, each page of a paginated listing included.
+    with calls.counting(this_thread_only=True) as log:
+        summary = _refresh_analyzer(now=now, force=force)
+    summary.api_calls = log.total
+    return summary
+
+
+def _refresh_analyzer(*, now: datetime | None, force: bool) -> RunSummary:
     now = now or timezone.now()
     summary = RunSummary(source=Source.ACCESS_ANALYZER)
     if not force and recently_unavailable(Source.ACCESS_ANALYZER, now):
@@ -36,9 +45,7 @@ def refresh_analyzer(*, now: datetime | None = None, force: bool = False) -> Run
         return summary
     try:
         analyzers = [a for a in access_analyzer.list_analyzers() if a.status in ("ACTIVE", "")]
-        summary.api_calls += 1
         listed = {a.arn: (a, access_analyzer.list_findings(a.arn, status="ACTIVE")) for a in analyzers}
-        summary.api_calls += len(listed)
     except AwsError as exc:
         with transaction.atomic():
             summary.state = record_failure(source=Source.ACCESS_ANALYZER, now=now, exc=exc)
@@ -68,7 +75,6 @@ def refresh_analyzer(*, now: datetime | None = None, force: bool = False) -> Run
             break
         finally:
             budget -= 1
-            summary.api_calls += 1
 
     accounts = account_pks(f.resource_owner_account for _, f in found)
     principals = principal_pks(f.resource for _, f in found if f.resource_type in ("AWS::IAM::Role", "AWS::IAM::User"))

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from governance.aws import calls
 from governance.aws.errors import AwsError
 from governance.aws.readers import config as config_reader
 from governance.aws.readers.availability import AwsNotAvailable
@@ -27,7 +28,11 @@ def refresh_config(
         return summary
     for account in accounts_in_scope(account_ids):
         try:
-            rules = config_reader.read_iam_compliance(account_id=reader_account_id(account))
+            with calls.counting(this_thread_only=True) as log:
+                try:
+                    rules = config_reader.read_iam_compliance(account_id=reader_account_id(account))
+                finally:
+                    summary.api_calls += log.total  # every page and the account's AssumeRole
         except AwsNotAvailable as exc:
             with transaction.atomic():
                 record_failure(source=Source.CONFIG, now=now, exc=exc, account=account)
