@@ -25,7 +25,8 @@ as AWS does under load (`every=0` stops it), for the load and fault benchmark an
 Where moto and AWS differ in ways the portal would notice, the emulator follows AWS: every account
 has the everyday AWS managed policies (`AWS_MANAGED_POLICIES`), and assigning a permission set to an
 account provisions it there. What it still cannot do: service last accessed, CloudTrail lookups,
-Access Analyzer and policy simulation are missing; `SourceIdentity` and session tags are accepted by
+Access Analyzer and policy simulation are missing (answered with a clean 501 `NotImplemented` in
+the request's protocol, not moto's HTML page and a logged traceback); `SourceIdentity` and session tags are accepted by
 AssumeRole but not echoed back; IAM policies and SCPs are not enforced; the management account is
 named "master". The credential report starts with the root user's line, as AWS's does, and
 Identity Center users keep the `aws:identitystore:enterprise` extension (their manager) that
@@ -48,6 +49,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -366,7 +368,10 @@ class _EmulatorApp:
                 self._throttled += throttle
             if throttle:
                 return _throttled(environ, start_response)
-        return self.moto(environ, start_response)
+        try:
+            return self.moto(environ, start_response)
+        except NotImplementedError as exc:
+            return _not_implemented(environ, start_response, exc)
 
     def _set_throttle(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -393,16 +398,32 @@ class _EmulatorApp:
 
 def _throttled(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     """AWS's throttling answer in the request's protocol (JSON for Organizations and Identity Center)."""
+    return _aws_error(environ, start_response, "400 Bad Request", "Throttling", "Rate exceeded")
+
+
+def _not_implemented(environ: dict[str, Any], start_response: Any, exc: NotImplementedError) -> list[bytes]:
+    """An action moto lacks (CloudTrail lookups, Config, Access Analyzer, ...), answered as a clean
+    501 with an error code instead of moto's HTML page and a traceback in the log: clients see at
+    once that the endpoint does not offer the API, and botocore does not retry it as an outage."""
+    return _aws_error(environ, start_response, "501 Not Implemented", "NotImplemented", str(exc))
+
+
+def _aws_error(environ: dict[str, Any], start_response: Any, status: str, code: str, message: str) -> list[bytes]:
+    """An AWS error answer in the request's protocol: JSON (with `x-amzn-ErrorType`) or query XML."""
     if "json" in environ.get("CONTENT_TYPE", ""):
-        data = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
-        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", "ThrottlingException")]
+        json_code = "ThrottlingException" if code == "Throttling" else code
+        data = json.dumps({"__type": json_code, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", json_code)]
     else:
-        data = (
-            b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
-            b"</Error><RequestId>emulator-throttle</RequestId></ErrorResponse>"
-        )
+        error = ET.Element("ErrorResponse")
+        detail = ET.SubElement(error, "Error")
+        ET.SubElement(detail, "Type").text = "Sender"
+        ET.SubElement(detail, "Code").text = code
+        ET.SubElement(detail, "Message").text = message
+        ET.SubElement(error, "RequestId").text = "emulator"
+        data = ET.tostring(error)
         headers = [("Content-Type", "text/xml")]
-    start_response("400 Bad Request", [*headers, ("Content-Length", str(len(data)))])
+    start_response(status, [*headers, ("Content-Length", str(len(data)))])
     return [data]
 
 

@@ -221,3 +221,38 @@ def test_an_unusable_state_file_is_ignored_and_the_emulator_starts_empty(tmp_pat
     stderr = _stop(process)
     assert "Ignoring the saved emulator state" in stderr
     assert state.read_bytes() != b"not a pickle"  # replaced by what the emulator held when it stopped
+
+
+@pytest.mark.parametrize(
+    ("service", "call"),
+    [
+        ("cloudtrail", lambda c: c.lookup_events(MaxResults=1)),  # JSON protocol
+        ("config", lambda c: c.describe_compliance_by_config_rule()),  # JSON protocol
+    ],
+)
+def test_an_action_moto_lacks_is_answered_once_as_not_implemented(aws, service, call):
+    """A clean 501 with AWS's error shape, so a client is told at once (no retries of an "outage",
+    no traceback in the emulator's log), and the signal readers say "not available"."""
+    from botocore.exceptions import ClientError
+
+    client = session.management_client(service)
+    sent = []
+    client.meta.events.register("before-send", lambda request, **_: sent.append(request.url))
+    with pytest.raises(ClientError) as raised:
+        call(client)
+    error = raised.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert error["Error"]["Code"] == "NotImplemented"
+    assert len(sent) == 1, "botocore retried the answer as if the endpoint were failing"
+
+
+def test_a_query_protocol_action_moto_lacks_is_answered_as_not_implemented_xml(aws):
+    """The same answer in the query protocol's XML (IAM, STS), parsed by botocore as an AWS error."""
+    from botocore.exceptions import ClientError
+
+    credentials = session.assume_role(account_id="111122223333", role_name="Anything", session_name="test")
+    iam = session.client_for("iam", credentials)
+    with pytest.raises(ClientError) as raised:
+        iam.get_service_last_accessed_details(JobId="0" * 36)
+    error = raised.value.response
+    assert (error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Code"]) == (501, "NotImplemented")

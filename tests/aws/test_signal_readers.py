@@ -591,7 +591,6 @@ def test_config_errors_are_the_gateways(code, status, error):
 
 @pytest.fixture
 def emulated(aws, settings):
-    settings.AWS_MAX_ATTEMPTS = 1  # the emulator's 500 would otherwise be retried with back-off
     session.reset()
     yield
     session.reset()

@@ -130,7 +130,6 @@ def test_a_busy_account_is_read_up_to_its_page_limit_and_says_so(stub, settings,
 
 
 def test_against_the_emulator_the_feed_says_cloudtrail_is_not_available(aws, settings, persona_inventory):
-    settings.AWS_MAX_ATTEMPTS = 1
     summary = refresh_activity(now=NOW)
     assert summary.state == SourceState.NOT_AVAILABLE
     assert SourceStatus.objects.get(source=Source.CLOUDTRAIL, scope="").state == SourceState.NOT_AVAILABLE

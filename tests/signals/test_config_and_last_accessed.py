@@ -67,7 +67,6 @@ def test_a_denied_config_read_keeps_the_last_known_rules(stub, persona_inventory
 
 
 def test_against_the_emulator_config_is_not_available(aws, settings, persona_inventory):
-    settings.AWS_MAX_ATTEMPTS = 1
     assert refresh_config(now=NOW).state == SourceState.NOT_AVAILABLE
 
 
@@ -179,6 +178,5 @@ def test_throttling_ends_the_run_and_is_recorded(stub, roles):
 
 
 def test_against_the_emulator_last_accessed_is_not_available(aws, settings, roles):
-    settings.AWS_MAX_ATTEMPTS = 1
     assert refresh_last_accessed(budget=5, now=NOW).state == SourceState.NOT_AVAILABLE
     assert SourceStatus.objects.get(source=Source.LAST_ACCESSED, scope="").state == SourceState.NOT_AVAILABLE

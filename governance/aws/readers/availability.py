@@ -1,8 +1,9 @@
 """Readers of APIs an endpoint may not offer (Access Analyzer, CloudTrail lookups, Config, service
 last accessed): "this endpoint does not serve that API" is an answer of its own, not an outage.
 
-AWS itself serves all of them; the local emulator does not, and answers an action it lacks with an
-HTML page and HTTP 500 (no AWS error code in the body), or with a body botocore cannot parse at all.
+AWS itself serves all of them; the local emulator does not, and answers an action it lacks with a
+501 `NotImplemented` (moto alone, and other emulators, answer with an HTML page and HTTP 500, no AWS
+error code in the body, or with a body botocore cannot parse at all).
 Real AWS never answers either way: its 5xx bodies carry a code (InternalFailure,
 ServiceUnavailable, ...), so a 5xx without one, an unparseable body, or an "unknown operation" code
 means the API is not there. Every other failure keeps its gateway error (denied, throttled, ...).
