@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from governance.aws.demo.personas import BY_KEY
-from governance.inventory.models import AccessKey, SyncStatus
+from governance.inventory.models import AccessKey, Account, AccountAssignment, Entitlement, SyncStatus
 from governance.inventory.sync import sync_organization
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -143,13 +143,36 @@ def test_a_manager_reads_their_own_at_desktop_and_phone_widths(page, live_server
         page, screenshot, "5-changes", lambda: expect(page.get_by_role("heading", name="Access keys")).to_be_visible()
     )
 
+    # The policy and permission set pages, for what the manager owns: an SCP in effect on their
+    # branch (its badge in the tree), a policy one of their accounts' principals holds, and a
+    # permission set assigned on one of their accounts.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
+    page.locator("a.badge.scp").first.click()
+    _visit_each_width(
+        page, screenshot, "6-scp", lambda: expect(page.get_by_role("heading", name="Attached to")).to_be_visible()
+    )
+    owned = list(Account.objects.filter(owner__iexact=BY_KEY["manager"].email).values_list("account_id", flat=True))
+    held = Entitlement.objects.present().filter(account__account_id__in=owned).order_by("id").first()
+    page.goto(f"{live_server.url}/inventory/policies/{held.policy_id}/")
+    _visit_each_width(
+        page, screenshot, "7-policy", lambda: expect(page.get_by_role("heading", name="Who holds it")).to_be_visible()
+    )
+    assigned = AccountAssignment.objects.present().filter(aws_account_id__in=owned).order_by("id").first()
+    page.goto(f"{live_server.url}/inventory/permission-sets/{assigned.permission_set_id}/")
+    _visit_each_width(
+        page,
+        screenshot,
+        "8-permission-set",
+        lambda: expect(page.get_by_role("heading", name="Assignments")).to_be_visible(),
+    )
+
     nav = page.get_by_role("navigation", name="Inventory")
     expect(nav.get_by_role("link", name="What changed")).to_have_count(0)  # org-wide changes need view_all
     for name, link in (
-        ("6-users", "IAM users"),
-        ("7-keys", "Access keys"),
-        ("8-roles", "Roles"),
-        ("9-admins", "Admin power"),
+        ("9-users", "IAM users"),
+        ("10-keys", "Access keys"),
+        ("11-roles", "Roles"),
+        ("12-admins", "Admin power"),
     ):
         nav.get_by_role("link", name=link).click()
         _visit_each_width(page, screenshot, name, lambda: expect(page.get_by_role("heading", level=1)).to_be_visible())
