@@ -235,9 +235,14 @@ def delegate_items(
     delegate = get_user_model().objects.filter(email__iexact=to_email, is_active=True).first()
     if delegate is None:
         raise ReviewError(f"{to_email} has no portal account; they must log in once before items can go to them.")
+    # The delegate's own access, by every address items reach them at and by their Identity Center
+    # user, as decide_item recognises it: such an item could never be decided by them.
+    theirs = Q(principal_email__in={to_email, *my_emails(delegate)})
+    if their_arns := my_principal_arns(delegate):
+        theirs |= Q(principal_arn__in=their_arns)
     with transaction.atomic():
         chosen = items.filter(campaign=campaign, reviewer_email__in=emails, locked=False)
-        if chosen.filter(Q(principal_email=to_email)).exists():
+        if chosen.filter(theirs).exists():
             raise ReviewError(f"Some of these items are about {to_email}'s own access; they cannot review them.")
         rows = list(chosen.select_for_update().order_by("id").values_list("id", "reviewer_email", "version"))
         if not rows:
@@ -379,7 +384,13 @@ def remind_and_escalate(*, now: Any = None) -> dict[str, int]:
         if template.escalate_after_days and age_days >= template.escalate_after_days:
             fallback = template.fallback_reviewer.lower()
             with transaction.atomic():
-                moving = undecided.exclude(reviewer_email=fallback).exclude(delegation_reason__startswith="Escalated")
+                # Never the fallback's own access: they may not review it (no self-review), so it
+                # stays with the reviewer it was routed to.
+                moving = (
+                    undecided.exclude(reviewer_email=fallback)
+                    .exclude(principal_email=fallback)
+                    .exclude(delegation_reason__startswith="Escalated")
+                )
                 rows = list(moving.select_for_update().values_list("id", "reviewer_email", "version"))
                 if rows:
                     ReviewItem.objects.filter(pk__in=[r[0] for r in rows]).update(

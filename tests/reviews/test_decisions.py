@@ -187,6 +187,15 @@ def test_delegation_cannot_route_an_item_back_to_the_person_it_is_about(campaign
             reason="his",
             actor=personas["manager"],
         )
+    # Known by his Identity Center user alone (no e-mail copied onto the item): still refused.
+    assert rick_item.update(principal_email="") == 1
+    assert rick_item.get().principal_arn == review_inventory.inventory.sso_users["requester"].arn
+    with pytest.raises(services.ReviewError, match="own access"):
+        services.delegate_items(
+            campaign=campaign, items=rick_item, to_email="rick.requester@example.com", reason="his",
+            actor=personas["manager"],
+        )  # fmt: skip
+    assert rick_item.get().reviewer_email == MARIA
 
 
 def test_delegated_items_move_with_the_reason(campaign, personas):
