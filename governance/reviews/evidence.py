@@ -24,7 +24,7 @@ from governance.audit.spreadsheet import csv_chunks
 from governance.evidence import sources
 from governance.evidence.package import PackageFile, json_file, jsonl_chunks
 from governance.evidence.pdf import pdf_file
-from governance.reviews import evidence_sql, selectors
+from governance.reviews import evidence_sql, remediation, selectors
 from governance.reviews.models import Campaign, Decision, RemediationStatus, ReviewItem
 
 
@@ -72,16 +72,21 @@ def campaign_source(subject_id: str) -> sources.Source:
     )
 
 
-# items.csv: a row per item, the columns the auditor reads (items.jsonl keeps every field).
+# items.csv: a row per item, the columns the auditor reads (items.jsonl keeps every field): the
+# risk context as copied at launch, and the remediation a revoke runs (computed, REMEDIATION_ACTION).
+REMEDIATION_ACTION = "remediation_action"
 CSV_COLUMNS = (
     ("item_id", "id"), ("account_id", "aws_account_id"), ("account_name", "account_name"),
     ("principal_arn", "principal_arn"), ("principal_type", "principal_kind"), ("principal_name", "principal_name"),
     ("kind", "kind"), ("entitlement_arn", "target_arn"), ("entitlement_name", "target_name"), ("held_via", "via"),
+    ("last_used", "last_used"), ("mfa_enabled", "mfa_enabled"), ("key_created", "key_created"),
+    ("open_findings", "open_findings"), ("admin_access", "admin_access"),
     ("risk", "risk"), ("recommendation", "recommendation"), ("recommendation_reason", "recommendation_reason"),
     ("assigned_reviewer", "reviewer_email"), ("delegated_from", "delegated_from"), ("decided_by", "decided_by__email"),
     ("decision", "decision"), ("justification", "justification"), ("decided_at", "decided_at"),
     ("bulk_decision", "decided_in_bulk"), ("defaulted_at_close", "defaulted_at_close"),
-    ("remediation_status", "remediation_status"), ("aws_request_id", "remediation_request_id"),
+    ("remediation_action", REMEDIATION_ACTION), ("remediation_status", "remediation_status"),
+    ("aws_request_id", "remediation_request_id"), ("remediation_ticket", "remediation_ticket"),
     ("verified_at", "verified_at"),
 )  # fmt: skip
 CSV_HEADER = ("campaign_id", "campaign_name", *(name for name, _ in CSV_COLUMNS))
@@ -129,6 +134,9 @@ def _csv_columns() -> list[tuple[str, str]] | None:
     """items.csv's cells as (SQL expression, kind) over `reviews_item i LEFT JOIN <users> u`."""
     columns = []
     for _, name in CSV_COLUMNS:
+        if name == REMEDIATION_ACTION:
+            columns.append((_remediation_action_sql(), "text"))
+            continue
         if name == "decided_by__email":
             field, table = ReviewItem._meta.get_field("decided_by").related_model._meta.get_field("email"), "u"
         else:
@@ -153,10 +161,26 @@ def _csv_copy(campaign: Campaign, using: str | None) -> evidence_sql.Copy | None
     return evidence_sql.csv_copy(CSV_HEADER, lead, columns, from_sql, [campaign.pk])
 
 
+def _remediation_action_sql() -> str:
+    """`remediation.action_for` as SQL over `reviews_item i`."""
+    literal = evidence_sql._literal
+    whens = []
+    for kind, (action, inline) in remediation.ACTIONS.items():
+        if inline:
+            whens.append(f"WHEN i.kind = {literal(kind)} AND i.via = 'inline' THEN {literal(inline)}")
+        whens.append(f"WHEN i.kind = {literal(kind)} THEN {literal(action)}")
+    revoke = literal(Decision.REVOKE.value)
+    return f"CASE WHEN i.decision = {revoke} THEN CASE {' '.join(whens)} ELSE '' END ELSE '' END"
+
+
 def _csv_rows(campaign: Campaign):
     lead = (campaign.pk, campaign.name)
-    fields = [field for _, field in CSV_COLUMNS]
-    for values in campaign.items.order_by("id").values_list(*fields).iterator(chunk_size=5000):
+    fields = [field for _, field in CSV_COLUMNS if field != REMEDIATION_ACTION]
+    at = [field for _, field in CSV_COLUMNS].index(REMEDIATION_ACTION)
+    action_for = remediation.action_for
+    rows = campaign.items.order_by("id").values_list(*fields, "kind", "via", "decision").iterator(chunk_size=5000)
+    for *values, kind, via, decision in rows:
+        values.insert(at, action_for(kind=kind, via=via, decision=decision))
         yield (*lead, *(canonical_time(v) if isinstance(v, datetime) else v for v in values))
 
 

@@ -40,6 +40,27 @@ class RemediationError(ValueError):
     """A remediation that cannot be carried out as asked; nothing was written."""
 
 
+# What revoking an item does in AWS, by kind: (the action, the action when the policy is inline).
+# `_write_for` makes these calls; the evidence's items.csv names them (`remediation_action`). A
+# role's trust is changed by hand.
+ACTIONS: dict[str, tuple[str, str]] = {
+    ItemKind.USER_POLICY: ("iam:DetachUserPolicy", "iam:DeleteUserPolicy"),
+    ItemKind.ROLE_POLICY: ("iam:DetachRolePolicy", "iam:DeleteRolePolicy"),
+    ItemKind.GROUP_MEMBERSHIP: ("iam:RemoveUserFromGroup", ""),
+    ItemKind.ACCESS_KEY: ("iam:UpdateAccessKey (Inactive)", ""),
+    ItemKind.SSO_ASSIGNMENT: ("sso:DeleteAccountAssignment", ""),
+    ItemKind.ROLE_TRUST: ("by hand: change the role's trust policy", ""),
+}
+
+
+def action_for(*, kind: str, via: str, decision: str) -> str:
+    """The remediation a revoke of this item runs (empty for a kept or undecided item)."""
+    if decision != Decision.REVOKE or kind not in ACTIONS:
+        return ""
+    action, inline = ACTIONS[kind]
+    return inline if inline and via == "inline" else action
+
+
 def queue_for_campaign(*, campaign: Campaign, actor: Any) -> int:
     """At close: every revoke gets its remediation status by the campaign's mode. Set-based."""
     revokes = ReviewItem.objects.filter(campaign=campaign, decision=Decision.REVOKE, remediation_status="")

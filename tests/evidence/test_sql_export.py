@@ -102,6 +102,21 @@ def test_items_csv_from_sql_is_byte_identical_to_the_python_path(campaign):  # n
     assert sql == python
 
 
+def test_items_csv_names_each_revokes_remediation_the_same_way_from_sql(campaign):  # noqa: F811
+    from governance.reviews.remediation import ACTIONS
+
+    items = list(campaign.items.order_by("id"))
+    combinations = [(kind, via) for kind in sorted(ACTIONS) for via in ("inline", "direct")]
+    for n, item in enumerate(items):
+        item.kind, item.via = combinations[n % len(combinations)]
+        item.decision = {1: "", 3: "keep"}.get(n, "revoke")
+    ReviewItem.objects.bulk_update(items, ["kind", "via", "decision"])
+    python = b"".join(csv_chunks(evidence.CSV_HEADER, evidence._csv_rows(campaign)))
+    assert b"iam:DeleteRolePolicy" in python and b"iam:DetachRolePolicy" in python
+    assert b"by hand: change the role's trust policy" in python
+    assert b"".join(evidence._items_csv(campaign)) == python
+
+
 def test_a_package_made_the_sql_way_verifies(campaign, tmp_path):  # noqa: F811
     _make_hostile(campaign)
     stored = generate_from_source(sources.build("campaign", str(campaign.pk)))

@@ -93,3 +93,34 @@ def test_closing_a_campaign_queues_one_package_and_a_second_close_or_delivery_ma
     packages = EvidencePackage.objects.filter(subject_type="reviews.campaign", subject_id=str(campaign.pk))
     assert first == again and packages.count() == 1 and packages.get().created_by_name == "system"
     assert {"items.csv", "items.jsonl", "signoffs.json"} <= {f["path"] for f in packages.get().files}
+
+
+def test_items_csv_carries_the_risk_context_and_the_remediation_each_revoke_runs(campaign, personas, review_inventory):
+    import csv
+    import io
+
+    from governance.audit.models import canonical_time
+
+    maria = personas["manager"]
+    mine = campaign.items.filter(reviewer_email=maria.email)
+    key = mine.get(kind="access_key")
+    admin_role = mine.filter(kind="role_policy", admin_access="full").first()
+    services.decide_item(item_id=key.pk, decision="revoke", justification="unused", actor=maria)
+    services.decide_item(item_id=admin_role.pk, decision="keep", justification="on call", actor=maria)
+    rows = {
+        r["item_id"]: r
+        for r in csv.DictReader(io.StringIO(_file(sources.build("campaign", str(campaign.pk)), "items.csv").decode()))
+    }
+    key_row, role_row = rows[str(key.pk)], rows[str(admin_role.pk)]
+    assert key_row["key_created"] == canonical_time(review_inventory.old_key.created)
+    assert key_row["last_used"] == canonical_time(review_inventory.old_key.last_used_date)
+    assert key_row["remediation_action"] == "iam:UpdateAccessKey (Inactive)"
+    assert (role_row["admin_access"], role_row["risk"], role_row["remediation_action"]) == ("full", "high", "")
+    assert role_row["open_findings"] == str(admin_role.open_findings)
+    assert {"mfa_enabled", "remediation_ticket"} <= set(key_row)
+    # Every revoke names what it runs in AWS, as the remediation does (an inline policy is deleted).
+    from governance.reviews.remediation import action_for
+
+    assert action_for(kind="user_policy", via="inline", decision="revoke") == "iam:DeleteUserPolicy"
+    assert action_for(kind="role_policy", via="direct", decision="revoke") == "iam:DetachRolePolicy"
+    assert action_for(kind="role_policy", via="direct", decision="keep") == ""
