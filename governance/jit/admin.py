@@ -1,8 +1,8 @@
 """Governance admin for just-in-time access: eligibility policies (JIT administrators), requests and
 grants read-only, with the actions an administrator needs (end a grant now, retry it now).
 
-The classes name `CapabilityAdminMixin` themselves: the site's automatic mix-in would otherwise come
-first and its defaults would hide their capabilities.
+The classes name `CapabilityAdminMixin` themselves, from before the site's automatic mix-in kept the
+capabilities an admin class declares (`admin_site._governed`); either way they apply.
 
 Saving a policy makes the saving administrator its grantor: their own AWS permissions must allow
 creating and deleting the assignments it covers (the writer gate checks the same at every grant).

@@ -2,12 +2,15 @@
 
 Templates are edited here (`reviews.admin`); launching, closing and approving remediation are
 actions that call `launch.launch`, `services.close_campaign` and `remediation.approve`, and need
-a recent MFA login. Items are read-only: people decide them in the portal's inbox.
+a recent MFA login. Items are read-only: people decide them in the portal's inbox; the one item
+action records the ticket a manual campaign's revoke was done under (`remediation.record_ticket`).
 """
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -95,6 +98,12 @@ class CampaignAdmin(ReadOnlyAdmin):
             self.message_user(request, f"{campaign}: {count} failed revokes queued again.")
 
 
+class TicketActionForm(ActionForm):
+    ticket = forms.CharField(
+        required=False, max_length=128, label="Ticket", help_text="For “Record the ticket reference”."
+    )
+
+
 @admin.register(ReviewItem)
 class ReviewItemAdmin(ReadOnlyAdmin):
     list_display = (
@@ -111,3 +120,21 @@ class ReviewItemAdmin(ReadOnlyAdmin):
     list_select_related = ("campaign",)
     show_full_result_count = False
     view_capability = Capability.REVIEWS_ADMIN
+    change_capability = Capability.REVIEWS_ADMIN
+    action_form = TicketActionForm
+    actions = ["record_ticket"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None  # the ticket action on the list; no edit form
+
+    @admin.action(description="Record the ticket reference (manual remediation done by hand)")
+    def record_ticket(self, request, queryset):
+        if not _fresh(self, request):
+            return
+        ticket = request.POST.get("ticket", "")
+        try:
+            count = remediation.record_ticket(items=queryset, ticket=ticket, actor=request.user, request=request)
+        except remediation.RemediationError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"Ticket {ticket.strip()} recorded on {count} item(s).")

@@ -19,10 +19,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from governance.audit.services import record
+from governance.audit.services import record, record_many
 from governance.inventory.models import AccessKey, AccountAssignment, Entitlement, GroupMembership, PermissionSet
 from governance.reviews.models import (
     Campaign,
@@ -107,18 +107,44 @@ def retry_failed(*, campaign: Campaign, actor: Any, request: Any = None) -> int:
     return count
 
 
-def record_ticket(*, item: ReviewItem, ticket: str, actor: Any) -> ReviewItem:
+def record_ticket(*, items: QuerySet, ticket: str, actor: Any, request: Any = None) -> int:
+    """Manual campaigns' revokes, carried out by hand: the ticket reference they were done under,
+    on every item of `items` or on none (each must be a manual remediation not yet verified).
+    The items stay `manual` until the next sync finds the access gone (`verify_after_sync`)."""
     ticket = (ticket or "").strip()
     if not ticket:
         raise RemediationError("Give the ticket reference.")
-    if item.remediation_status != RemediationStatus.MANUAL:
-        raise RemediationError("Only manual remediations take a ticket.")
+    if len(ticket) > 128:
+        raise RemediationError("A ticket reference is at most 128 characters.")
     with transaction.atomic():
-        item.remediation_ticket = ticket[:128]
-        item.remediated_at = timezone.now()
-        item.save(update_fields=["remediation_ticket", "remediated_at"])
-        record(actor=actor, action="reviews.remediation_ticket", obj=item, after={"ticket": item.remediation_ticket})
-    return item
+        chosen = items.select_for_update().order_by("id")
+        rows = list(chosen.values_list("id", "remediation_status", "remediation_ticket"))
+        if not rows:
+            raise RemediationError("Choose the items the ticket covers.")
+        other = [pk for pk, status, _ in rows if status != RemediationStatus.MANUAL]
+        if other:
+            raise RemediationError(
+                f"{len(other)} of the {len(rows)} items chosen are not manual remediations awaiting their ticket"
+                f" (item {other[0]} first); nothing was recorded."
+            )
+        ReviewItem.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
+            remediation_ticket=ticket, remediated_at=timezone.now()
+        )
+        record_many(
+            actor=actor,
+            action="reviews.remediation_ticket",
+            request=request,
+            entries=[
+                {
+                    "object_type": "reviews.reviewitem",
+                    "object_id": pk,
+                    "before": {"ticket": old},
+                    "after": {"ticket": ticket},
+                }
+                for pk, _, old in rows
+            ],
+        )
+    return len(rows)
 
 
 def _enqueue(campaign_id: int) -> None:
@@ -286,8 +312,9 @@ def due_items(*, campaign_id: int | None = None, limit: int = 500) -> list[int]:
 
 
 def verify_after_sync() -> int:
-    """Mark done revokes verified where the inventory no longer holds what they removed."""
-    done = ReviewItem.objects.filter(remediation_status=RemediationStatus.DONE)
+    """Mark revokes verified where the inventory no longer holds what they removed: those done
+    through the writer gate, and a manual campaign's, done by hand."""
+    done = ReviewItem.objects.filter(remediation_status__in=[RemediationStatus.DONE, RemediationStatus.MANUAL])
     verified = 0
     now = timezone.now()
     checks = {

@@ -28,7 +28,7 @@ _STATUS_CSS = {
 
 
 class _Browse(CapabilityAdminMixin, ReadOnlyAdmin):
-    """Named first so the site's automatic mix-in does not hide `view_capability`."""
+    """Names the mix-in itself (from before the site's automatic one kept declared capabilities)."""
 
     view_capability = Capability.SCP_VIEW
     show_full_result_count = False

@@ -153,3 +153,56 @@ def test_the_gate_refuses_someone_without_a_permission_set_on_the_account(fresh_
     assert result["done"] == 0 and result["failed"] == 4
     assert all("permission set" in r.remediation_error or "allow" in r.remediation_error for r in rows.all())
     assert _bob_in_aws(fresh_demo_org)["keys"] == {"Active"}
+
+
+def test_a_manual_campaigns_revokes_take_a_ticket_in_the_admin_and_the_next_sync_verifies_them(fresh_demo_org):
+    """Manual mode: nothing is called in AWS; the administrator records the ticket the work was
+    done under (all the chosen items or none), and the next sync marks what is gone verified."""
+    from django.test import Client
+
+    from tests.fixtures.personas import fresh_mfa_session
+
+    _sync()
+    carla = make_persona_user("campaign_admin")
+    template = ensure_demo_template()
+    template.remediation_mode = "manual"
+    template.save(update_fields=["remediation_mode"])
+    campaign, rows = _closed_with_revokes(carla)
+    assert {r.remediation_status for r in rows.all()} == {RemediationStatus.MANUAL}
+    assert tasks.remediate_campaign(campaign_id=campaign.pk)["items"] == 0, "manual: nothing runs in AWS"
+    kept = ReviewItem.objects.filter(campaign=campaign, decision=Decision.KEEP).first()
+    if kept is None:
+        kept = ReviewItem.objects.filter(campaign=campaign).exclude(pk__in=[r.pk for r in rows]).first()
+
+    admin = Client()
+    admin.force_login(carla, backend="allauth.account.auth_backends.AuthenticationBackend")
+    fresh_mfa_session(admin, subject="campaign_admin")
+    url = "/admin/reviews/reviewitem/"
+
+    def act(ticket: str, items) -> list[str]:
+        data = {"action": "record_ticket", "ticket": ticket, "index": 0, "_selected_action": [i.pk for i in items]}
+        response = admin.post(url, data, follow=True)
+        assert response.redirect_chain and response.status_code == 200, response.content[:500]
+        return [str(m) for m in response.context["messages"]]
+
+    assert act("  ", rows) == ["Give the ticket reference."]
+    assert "nothing was recorded" in act("OPS-7", [*rows, kept])[0]
+    assert not ReviewItem.objects.filter(campaign=campaign).exclude(remediation_ticket="").exists()
+    assert not AuditEvent.objects.filter(action="reviews.remediation_ticket").exists()
+
+    assert act("OPS-7", rows) == ["Ticket OPS-7 recorded on 4 item(s)."]
+    assert set(rows.values_list("remediation_ticket", "remediation_status")) == {("OPS-7", RemediationStatus.MANUAL)}
+    assert all(r.remediated_at for r in rows.all())
+    events = AuditEvent.objects.filter(action="reviews.remediation_ticket")
+    assert sorted(int(e.object_id) for e in events) == sorted(r.pk for r in rows)
+    assert {e.actor_id for e in events} == {carla.pk}
+
+    # Done by hand in AWS: the inline policy and the key; the next sync verifies those two only.
+    (inline, _, key, _) = list(rows)
+    account_iam = session.client_for("iam", session.member_credentials(inline.aws_account_id))
+    account_iam.delete_user_policy(UserName="bob.data", PolicyName=inline.target_name)
+    account_iam.update_access_key(UserName="bob.data", AccessKeyId=key.target_arn, Status="Inactive")
+    run = _sync()
+    assert tasks.after_sync(run_id=run.pk)["verified"] == 2
+    verified = set(rows.filter(remediation_status=RemediationStatus.VERIFIED).values_list("pk", flat=True))
+    assert verified == {inline.pk, key.pk}
