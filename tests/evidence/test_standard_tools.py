@@ -84,3 +84,32 @@ def test_they_fail_on_an_altered_manifest_or_signature(workdir):
     assert result.returncode != 0
     assert "Signature Verified Successfully" not in result.stdout
     assert "Signature Verification Failure" in result.stdout + result.stderr
+
+
+def test_they_fail_on_a_manifest_altered_to_match_a_changed_file(workdir):
+    """items.csv changed and its line in SHA256SUMS and the manifest rewritten to match: only the
+    signature gives it away, and openssl refuses before sha256sum runs."""
+    import hashlib
+    import json
+    import zipfile
+
+    new_items = b"item_id,decision\r\n1,keep\r\n"
+    digest = hashlib.sha256(new_items).hexdigest()
+    with zipfile.ZipFile(workdir / "package.zip") as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        sums = archive.read("SHA256SUMS").decode()
+    old = next(e for e in manifest["files"] if e["path"] == "items.csv")["sha256"]
+    sums = sums.replace(old, digest).encode()
+    for entry in manifest["files"]:
+        if entry["path"] == "items.csv":
+            entry.update(sha256=digest, size=len(new_items))
+        if entry["path"] == "SHA256SUMS":
+            entry.update(sha256=hashlib.sha256(sums).hexdigest(), size=len(sums))
+    forged = json.dumps(manifest, sort_keys=True, indent=2).encode() + b"\n"
+    rewrite(workdir / "package.zip", workdir / "forged.zip",
+            replace={"items.csv": new_items, "SHA256SUMS": sums, "manifest.json": forged})  # fmt: skip
+    (workdir / "forged.zip").replace(workdir / "package.zip")
+    result = _run(workdir)
+    assert result.returncode != 0
+    assert "Signature Verification Failure" in result.stdout + result.stderr
+    assert "items.csv: OK" not in result.stdout
