@@ -93,3 +93,37 @@ def test_the_report_shows_progress_per_reviewer_and_account(campaign, persona_cl
     body = response.content.decode()
     assert response.status_code == 200 and MARIA in body and "review-progress-chart" in body
     assert persona_client("manager").get(reverse("reviews:report", args=[campaign.pk])).status_code == 403
+
+
+def test_the_inbox_pages_by_keyset_through_every_item_once(campaign, personas, persona_client, monkeypatch):
+    from governance.reviews import selectors
+
+    monkeypatch.setattr(selectors, "PAGE_SIZE", 2)
+    maria = personas["manager"]
+    # A principal name holding the cursor's separator pages like any other.
+    ReviewItem.objects.filter(campaign=campaign, reviewer_email=MARIA, kind=ItemKind.ACCESS_KEY).update(
+        principal_name="de|ploy"
+    )
+    expected = list(
+        ReviewItem.objects.filter(campaign=campaign, reviewer_email=MARIA)
+        .order_by("aws_account_id", "principal_name", "id")
+        .values_list("id", flat=True)
+    )
+    seen, after = [], ""
+    while True:
+        page = selectors.inbox_page(campaign, maria, selectors.InboxFilters(), after=after)
+        assert len(page.items) <= 2 and page.total == len(expected)
+        seen += [item.pk for item in page.items]
+        if not page.next_cursor:
+            break
+        after = page.next_cursor
+    assert seen == expected and len(expected) == 6
+
+    # The page's "more" link: the next rows as an htmx fragment, from the cursor.
+    first = selectors.inbox_page(campaign, maria, selectors.InboxFilters())
+    response = persona_client("manager").get(
+        reverse("reviews:campaign_inbox", args=[campaign.pk]), {"after": first.next_cursor}, HTTP_HX_REQUEST="true"
+    )
+    body = response.content.decode()
+    assert response.status_code == 200 and "<html" not in body
+    assert body.count('class="review-item risk') == 2
