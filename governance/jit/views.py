@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from governance.authz import mfa
 from governance.authz.capabilities import Capability, capabilities
 from governance.authz.decorators import authenticated, requires, requires_mfa
 from governance.jit import eligibility, selectors, services
@@ -53,6 +54,9 @@ def new_request(request: HttpRequest) -> HttpResponse:
             try:
                 if picked is None:
                     raise services.JitError("You are no longer eligible for that access; choose again.")
+                if picked.policy.break_glass and not mfa.is_fresh(request):
+                    # Break-glass grants itself at once: the same step-up as every other approval.
+                    return mfa.step_up_redirect(request)
                 created = services.submit_request(
                     actor=request.user,
                     policy=picked.policy,

@@ -63,6 +63,35 @@ def test_a_bad_request_explains_itself_and_writes_nothing(jit, persona_client, c
     assert not AccessRequest.objects.exists()
 
 
+@pytest.mark.parametrize("with_mfa", [False, True])
+def test_break_glass_wants_a_recent_mfa_login_as_an_approval_does(jit, personas, persona_client, with_mfa):
+    """Break-glass approves itself and grants at once, so it is a privileged action (issue 8.3):
+    without a recent MFA login the form sends the requester through step-up and writes nothing."""
+    from tests.jit.helpers import make_policy
+
+    policy = make_policy(
+        name="break-glass",
+        grantor=personas["campaign_admin"],
+        requester_group=jit.inv.sso_groups["jit-requesters"],
+        approver_group=jit.inv.sso_groups["jit-approvers"],
+        sets=[jit.admin],
+        accounts=[jit.prod],
+        break_glass=True,
+    )
+    form = _form(
+        jit,
+        choice=f"{policy.pk}:{jit.prod.pk}:{jit.admin.pk}",
+        justification="payments are down, INC-77, need admin to restart",
+    )
+    response = persona_client("requester", mfa=with_mfa).post("/jit/request/", form)
+    if with_mfa:
+        created = AccessRequest.objects.get()
+        assert created.break_glass and response["Location"] == f"/jit/requests/{created.pk}/"
+    else:
+        assert response.status_code in (302, 403) and "/jit/requests/" not in response.get("Location", "")
+        assert not AccessRequest.objects.exists() and not Grant.objects.exists()
+
+
 def test_someone_elses_request_is_not_found(jit, personas, persona_client):
     access_request = submit(jit, personas["requester"])
     from tests.jit.helpers import add_sso_user
