@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from croniter import croniter
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Case, Count, Exists, F, OuterRef, Q, Value, When
 from django.db.models.functions import Cast, Coalesce, Concat, Lower, NullIf
@@ -48,6 +49,7 @@ from governance.reviews.models import (
     ReviewItem,
     Risk,
     TriggerFilter,
+    TriggerKind,
 )
 
 UNUSED_DAYS = 90
@@ -79,6 +81,40 @@ class LaunchResult:
 
 def current_period(now: datetime) -> str:
     return f"{now.year}-Q{(now.month - 1) // 3 + 1}"
+
+
+def _quarter_index(moment: datetime) -> int:
+    return moment.year * 4 + (moment.month - 1) // 3
+
+
+def last_fire(template: CampaignTemplate, now: datetime) -> datetime:
+    """When the template's cron last fired before `now` (LaunchError for a bad expression)."""
+    try:
+        return croniter(template.recurrence_cron, now).get_prev(datetime)
+    except (ValueError, KeyError) as exc:
+        cron = template.recurrence_cron
+        raise LaunchError(f"The template {template.name} has a bad cron expression: {cron!r}.") from exc
+
+
+def fires_once_a_quarter(template: CampaignTemplate, fired: datetime) -> bool:
+    """Whether the cron fires exactly once per calendar quarter around `fired` (the default)."""
+    before = croniter(template.recurrence_cron, fired).get_prev(datetime)
+    after = croniter(template.recurrence_cron, fired).get_next(datetime)
+    return _quarter_index(fired) - _quarter_index(before) == 1 == _quarter_index(after) - _quarter_index(fired)
+
+
+def template_period(template: CampaignTemplate, now: datetime) -> str:
+    """The period a launch of `template` at `now` belongs to: the calendar quarter ("2026-Q4") for
+    an event-driven template or a cron that fires once a quarter (the default), otherwise the cron's
+    last fire ("2026-12-01", with the time when it fires more than once a day), so a monthly or
+    weekly template gets a campaign per month or week."""
+    if template.trigger != TriggerKind.SCHEDULED:
+        return current_period(now)
+    fired = last_fire(template, now)
+    if fires_once_a_quarter(template, fired):
+        return current_period(now)
+    after = croniter(template.recurrence_cron, fired).get_next(datetime)
+    return fired.strftime("%Y-%m-%dT%H:%M" if after - fired < timedelta(days=1) else "%Y-%m-%d")
 
 
 class DaysSince(models.Func):
@@ -593,7 +629,8 @@ def launch(
     accounts: Any = None,
     new_since: datetime | None = None,
 ) -> LaunchResult:
-    """Launch `template` for `period` (the current quarter by default), or find it launched.
+    """Launch `template` for `period` (by default `template_period`: the quarter, or the cron's
+    period), or find it launched.
 
     Idempotent per (template, period): a second launch returns the existing campaign with
     `created=False` and writes nothing. `accounts` replaces the template's account scope;
@@ -602,7 +639,7 @@ def launch(
     """
     started = time.monotonic()
     now = now or timezone.now()
-    period = period or current_period(now)
+    period = period or template_period(template, now)
     if not template.active:
         raise LaunchError(f"The template {template.name} is not active.")
     if not template.fallback_reviewer:

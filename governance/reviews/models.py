@@ -10,6 +10,7 @@ remediations; a reviewer's sign-off locks their decisions.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -97,6 +98,14 @@ class CampaignTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from croniter import croniter
+
+        if self.trigger == TriggerKind.SCHEDULED and not croniter.is_valid(self.recurrence_cron or ""):
+            raise ValidationError(
+                {"recurrence_cron": "Not a cron expression (five fields: minute hour day month weekday)."}
+            )
 
 
 class CampaignStatus(models.TextChoices):

@@ -13,7 +13,8 @@ SCHEDULES = [
         "minutes": 5,
     },
     {"name": "campaign_upkeep", "func": "governance.reviews.tasks.campaign_upkeep", "schedule_type": "hourly"},
-    {"name": "launch_due", "func": "governance.reviews.tasks.launch_due", "schedule_type": "daily"},
+    # Hourly, so a template launches within the hour its cron fires (monthly, weekly, quarterly, ...).
+    {"name": "launch_due", "func": "governance.reviews.tasks.launch_due", "schedule_type": "hourly"},
 ]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from croniter import croniter
 from django.utils import timezone
 
 from governance.inventory.after_sync import RUN_STATUSES
@@ -19,18 +18,25 @@ def _quarter_start(now: datetime) -> datetime:
 
 
 def launch_scheduled(*, now: datetime | None = None) -> dict[str, Any]:
-    """Launch each scheduled template whose cron fired since the quarter began and that has no
-    campaign for the quarter yet (idempotent: launch() refuses a second one per period)."""
+    """Launch each scheduled template whose cron has fired in the current period and that has no
+    campaign for it yet (idempotent: launch() refuses a second one per period). The period is the
+    calendar quarter for a cron that fires once a quarter (the default: a template's cron must have
+    fired since the quarter began), else the cron's last fire (`launch.template_period`): a monthly
+    cron launches monthly. A template whose launch fails is reported and the others still launch."""
     now = now or timezone.now()
-    launched = []
+    launched, failed = [], {}
     for template in CampaignTemplate.objects.filter(active=True, trigger=TriggerKind.SCHEDULED):
-        last_fire = croniter(template.recurrence_cron, now).get_prev(datetime)
-        if last_fire < _quarter_start(now):
+        try:
+            fired = launch.last_fire(template, now)
+            if launch.fires_once_a_quarter(template, fired) and fired < _quarter_start(now):
+                continue
+            result = launch.launch(template=template, actor=None, now=now)
+        except launch.LaunchError as exc:
+            failed[template.name] = str(exc)
             continue
-        result = launch.launch(template=template, actor=None, now=now)
         if result.created:
             launched.append(result.campaign.pk)
-    return {"launched": launched}
+    return {"launched": launched, **({"failed": failed} if failed else {})}
 
 
 def after_sync(*, run_id: int) -> dict[str, Any]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from governance.audit.models import AuditEvent
 from governance.notify.models import Notification
-from governance.reviews import services, tasks, triggers
+from governance.reviews import launch, services, tasks, triggers
 from governance.reviews.models import Campaign, CampaignStatus, Decision, ReviewItem, TriggerKind
 from tests.reviews.conftest import FALLBACK
 
@@ -52,9 +53,37 @@ def test_the_default_cron_is_quarterly_and_an_inactive_template_never_launches(r
     assert len(triggers.launch_scheduled(now=_at(2026, 10, 1, 7))["launched"]) == 1
 
 
-def test_the_daily_schedule_is_declared_for_setup_schedules():
+def test_a_monthly_cron_launches_a_campaign_each_month_not_each_quarter(review_inventory, template):
+    template.recurrence_cron = "0 6 1 * *"  # 06:00 on the 1st of every month
+    template.save()
+    assert len(triggers.launch_scheduled(now=_at(2026, 10, 1, 7))["launched"]) == 1
+    assert triggers.launch_scheduled(now=_at(2026, 10, 20, 7)) == {"launched": []}, "once a month"
+    assert len(triggers.launch_scheduled(now=_at(2026, 11, 1, 6, 30))["launched"]) == 1
+    assert triggers.launch_scheduled(now=_at(2026, 11, 1, 5)) == {"launched": []}, "October's is there"
+    assert sorted(Campaign.objects.values_list("period", flat=True)) == ["2026-10-01", "2026-11-01"]
+    # A cron firing several times a day names its periods to the minute.
+    template.recurrence_cron = "0 */6 * * *"
+    template.save()
+    assert launch.template_period(template, _at(2026, 11, 2, 13, 5)) == "2026-11-02T12:00"
+    template.recurrence_cron = "0 6 1 1 *"  # yearly: not once a quarter
+    assert launch.template_period(template, _at(2026, 11, 2)) == "2026-01-01"
+
+
+def test_a_bad_cron_is_refused_by_the_form_and_never_stops_the_other_templates(review_inventory, template):
+    broken = type(template).objects.create(name="broken-cron", fallback_reviewer=FALLBACK, recurrence_cron="every day")
+    with pytest.raises(ValidationError, match="Not a cron expression"):
+        broken.full_clean()
+    result = triggers.launch_scheduled(now=_at(2026, 10, 1, 7))
+    assert len(result["launched"]) == 1 and "bad cron expression" in result["failed"]["broken-cron"]
+    assert not Campaign.objects.filter(template=broken).exists()
+    with pytest.raises(launch.LaunchError, match="bad cron expression"):
+        launch.launch(template=broken, actor=None)
+
+
+def test_the_schedules_are_declared_for_setup_schedules():
     declared = {s["name"]: s for s in tasks.SCHEDULES}
     assert declared["launch_due"]["func"] == "governance.reviews.tasks.launch_due"
+    assert declared["launch_due"]["schedule_type"] == "hourly", "a cron's launch must not wait a day"
     assert declared["campaign_upkeep"]["func"] == "governance.reviews.tasks.campaign_upkeep"
 
 
