@@ -24,6 +24,7 @@ from governance.jit.models import (
     EligibilityPolicy,
     Grant,
     GrantStatus,
+    RequestStatus,
 )
 
 PER_PAGE = 50
@@ -84,12 +85,31 @@ def sees_all_grants(user: Any) -> bool:
     return capabilities(user).has_any(Capability.JIT_ADMIN, Capability.AUDIT_VIEW)
 
 
-def active_grants(user: Any) -> list[Grant]:
-    """Live grants: the user's own, or every one for administrators and auditors; ending soonest first."""
-    rows = Grant.objects.live().select_related(*_GRANT_RELATED)
+def visible_grants(user: Any) -> QuerySet:
+    """Grants of any status the user may see: their own, or every one for administrators and
+    auditors (as the grants and history pages scope them)."""
+    rows = Grant.objects.select_related(*_GRANT_RELATED, "principal")
     if not sees_all_grants(user):
         rows = rows.filter(requester=user)
-    return list(rows.order_by("ends_at", "id")[:500])
+    return rows
+
+
+def with_extension_pending(rows: QuerySet) -> QuerySet:
+    """Annotate `extension_pending`: an extension of the grant is waiting for a decision."""
+    waiting = AccessRequest.objects.filter(extends=OuterRef("pk"), status=RequestStatus.PENDING)
+    return rows.annotate(extension_pending=Exists(waiting))
+
+
+def active_grants(user: Any) -> list[Grant]:
+    """Live grants: the user's own, or every one for administrators and auditors; ending soonest first."""
+    return list(visible_grants(user).live().order_by("ends_at", "id")[:500])
+
+
+def grant_for_viewer_or_404(user: Any, grant_id: int) -> Grant:
+    found = with_extension_pending(visible_grants(user)).filter(pk=grant_id).first()
+    if found is None:
+        raise Http404("No such grant within your reach.")
+    return found
 
 
 def grant_for_holder_or_404(user: Any, grant_id: int) -> Grant:
@@ -103,9 +123,7 @@ def history(
     user: Any, *, status: str = "", account: str = "", requester: str = "", after: str = "", before: str = ""
 ) -> Page:
     """Every grant (administrators and auditors), newest first, filtered."""
-    rows = Grant.objects.select_related(*_GRANT_RELATED)
-    if not sees_all_grants(user):
-        rows = rows.filter(requester=user)
+    rows = visible_grants(user)
     if status in GrantStatus.values:
         rows = rows.filter(status=status)
     if account:
