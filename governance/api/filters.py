@@ -10,6 +10,7 @@ from django import forms
 from governance.audit.models import AuditEvent
 from governance.findings.models import Finding, FindingStatus, Severity
 from governance.inventory.models import Account, AccountStatus, Principal, PrincipalKind
+from governance.jit.models import LIVE_STATUSES, Grant, GrantStatus
 
 
 class AccountFilter(django_filters.FilterSet):
@@ -76,3 +77,51 @@ class AuditEventFilter(django_filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields = ["action", "object_type", "object_id", "since"]
+
+
+class _StrictBooleanField(forms.NullBooleanField):
+    """`true` or `false` (or absent); anything else is a 400 naming the field, not silently ignored
+    (Django's select widget would read it as absent)."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if str(value).lower() in ("true", "1"):
+            return True
+        if str(value).lower() in ("false", "0"):
+            return False
+        raise forms.ValidationError("Give true or false.")
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = _StrictBooleanField
+
+
+class GrantFilter(django_filters.FilterSet):
+    """The grants page's and the history page's filters: live ones only, yours only, by status,
+    account or requester."""
+
+    live = StrictBooleanFilter(
+        method="filter_live", help_text="true: only grants in effect (or being ended); false: only those over."
+    )
+    mine = StrictBooleanFilter(method="filter_mine", help_text="Only your own grants.")
+    status = django_filters.ChoiceFilter(choices=GrantStatus.choices)
+    account_id = django_filters.CharFilter(field_name="account__account_id", max_length=12)
+    requester = django_filters.CharFilter(field_name="requester__username", max_length=150)
+
+    class Meta:
+        model = Grant
+        fields = ["live", "mine", "status", "account_id", "requester"]
+
+    def filter_live(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(status__in=LIVE_STATUSES) if value else queryset.exclude(status__in=LIVE_STATUSES)
+
+    def filter_mine(self, queryset, name, value):
+        return queryset.filter(requester=self.request.user) if value else queryset

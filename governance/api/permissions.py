@@ -19,3 +19,17 @@ def requires(*needed: Capability) -> type[BasePermission]:
 
     Requires.__name__ = "Requires_" + "_".join(str(c).replace(".", "_") for c in needed)
     return Requires
+
+
+def requires_any(*needed: Capability) -> type[BasePermission]:
+    """A permission class admitting authenticated users that hold at least one capability in `needed`."""
+
+    class RequiresAny(BasePermission):
+        message = "Missing capability: one of " + ", ".join(str(c) for c in needed)
+
+        def has_permission(self, request, view) -> bool:
+            user = request.user
+            return bool(user and user.is_authenticated) and capabilities(user).has_any(*needed)
+
+    RequiresAny.__name__ = "RequiresAny_" + "_".join(str(c).replace(".", "_") for c in needed)
+    return RequiresAny

@@ -31,5 +31,11 @@ urlpatterns = [
     path("v1/scp/changes/<int:change_id>/reject/", workflows.ChangeReject.as_view(), name="scp_change_reject"),
     path("v1/scp/changes/<int:change_id>/apply/", workflows.ChangeApply.as_view(), name="scp_change_apply"),
     path("v1/jit/requests/", workflows.AccessRequestList.as_view(), name="jit_requests"),
+    path("v1/jit/requests/<int:request_id>/", workflows.AccessRequestDetail.as_view(), name="jit_request"),
+    path("v1/jit/requests/<int:request_id>/cancel/", workflows.AccessRequestCancel.as_view(), name="jit_cancel"),
     path("v1/jit/requests/<int:request_id>/decision/", workflows.AccessRequestDecision.as_view(), name="jit_decision"),
+    path("v1/jit/grants/", workflows.GrantList.as_view(), name="jit_grants"),
+    path("v1/jit/grants/<int:pk>/", workflows.GrantDetail.as_view(), name="jit_grant"),
+    path("v1/jit/grants/<int:grant_id>/extend/", workflows.GrantExtend.as_view(), name="jit_extend"),
+    path("v1/jit/grants/<int:grant_id>/end/", workflows.GrantEnd.as_view(), name="jit_end"),
 ]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from governance.evidence.models import EvidencePackage
-from governance.jit.models import AccessRequest
+from governance.jit import selectors as jit_selectors
+from governance.jit.models import AccessRequest, Grant
 from governance.jit.models import Decision as JitDecision
 from governance.reviews.models import Campaign, Decision, ReviewItem
 from governance.scp.models import ChangeKind, ChangeRequest, PolicyType
@@ -144,8 +145,10 @@ class AccessRequestSerializer(serializers.ModelSerializer):
             "break_glass",
             "decided_at",
             "created_at",
+            "extends_grant_id",
         ]
         read_only_fields = fields
+        extra_kwargs = {"extends_grant_id": {"source": "extends_id", "help_text": "The grant an extension extends."}}
 
 
 class AccessRequestInput(serializers.Serializer):
@@ -168,3 +171,65 @@ class AccessDecisionSerializer(serializers.Serializer):
     status = serializers.CharField()
     approvals = serializers.IntegerField()
     required = serializers.IntegerField()
+
+
+class GrantSerializer(serializers.ModelSerializer):
+    requester_name = serializers.CharField(source="requester.username", read_only=True)
+    principal_arn = serializers.CharField(source="principal.arn", read_only=True)
+    account_id = serializers.CharField(source="account.account_id", read_only=True)
+    account_name = serializers.CharField(source="account.name", read_only=True)
+    permission_set_arn = serializers.CharField(source="permission_set.arn", read_only=True)
+    permission_set_name = serializers.CharField(source="permission_set.name", read_only=True)
+    break_glass = serializers.BooleanField(source="request.break_glass", read_only=True)
+    time_left_seconds = serializers.SerializerMethodField(
+        help_text="Seconds until the grant ends; 0 once it has ended (or is being ended)."
+    )
+    ending = serializers.SerializerMethodField(help_text="Its end was asked for; the assignment is being deleted.")
+    extension_pending = serializers.SerializerMethodField(help_text="An extension is waiting for a decision.")
+
+    class Meta:
+        model = Grant
+        fields = [
+            "id",
+            "request_id",
+            "policy_id",
+            "requester_name",
+            "principal_arn",
+            "account_id",
+            "account_name",
+            "permission_set_arn",
+            "permission_set_name",
+            "break_glass",
+            "status",
+            "starts_at",
+            "ends_at",
+            "time_left_seconds",
+            "ending",
+            "extension_pending",
+            "provisioned_at",
+            "revoked_at",
+            "end_reason",
+            "ended_by_name",
+            "last_error",
+            "next_attempt_at",
+            "drift",
+            "sync_confirmed_at",
+        ]
+        read_only_fields = fields
+
+    def get_time_left_seconds(self, grant: Grant) -> int:
+        return jit_selectors.time_left_seconds(grant) if grant.is_live else 0
+
+    def get_ending(self, grant: Grant) -> bool:
+        return grant.is_live and grant.revoke_due_at is not None
+
+    def get_extension_pending(self, grant: Grant) -> bool:
+        return bool(getattr(grant, "extension_pending", False))
+
+
+class ExtensionInput(serializers.Serializer):
+    duration_minutes = serializers.IntegerField(
+        min_value=1, max_value=100000, help_text="More minutes; the policy's maximum counts from now."
+    )
+    justification = serializers.CharField(max_length=2000)
+    ticket = serializers.CharField(required=False, allow_blank=True, default="", max_length=128)

@@ -1,9 +1,10 @@
 """The API's workflow endpoints: review campaigns and decisions, evidence packages, SCP change
-requests, JIT requests and decisions.
+requests, JIT requests, decisions and grants.
 
 Every write calls the service the page calls (`decide_item`, `propose_change`, `approve_change`,
-`apply_change`, `submit_request`, `decide_request`), so four-eyes, no self-review, eligibility and
-the writer gate hold here exactly as there; the service's refusal becomes a 4xx with its message.
+`apply_change`, `submit_request`, `decide_request`, `cancel_request`, `request_extension`,
+`end_grant`), so four-eyes, no self-review, eligibility and the writer gate hold here exactly as
+there; the service's refusal becomes a 4xx with its message.
 Writes need a token created after an MFA login (the API's step-up), accept `Idempotency-Key`, and
 find their objects through the same scopes as the pages (outside them: 404).
 """
@@ -19,10 +20,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api import idempotency
+from governance.api import filters, idempotency
 from governance.api import workflow_serializers as s
 from governance.api.pagination import KeysetPagination
-from governance.api.permissions import requires
+from governance.api.permissions import requires, requires_any
 from governance.authz.capabilities import Capability
 from governance.evidence import selectors as evidence_selectors
 from governance.evidence.models import EvidencePackage
@@ -30,7 +31,7 @@ from governance.inventory.models import Policy
 from governance.jit import eligibility
 from governance.jit import selectors as jit_selectors
 from governance.jit import services as jit_services
-from governance.jit.models import AccessRequest
+from governance.jit.models import AccessRequest, Grant, RequestStatus
 from governance.reviews import selectors as review_selectors
 from governance.reviews import services as review_services
 from governance.reviews.models import Campaign, ReviewItem
@@ -64,6 +65,10 @@ class TokenFromMfaLogin(BasePermission):
 
 def writes(*needed: Capability) -> list[type[BasePermission]]:
     return [requires(*needed), TokenFromMfaLogin]
+
+
+def writes_with_any(*needed: Capability) -> list[type[BasePermission]]:
+    return [requires_any(*needed), TokenFromMfaLogin]
 
 
 def refused(message: str, status: int = 400) -> Response:
@@ -374,5 +379,152 @@ class AccessRequestDecision(APIView):
             except jit_services.JitError as exc:
                 return refused(exc.message)
             return Response(s.AccessDecisionSerializer(outcome).data)
+
+        return idempotency.once(request, write)
+
+
+class AccessRequestDetail(APIView):
+    permission_classes = [requires(Capability.JIT_REQUEST)]
+
+    @extend_schema(
+        responses={200: s.AccessRequestSerializer, 404: REFUSED[404]},
+        summary="One of your requests (as the request page shows it)",
+    )
+    def get(self, request: Request, request_id: int) -> Response:
+        found = jit_selectors.request_for_requester_or_404(request.user, request_id)
+        return Response(s.AccessRequestSerializer(found).data)
+
+
+class AccessRequestCancel(APIView):
+    permission_classes = writes(Capability.JIT_REQUEST)
+
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY],
+        responses={
+            200: s.AccessRequestSerializer,
+            409: OpenApiResponse(description="Already cancelled; `request` is as it stands."),
+            **REFUSED,
+        },
+        summary="Withdraw a pending request of yours (as the request page does)",
+    )
+    def post(self, request: Request, request_id: int) -> Response:
+        found = jit_selectors.request_for_requester_or_404(request.user, request_id)
+
+        def write() -> Response:
+            # The service absorbs a second cancel silently (the page's double submit); a script is told.
+            if found.status == RequestStatus.CANCELLED:
+                return Response(
+                    {
+                        "detail": f"Request #{found.pk} is already cancelled.",
+                        "request": s.AccessRequestSerializer(found).data,
+                    },
+                    status=409,
+                )
+            try:
+                cancelled = jit_services.cancel_request(actor=request.user, access_request=found, request=request)
+            except jit_services.JitError as exc:
+                return refused(exc.message)
+            found.status, found.decided_at = cancelled.status, cancelled.decided_at
+            return Response(s.AccessRequestSerializer(found).data)
+
+        return idempotency.once(request, write)
+
+
+class GrantList(generics.ListAPIView):
+    """JIT grants of any status, newest first: yours, or everyone's for JIT administrators and
+    auditors (as the grants and history pages scope them); `?live=true` is what the grants page shows."""
+
+    serializer_class = s.GrantSerializer
+    permission_classes = [requires()]
+    filterset_class = filters.GrantFilter
+    pagination_class = KeysetPagination
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return Grant.objects.none()
+        return jit_selectors.with_extension_pending(jit_selectors.visible_grants(self.request.user))
+
+
+class GrantDetail(generics.RetrieveAPIView):
+    """One grant within your reach, with the seconds it has left."""
+
+    serializer_class = s.GrantSerializer
+    permission_classes = [requires()]
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return Grant.objects.none()
+        return jit_selectors.with_extension_pending(jit_selectors.visible_grants(self.request.user))
+
+
+NOT_YOURS = {403: OpenApiResponse(description="Missing a capability, a token without MFA, or someone else's grant.")}
+
+
+class GrantExtend(APIView):
+    permission_classes = writes(Capability.JIT_REQUEST)
+
+    @extend_schema(
+        request=s.ExtensionInput,
+        parameters=[IDEMPOTENCY],
+        responses={201: s.AccessRequestSerializer, **REFUSED, **NOT_YOURS},
+        summary="Ask for more time on your grant (as the extend page does); it is approved like a new request",
+    )
+    def post(self, request: Request, grant_id: int) -> Response:
+        body = s.ExtensionInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        grant = jit_selectors.grant_for_viewer_or_404(request.user, grant_id)
+
+        def write() -> Response:
+            if grant.requester_id != request.user.pk:  # an overseer sees it, but only its holder extends it
+                return refused("Only the person holding the grant can ask to extend it.", status=403)
+            try:
+                extension = jit_services.request_extension(
+                    actor=request.user,
+                    grant=grant,
+                    duration_minutes=data["duration_minutes"],
+                    justification=data["justification"],
+                    ticket=data["ticket"],
+                    request=request,
+                )
+            except jit_services.JitError as exc:
+                return refused(exc.message)
+            return Response(s.AccessRequestSerializer(extension).data, status=201)
+
+        return idempotency.once(request, write)
+
+
+class GrantEnd(APIView):
+    # The holder ends their own grant as the grants page lets them (`jit.request`); a JIT
+    # administrator ends anyone's, as the admin's "end now" does. The service decides which.
+    permission_classes = writes_with_any(Capability.JIT_REQUEST, Capability.JIT_ADMIN)
+
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY],
+        responses={
+            200: s.GrantSerializer,
+            409: OpenApiResponse(description="The grant has already ended or is being ended; `grant` is as it stands."),
+            **REFUSED,
+            **NOT_YOURS,
+        },
+        summary="End a grant now (its holder, or a JIT administrator); the assignment is deleted right after",
+    )
+    def post(self, request: Request, grant_id: int) -> Response:
+        grant = jit_selectors.grant_for_viewer_or_404(request.user, grant_id)
+
+        def write() -> Response:
+            already_over = not grant.is_live or grant.revoke_due_at is not None
+            try:
+                jit_services.end_grant(actor=request.user, grant=grant, request=request)
+            except jit_services.JitError as exc:
+                return refused(exc.message, status=403)
+            current = jit_selectors.grant_for_viewer_or_404(request.user, grant_id)
+            if already_over:  # the service changed nothing (the page's double submit); a script is told
+                how = "is already being ended" if current.is_live else "has already ended"
+                body = {"detail": f"Grant #{current.pk} {how}.", "grant": s.GrantSerializer(current).data}
+                return Response(body, status=409)
+            return Response(s.GrantSerializer(current).data)
 
         return idempotency.once(request, write)

@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from governance.api import services
+from tests.jit.conftest import jit  # noqa: F401 - a fixture: the JIT endpoints' eligibility policy
 
 
 @pytest.fixture

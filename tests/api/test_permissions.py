@@ -26,6 +26,7 @@ ENDPOINTS = {
     "/api/v1/evidence/packages/": "evidence.export",
     "/api/v1/scp/changes/": "scp.view",
     "/api/v1/jit/requests/": "jit.request",
+    "/api/v1/jit/grants/": None,
 }
 
 

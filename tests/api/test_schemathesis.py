@@ -78,3 +78,33 @@ def writer_tokens(api_token, campaign, jit) -> dict[str, dict[str, str]]:  # noq
 def test_its_writes_find_no_server_error_for_people_who_may_write(case, writer_tokens):
     for headers in writer_tokens.values():
         case.call_and_validate(headers=headers, checks=[not_a_server_error])
+
+
+# The JIT operations on one grant or request, fuzzed on a live grant and a pending request of the
+# requester's (so the bodies reach the services, not a 404): as its holder, a JIT administrator, and
+# the approver the policy routes the request to.
+on_one_jit_object = schema.include(path_regex=r"^/api/v1/jit/(grants/\{(grant_)?id\}|requests/\{request_id\})/")
+
+
+@pytest.fixture
+def jit_objects(api_token, jit, personas) -> tuple[dict[str, int], list[dict[str, str]]]:  # noqa: F811
+    from governance.jit import services
+    from governance.jit.models import Grant, GrantStatus
+    from tests.jit.helpers import submit
+
+    approved = submit(jit, personas["requester"])
+    services.decide_request(actor=personas["approver"], access_request=approved, decision="approve")
+    Grant.objects.filter(request=approved).update(status=GrantStatus.ACTIVE)
+    pending = submit(jit, personas["requester"], account=jit.prod)
+    grant_id = Grant.objects.get(request=approved).pk
+    ids = {"id": grant_id, "grant_id": grant_id, "request_id": pending.pk}
+    return ids, [{"Authorization": f"Bearer {api_token(key)}"} for key in ("requester", "campaign_admin")]
+
+
+@on_one_jit_object.parametrize()
+@FUZZ
+def test_the_jit_operations_on_a_real_grant_or_request_find_no_server_error(case, jit_objects):
+    ids, tokens = jit_objects
+    case.path_parameters = {name: ids[name] for name in case.path_parameters}
+    for headers in tokens:
+        case.call_and_validate(headers=headers, checks=[not_a_server_error])
