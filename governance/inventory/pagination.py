@@ -91,6 +91,18 @@ def _filtered(queryset: QuerySet, order: Sequence[str], boundary: Sequence[Any] 
         return queryset
 
 
+def _fitting(queryset: QuerySet, order: Sequence[str], values: list[Any] | None) -> list[Any] | None:
+    """`values`, or None when they do not fit the columns: such a cursor is absent in either direction
+    (a `before` one would otherwise show the last page, an `after` one a "Previous" to nothing)."""
+    if values is None:
+        return None
+    try:
+        queryset.filter(_beyond(order, values, forward=True))
+    except (ValueError, TypeError, ValidationError):
+        return None
+    return values
+
+
 def _field(name: str) -> tuple[str, bool]:
     return (name[1:], True) if name.startswith("-") else (name, False)
 
@@ -170,8 +182,8 @@ def paginate(
     is full, at most MAX_SCANNED of them (`page.scan_limited` says the list may go on).
     """
     order = tuple(order)
-    after_values = decode_cursor(after, len(order))
-    before_values = decode_cursor(before, len(order)) if after_values is None else None
+    after_values = _fitting(queryset, order, decode_cursor(after, len(order)))
+    before_values = _fitting(queryset, order, decode_cursor(before, len(order))) if after_values is None else None
     if before_values is not None:
         rows, limited = _rows(queryset, order, before_values, forward=False, limit=per_page + 1, keep=keep)
         more_before = len(rows) > per_page

@@ -196,9 +196,12 @@ def test_a_cursor_of_the_wrong_types_shows_the_first_page(persona_inventory):
 
     queryset = Principal.objects.all()
     first = paginate(queryset, order=("id",), after=None, before=None, per_page=2)
+    assert first.has_next and not first.has_prev
     for cursor in (encode_cursor(["not-a-number"]), encode_cursor([10**30]), encode_cursor(["\x00"])):
-        page = paginate(queryset, order=("id",), after=cursor, before=None, per_page=2)
-        assert [p.pk for p in page.items] == [p.pk for p in first.items]
+        for direction in ("after", "before"):  # either way the first page, with no "Previous" to nothing
+            page = paginate(queryset, order=("id",), **{"after": None, "before": None, direction: cursor}, per_page=2)
+            assert [p.pk for p in page.items] == [p.pk for p in first.items], direction
+            assert page.next_cursor == first.next_cursor and not page.has_prev, direction
     assert decode_cursor(encode_cursor(["a\x00"]), 1) is None
 
 
