@@ -8,6 +8,10 @@ range queries per kind on those columns, with no history table. Policies keep ev
 they had (`PolicyVersion`), so a policy's document change is exact for any window. For the other
 kinds a row keeps only its latest change: one changed in the window and changed again later is
 listed under the later sync; the default window, the last two syncs, has no later sync.
+
+The page shows a keyset page (governance/inventory/pagination.py, in `id` order) of each kind and
+change; one of them (`focus`) is paged through on its own, so every row is reachable in the browser
+with one query per page. The CSV export has every row of every section.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ from governance.inventory.models import (
     SyncRun,
     SyncStatus,
 )
+from governance.inventory.pagination import Page, paginate
 
-SHOWN = 100  # rows per kind and change on the page; the CSV export has them all
+SHOWN = 100  # rows per kind and change on a page; the pager goes on, the CSV export has them all
+ORDER = ("id",)
 RUNS_OFFERED = 50
 COMPLETED = (SyncStatus.SUCCEEDED, SyncStatus.PARTIAL)
 
@@ -49,12 +55,21 @@ class Section:
     key: str
     title: str
     rows: dict[str, list[Any]] = field(default_factory=dict)
-    more: dict[str, bool] = field(default_factory=dict)
+    pages: dict[str, Page] = field(default_factory=dict)  # on the page (not the CSV): each change's page
     described: dict[str, list[tuple[Any, tuple[str, str, str]]]] = field(default_factory=dict)
 
     @property
     def total_shown(self) -> int:
         return sum(len(r) for r in self.rows.values())
+
+    def slug(self, change: str) -> str:
+        """The `section` query value that pages through this kind's `change` alone."""
+        return f"{self.key}-{change}"
+
+    @property
+    def more(self) -> list[tuple[str, str, str]]:
+        """(change, section value, next cursor) of each change with rows beyond its page."""
+        return [(change, self.slug(change), page.next_cursor) for change, page in self.pages.items() if page.has_next]
 
 
 @dataclass
@@ -125,15 +140,33 @@ TITLES = {
 }
 
 
+def focus(value: str | None) -> tuple[str, str] | None:
+    """The (kind, change) a `section` query value names ("principals-added"), or None (every section)."""
+    key, _, change = (value or "").partition("-")
+    return (key, change) if key in TITLES and change in ChangeKind.ALL else None
+
+
 def change_rows(
-    user: Any, chosen: Window, *, account: Account | None = None, sees_everything: bool = False, limit: int | None
+    user: Any,
+    chosen: Window,
+    *,
+    account: Account | None = None,
+    sees_everything: bool = False,
+    limit: int | None,
+    focused: tuple[str, str] | None = None,
+    after: str | None = None,
+    before: str | None = None,
 ) -> list[Section]:
-    """Per kind, the rows added, changed and removed in the window (at most `limit` of each)."""
+    """Per kind, the rows added, changed and removed in the window: without `limit` every row (the
+    CSV); with it a keyset page of each, the first, or of the `focused` (kind, change) alone, the
+    page the cursors `after`/`before` name (a cursor that does not decode is the first page)."""
     if chosen.end is None:
         return []
     start, end = _since(chosen.start), chosen.end.started_at
     sections = []
     for key, queryset in _querysets(user, account, sees_everything).items():
+        if focused is not None and focused[0] != key:
+            continue
         section = Section(key=key, title=TITLES[key])
         queries = {
             ChangeKind.ADDED: queryset.filter(_in_window("first_seen", start, end)),
@@ -151,13 +184,17 @@ def change_rows(
         else:
             queries[ChangeKind.CHANGED] = queryset.none()  # before the first sync nothing existed to change
         for change in ChangeKind.ALL:
-            ordered = queries[change].order_by("id")
-            rows = list(ordered[: limit + 1]) if limit is not None else list(ordered.iterator(chunk_size=2000))
-            section.more[change] = limit is not None and len(rows) > limit
-            section.rows[change] = rows[:limit] if limit is not None else rows
-        section.described = {
-            change: [(row, describe(section.key, row)) for row in section.rows[change]] for change in ChangeKind.ALL
-        }
+            if focused is not None and focused[1] != change:
+                continue
+            if limit is None:
+                section.rows[change] = list(queries[change].order_by(*ORDER).iterator(chunk_size=2000))
+                continue
+            cursors = {"after": after, "before": before} if focused is not None else {}
+            page = paginate(queries[change], order=ORDER, per_page=limit, **cursors)
+            section.pages[change] = page
+            section.rows[change] = page.items
+        section.described = {change: [(row, describe(section.key, row)) for row in rows]
+                             for change, rows in section.rows.items()}  # fmt: skip
         sections.append(section)
     return sections
 
@@ -178,7 +215,7 @@ def csv_rows(sections: list[Section]) -> list[tuple]:
         (section.key, change, *describe(section.key, row), row)
         for section in sections
         for change in ChangeKind.ALL
-        for row in section.rows[change]
+        for row in section.rows.get(change, ())
     ]
 
 

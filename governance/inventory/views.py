@@ -310,15 +310,24 @@ def credential_report(request: HttpRequest, account_id: str) -> HttpResponse:
 def _changes(request: HttpRequest, account=None) -> HttpResponse:
     chosen = changes.window(_int(request.GET.get("from")), _int(request.GET.get("to")))
     sees_all = capabilities(request.user).has(Capability.INVENTORY_VIEW_ALL)
-    csv_wanted = request.GET.get("format") == "csv"
-    sections = changes.change_rows(
-        request.user, chosen, account=account, sees_everything=sees_all, limit=None if csv_wanted else changes.SHOWN
-    )
-    if csv_wanted:
+    if request.GET.get("format") == "csv":
+        sections = changes.change_rows(request.user, chosen, account=account, sees_everything=sees_all, limit=None)
         where = account.account_id if account is not None else "organization"
         name = f"changes-{where}-{chosen.end.pk if chosen.end else 'none'}"
         return csv_export.stream(name, changes.CSV_COLUMNS, changes.csv_rows(sections))
-    context = {"window": chosen, "sections": sections, "account": account, "kinds": changes.ChangeKind.ALL}
+    # One kind and change paged on its own ("principals-added"); an unknown value shows every section.
+    focused = changes.focus(request.GET.get("section"))
+    sections = changes.change_rows(
+        request.user, chosen, account=account, sees_everything=sees_all, limit=changes.SHOWN, focused=focused,
+        **_cursors(request),
+    )  # fmt: skip
+    context = {
+        "window": chosen,
+        "sections": sections,
+        "account": account,
+        "kinds": changes.ChangeKind.ALL,
+        "focused": focused,
+    }
     return _render(request, "inventory/changes.html", context)
 
 

@@ -8,14 +8,17 @@ Most tests read the demo organization synced from the emulator (what a person se
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from datetime import timedelta
+from urllib.parse import urljoin
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from governance.inventory import trust
+from governance.inventory import changes, trust
 from governance.inventory.models import (
     AccessKey,
     Account,
@@ -31,7 +34,8 @@ from governance.inventory.models import (
     SyncRun,
     SyncStatus,
 )
-from tests.fixtures.personas import OWNED_ACCOUNT_IDS, _synced
+from governance.inventory.pagination import encode_cursor
+from tests.fixtures.personas import OTHER_ACCOUNT_ID, OWNED_ACCOUNT_IDS, _synced
 
 pytestmark = pytest.mark.django_db
 
@@ -251,6 +255,110 @@ def test_what_changed_between_two_syncs_org_wide_and_per_account(persona_client,
     ))  # fmt: skip
     assert {r["name"] for r in own if r["kind"] == "principals"} >= {"added-in-second", "removed-in-second"}
     assert persona_client("manager").get(reverse("inventory:changes")).status_code == 403
+
+
+def _added_in(run: SyncRun, account: Account, prefix: str, n: int, policy: Policy) -> list[Principal]:
+    """n IAM users added by `run` in `account`, each with a policy attached (an entitlement added too)."""
+    when = {"first_seen": run.started_at, "last_seen": run.started_at}
+    users = Principal.objects.bulk_create(
+        Principal(kind=PrincipalKind.IAM_USER, account=account, name=f"{prefix}-{i:04}", owner="nobody@example.com",
+                  arn=f"arn:aws:iam::{account.account_id}:user/{prefix}-{i:04}",
+                  **{**_synced(f"{prefix}-{i}"), **when})
+        for i in range(n)
+    )  # fmt: skip
+    Entitlement.objects.bulk_create(
+        Entitlement(principal=user, policy=policy, via="direct", account=account,
+                    **{**_synced(f"{prefix}-{i}-ent"), **when})
+        for i, user in enumerate(users)
+    )  # fmt: skip
+    return users
+
+
+_BODY = re.compile(r"<tbody>(.*?)</tbody>", re.S)
+
+
+def _walk(client, url: str, rel: str) -> tuple[list[list[str]], list[str]]:
+    """Follow the pager's `rel` links from `url`: each page's row names (walk-NNNN), and the pages' bodies."""
+    names, bodies = [], []
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        body = response.content.decode()
+        bodies.append(body)
+        names.append(re.findall(r"walk-\d{4}", "".join(_BODY.findall(body))))
+        link = re.search(rf'<a rel="{rel}" href="([^"]+)"', body)
+        url = urljoin(url, html.unescape(link.group(1))) if link else ""
+    return names, bodies
+
+
+def test_every_changed_row_is_reachable_page_by_page_and_only_those_in_scope(persona_client, persona_inventory):
+    """A manager walks their account's added entitlements, more than two pages of them, to the end and
+    back: each row once, none of the rows in their account held by principals they may not see."""
+    first, second = _run(30), _run(20)
+    owned = persona_inventory.accounts[OWNED_ACCOUNT_IDS[0]]
+    elsewhere = persona_inventory.accounts[OTHER_ACCOUNT_ID]
+    held = Policy.objects.create(kind=PolicyKind.AWS_MANAGED, name="ReadOnlyAccess", arn="arn:aws:iam::aws:policy/RO",
+                                 document={}, **_synced("ro"))  # fmt: skip
+    Policy.objects.filter(pk=held.pk).update(first_seen=first.started_at, last_seen=first.started_at)
+    total = 2 * changes.SHOWN + 7
+    walked = _added_in(second, owned, "walk", total, held)
+    # Out of scope: users of an account the manager does not own, and their entitlements on the owned account.
+    for user in _added_in(second, elsewhere, "hidden", 5, held):
+        Entitlement.objects.create(principal=user, policy=held, via="direct", account=owned,
+                                   **{**_synced(f"{user.name}-owned"), "first_seen": second.started_at,
+                                      "last_seen": second.started_at})  # fmt: skip
+    client = persona_client("manager")
+    base = reverse("inventory:account_changes", kwargs={"account_id": owned.account_id})
+
+    overview = client.get(base).content.decode()
+    assert "hidden-" not in overview
+    more = re.search(r'<a href="([^"]+)">More entitlements added', overview)
+    assert more and "More principals added" in overview and "More entitlements removed" not in overview
+    assert f"from={first.pk}" in more.group(1) and f"to={second.pk}" in more.group(1)  # the window is pinned
+    first_page = re.findall(r"walk-\d{4}", overview[overview.index('id="ch-entitlements"') :].split("</tbody>")[0])
+
+    forward, bodies = _walk(client, urljoin(base, html.unescape(more.group(1))), "next")
+    pages = [first_page, *forward]
+    assert [len(p) for p in pages] == [changes.SHOWN, changes.SHOWN, 7]
+    seen = [name for page in pages for name in page]
+    assert sorted(seen) == sorted(u.name for u in walked) and len(set(seen)) == total
+    assert not any("hidden-" in body or 'id="ch-principals"' in body for body in bodies)  # that section alone
+
+    # And back from the last page with "Previous", to the first page the overview showed.
+    last = urljoin(base, html.unescape(re.findall(r'<a rel="prev" href="([^"]+)"', bodies[-1])[0]))
+    backward, _ = _walk(client, last, "prev")
+    assert backward == [forward[-2], first_page]
+
+    # The org-wide page and its sections are the auditor's; theirs reaches every row, hidden ones too.
+    everything = _csv(persona_client("auditor").get(reverse("inventory:changes") + "?format=csv"))
+    assert sum(r["kind"] == "entitlements" and r["change"] == "added" for r in everything) == total + 10
+
+
+def test_a_tampered_cursor_or_section_shows_a_first_page_not_an_error(persona_client, persona_inventory):
+    _run(30)
+    second = _run(20)
+    owned = persona_inventory.accounts[OWNED_ACCOUNT_IDS[0]]
+    held = Policy.objects.create(kind=PolicyKind.AWS_MANAGED, name="ReadOnlyAccess", arn="arn:aws:iam::aws:policy/RO",
+                                 document={}, **_synced("ro"))  # fmt: skip
+    _added_in(second, owned, "walk", changes.SHOWN + 1, held)
+    client = persona_client("auditor")
+    url = reverse("inventory:changes")
+    start = client.get(url, {"section": "principals-added"}).content.decode()
+    expected = re.findall(r"walk-\d{4}", _BODY.findall(start)[0])
+    assert len(expected) == changes.SHOWN and 'rel="next"' in start and 'id="ch-policies"' not in start
+    for cursor in ("not-base64!!", "eyJ9", encode_cursor(["text-where-an-id-goes"]), encode_cursor([10**30]),
+                   encode_cursor([1, 2]), encode_cursor(["\x00"]), "A" * 5000):  # fmt: skip
+        for direction in ("after", "before"):
+            response = client.get(url, {"section": "principals-added", direction: cursor})
+            assert response.status_code == 200, (cursor, direction, response.status_code)
+            body = response.content.decode()
+            assert re.findall(r"walk-\d{4}", _BODY.findall(body)[0]) == expected and 'id="ch-policies"' not in body
+    # A section the page does not have shows every section, as an unknown tab shows the first one.
+    for section in ("nope", "principals-", "-added", "principals-added-x", "Principals-added"):
+        response = client.get(reverse("inventory:changes"), {"section": section, "after": encode_cursor([0])})
+        assert response.status_code == 200, section
+        assert 'id="ch-principals"' in response.content.decode() and 'id="ch-policies"' in response.content.decode()
+    assert client.get(reverse("inventory:changes"), {"section": "principals-added\x00"}).status_code == 400
 
 
 def test_what_changed_has_an_empty_state_before_any_sync(persona_client):

@@ -170,7 +170,7 @@ def test_every_parameter_of_every_route_takes_wrong_types(route, break_glass_cli
 
 def test_the_fuzzed_parameters_include_what_the_pages_read():
     for key in ("q", "after", "before", "sort", "mfa", "older_than", "trust", "level", "from", "to", "format",
-                "actor", "object", "until", "severity", "removed", "tab"):  # fmt: skip
+                "actor", "object", "until", "severity", "removed", "tab", "section"):  # fmt: skip
         assert key in QUERY_KEYS, key
     assert "status__exact" in _admin_filter_keys("admin/authz/identitylink/")
 
