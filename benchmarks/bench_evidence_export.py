@@ -4,15 +4,16 @@ Target: ≥ 100,000 rows/s with ≤ 50 MB of extra memory, the database read inc
 database (`<name>_bench_evidence`, created and dropped here) gets one campaign whose items are
 made by one INSERT .. SELECT, shaped as a launch makes them (every column; principal names and
 justifications some hostile: `=HYPERLINK(...)`, `+`, `-`, `@`, quotes, commas, non-ASCII; a third
-decided, with times). Timed in a fresh subprocess: the campaign source's items.csv and items.jsonl
-(on PostgreSQL made by the server and read with COPY: governance/reviews/evidence_sql.py)
-streamed through `stream_package`, hashed and deflated, to a file. Memory is the growth of the subprocess's peak
-RSS over the run (`ru_maxrss`). Wall clock with the CPU seconds of the subprocess and of every
-PostgreSQL backend of the scratch database beside it (its parallel query workers too, sampled from
-/proc as bench_audit_verify does), and the load average. The floors, in the same subprocess after it:
-a bare COPY of the items' columns as they are, read to nowhere, and deflate level 1, SHA-256 and
-CRC-32 over the very bytes of the two files (deflate and CRC-32 by ISA-L when installed, as the
-export's: `deflate` says which). BENCH_EVIDENCE_ITEMS changes the size.
+revoked, with times and the person who decided, whom both files name by e-mail). Timed in a fresh
+subprocess: the campaign source's items.csv and items.jsonl (on PostgreSQL made by the server and
+read with COPY: governance/reviews/evidence_sql.py) streamed through `stream_package`, hashed and
+deflated, to a file. Memory is the growth of the subprocess's peak RSS over the run (`ru_maxrss`).
+Wall clock with the CPU seconds of the subprocess and of every PostgreSQL backend of the scratch
+database beside it (its parallel query workers too, sampled from /proc as bench_audit_verify
+does), and the load average. The floors, in the same subprocess after it: a bare COPY of the
+items' columns as they are, read to nowhere, and deflate level 1, SHA-256 and CRC-32 over the
+very bytes of the two files (deflate and CRC-32 by ISA-L when installed, as the export's:
+`deflate` says which). BENCH_EVIDENCE_ITEMS changes the size.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def _floors(campaign, zip_path):
 
 # Per column of reviews_item, what the INSERT .. SELECT writes (n: generate_series); others get a default by type.
 _VALUES = {
-    "kind": "'policy'",
+    "kind": "'role_policy'",
     "source_id": "n",
     "aws_account_id": "(100000000000 + n % 1000)::text",
     "account_name": "'acct-' || n % 1000",
@@ -127,6 +128,7 @@ _VALUES = {
     "decision": "CASE WHEN n % 3 = 0 THEN 'revoke' ELSE '' END",
     "justification": "CASE WHEN n % 3 = 0 THEN 'Zugriff nicht mehr nötig — ticket ' || n ELSE '' END",
     "decided_at": "CASE WHEN n % 3 = 0 THEN timestamptz '2026-12-01 10:00:00+00' + n * interval '1 ms' END",
+    "decided_by_id": "CASE WHEN n % 3 = 0 THEN {decider} END",  # the person: both files name them by e-mail
     "remediation_status": "CASE WHEN n % 3 = 0 THEN 'verified' ELSE '' END",
     "remediation_request_id": "CASE WHEN n % 3 = 0 THEN 'req-' || lpad(n::text, 12, '0') ELSE '' END",
     "verified_at": "CASE WHEN n % 3 = 0 THEN timestamptz '2026-12-01 11:00:00+00' + n * interval '1 ms' END",
@@ -135,10 +137,12 @@ _VALUES = {
 
 
 def _make_campaign(items: int) -> int:
+    from django.contrib.auth import get_user_model
     from django.utils import timezone
 
     from governance.reviews.models import Campaign, CampaignTemplate, ReviewItem
 
+    decider = get_user_model().objects.create(username="maria.manager", email="maria.manager@example.com")
     template = CampaignTemplate.objects.create(name="bench-evidence", fallback_reviewer="fallback@example.com")
     campaign = Campaign.objects.create(
         template=template, name="Q4 2026 access review", period="2026-Q4", launched_at=timezone.now(),
@@ -153,7 +157,7 @@ def _make_campaign(items: int) -> int:
         if field.name == "campaign":
             values.append(str(campaign.pk))
         elif field.column in _VALUES:
-            values.append(_VALUES[field.column])
+            values.append(_VALUES[field.column].replace("{decider}", str(decider.pk)))
         elif field.null:
             values.append("NULL")
         elif field.get_internal_type() == "BooleanField":

@@ -1,7 +1,8 @@
 """The campaign's evidence package contents, for governance/evidence (registered in apps.py).
 
 Files: `campaign.json` (the campaign, its template's settings and the population manifest),
-`items.jsonl` (every item as frozen at launch, with its decision and remediation),
+`items.jsonl` (every item as frozen at launch, with its decision and remediation, and the campaign's
+name, the decider's e-mail and the remediation action: JSONL_EXTRA),
 `items.csv` (the same items, the columns an auditor reads, spreadsheet-safe),
 `signoffs.json` (each reviewer's signed statement with `decisions_sha256`, the hash of the
 decisions it covered: see `attestation_hash`), `summary.pdf` (scope, completion, decisions,
@@ -75,6 +76,7 @@ def campaign_source(subject_id: str) -> sources.Source:
 # items.csv: a row per item, the columns the auditor reads (items.jsonl keeps every field): the
 # risk context as copied at launch, and the remediation a revoke runs (computed, REMEDIATION_ACTION).
 REMEDIATION_ACTION = "remediation_action"
+DECIDED_BY = "decided_by"  # the e-mail of the person who decided, in both files
 CSV_COLUMNS = (
     ("item_id", "id"), ("account_id", "aws_account_id"), ("account_name", "account_name"),
     ("principal_arn", "principal_arn"), ("principal_type", "principal_kind"), ("principal_name", "principal_name"),
@@ -82,7 +84,7 @@ CSV_COLUMNS = (
     ("last_used", "last_used"), ("mfa_enabled", "mfa_enabled"), ("key_created", "key_created"),
     ("open_findings", "open_findings"), ("admin_access", "admin_access"),
     ("risk", "risk"), ("recommendation", "recommendation"), ("recommendation_reason", "recommendation_reason"),
-    ("assigned_reviewer", "reviewer_email"), ("delegated_from", "delegated_from"), ("decided_by", "decided_by__email"),
+    ("assigned_reviewer", "reviewer_email"), ("delegated_from", "delegated_from"), (DECIDED_BY, "decided_by__email"),
     ("decision", "decision"), ("justification", "justification"), ("decided_at", "decided_at"),
     ("bulk_decision", "decided_in_bulk"), ("defaulted_at_close", "defaulted_at_close"),
     ("remediation_action", REMEDIATION_ACTION), ("remediation_status", "remediation_status"),
@@ -90,6 +92,16 @@ CSV_COLUMNS = (
     ("verified_at", "verified_at"),
 )  # fmt: skip
 CSV_HEADER = ("campaign_id", "campaign_name", *(name for name, _ in CSV_COLUMNS))
+
+# items.jsonl: every field of the item as frozen (its attname, in field order) and, each after
+# the field it explains, what the item does not hold itself: the campaign's name, the e-mail of
+# the person who decided (the user `decided_by_id` names, after delegation; null while undecided)
+# and the remediation a revoke runs, as items.csv has them.
+JSONL_EXTRA = (
+    ("campaign_name", "campaign_id"),
+    (DECIDED_BY, "decided_by_id"),
+    (REMEDIATION_ACTION, "remediation_status"),
+)
 
 
 def _on_postgresql(campaign: Campaign) -> str | None:
@@ -115,7 +127,7 @@ def _item_files(campaign: Campaign) -> list[PackageFile]:
 def _items_jsonl(campaign: Campaign):
     using = _on_postgresql(campaign)
     copy = _jsonl_copy(campaign, using)
-    return jsonl_chunks(selectors.items_for_export(campaign)) if copy is None else copy.chunks(using)
+    return jsonl_chunks(_jsonl_rows(campaign)) if copy is None else copy.chunks(using)
 
 
 def _items_csv(campaign: Campaign):
@@ -124,10 +136,57 @@ def _items_csv(campaign: Campaign):
     return csv_chunks(CSV_HEADER, _csv_rows(campaign)) if copy is None else copy.chunks(using)
 
 
+def _jsonl_keys() -> list[str]:
+    keys = [field.attname for field in ReviewItem._meta.concrete_fields]
+    for key, after in JSONL_EXTRA:
+        keys.insert(keys.index(after) + 1, key)
+    return keys
+
+
+def _jsonl_rows(campaign: Campaign):
+    """items.jsonl's rows on the Python path: dicts of `_jsonl_keys()`, in id order."""
+    fields = [field.attname for field in ReviewItem._meta.concrete_fields]
+    keys = _jsonl_keys()
+    inserts = sorted((keys.index(key), key) for key, _ in JSONL_EXTRA)  # at their final places, in order
+    kind, via, decision = (fields.index(name) for name in ("kind", "via", "decision"))
+    action_for, name = remediation.action_for, campaign.name
+    rows = campaign.items.order_by("id").values_list(*fields, "decided_by__email").iterator(chunk_size=5000)
+    for *values, email in rows:
+        added = {
+            "campaign_name": name,
+            DECIDED_BY: email,
+            REMEDIATION_ACTION: action_for(kind=values[kind], via=values[via], decision=values[decision]),
+        }
+        for at, key in inserts:
+            values.insert(at, added[key])
+        yield dict(zip(keys, values, strict=True))
+
+
 def _jsonl_copy(campaign: Campaign, using: str | None) -> evidence_sql.Copy | None:
-    if using is None or not evidence_sql.jsonl_supported(ReviewItem):
+    users = ReviewItem._meta.get_field("decided_by").related_model._meta
+    email = users.get_field("email")
+    if using is None or not evidence_sql.jsonl_supported(ReviewItem) or evidence_sql.csv_kind(email) != "text":
         return None
-    return evidence_sql.jsonl_copy(ReviewItem, using, "i.campaign_id = %s", [campaign.pk])
+    quote = connections[using].ops.quote_name
+    decided_by = ReviewItem._meta.get_field("decided_by").column
+    extra = {
+        "campaign_name": evidence_sql.constant("campaign_name", "campaign_id", campaign.name),
+        DECIDED_BY: evidence_sql.Extra(DECIDED_BY, "decided_by_id", f"u.{quote(email.column)}", "text", null=True),
+        REMEDIATION_ACTION: evidence_sql.Extra(
+            REMEDIATION_ACTION, "remediation_status", _remediation_action_sql(), "text",
+            escapes=any(_escaped(text) for texts in remediation.ACTIONS.values() for text in texts),
+        ),
+    }  # fmt: skip
+    joins = f"LEFT JOIN {quote(users.db_table)} u ON u.{quote(users.pk.column)} = i.{quote(decided_by)}"
+    return evidence_sql.jsonl_copy(
+        ReviewItem, using, "i.campaign_id = %s", [campaign.pk], extra=[extra[key] for key, _ in JSONL_EXTRA],
+        joins=joins,
+    )  # fmt: skip
+
+
+def _escaped(text: str) -> bool:
+    """Whether JSON escapes a character of the text."""
+    return any(c in '"\\' or ord(c) < 0x20 for c in text)
 
 
 def _csv_columns() -> list[tuple[str, str]] | None:
@@ -137,7 +196,7 @@ def _csv_columns() -> list[tuple[str, str]] | None:
         if name == REMEDIATION_ACTION:
             columns.append((_remediation_action_sql(), "text"))
             continue
-        if name == "decided_by__email":
+        if name == "decided_by__email":  # the person, as items.jsonl's DECIDED_BY
             field, table = ReviewItem._meta.get_field("decided_by").related_model._meta.get_field("email"), "u"
         else:
             field, table = ReviewItem._meta.get_field(name), "i"

@@ -18,7 +18,10 @@ in C, so Python only joins them, hashes and deflates:
   COPY's binary format, where the lines need no unquoting. A JSON field other than `{}` comes
   between two \\x01 bytes (which JSON text never holds raw) and is rewritten in Python
   (json.loads, as the ORM reads it, then orjson), because jsonb writes numbers and spacing its
-  own way.
+  own way. Keys that are no field of the model (`Extra`: items.jsonl's campaign name, a constant
+  merged into the line's text; the decider's e-mail from a LEFT JOIN of the users; the
+  remediation action, a CASE of constants that never need escaping) go after the field each
+  explains.
 
 Outside a transaction the two files are read at once by two backends from one snapshot
 (`SameSnapshot`): items.jsonl streams while items.csv is read, hashed and deflated on a thread
@@ -216,32 +219,74 @@ def _jsonl_lines(rows: list) -> bytes:
     return b"".join(parts)
 
 
-def jsonl_copy(model: type[models.Model], using: str, where: str, params: Sequence) -> Copy:
+@dataclass(frozen=True)
+class Extra:
+    """A key of the line that is no field of the model, put after the field `after`: its value is
+    the SQL `expression` (over `i` and the copy's joins) of `kind`, as a field of that kind is
+    written; `escapes` False when the text can never hold a character JSON escapes (it is then
+    always only put in quotes, outside the row's test). Kind "constant": `expression` is the
+    JSON text of a value the same on every line (merged into the line's constant text)."""
+
+    key: str
+    after: str
+    expression: str
+    kind: str
+    null: bool = False
+    escapes: bool = True
+
+
+def constant(key: str, after: str, value) -> Extra:
+    """An Extra whose value is the same on every line, as orjson writes it."""
+    return Extra(key, after, orjson.dumps(value).decode(), "constant")
+
+
+def jsonl_copy(
+    model: type[models.Model],
+    using: str,
+    where: str,
+    params: Sequence,
+    *,
+    extra: Sequence[Extra] = (),
+    joins: str = "",
+) -> Copy:
     """The rows of `model` matching `where` (SQL over `i`), in primary key order, as
-    `package.jsonl_chunks(queryset.values())` writes them."""
+    `package.jsonl_chunks(queryset.values())` writes them, with the `extra` keys each after its
+    field; `joins` (SQL after `FROM <table> AS i`) are the tables their expressions read."""
     quote = connections[using].ops.quote_name
     fields = [
-        (field.attname, f"i.{quote(field.column)}", _kind(field), field.null) for field in model._meta.concrete_fields
+        (field.attname, f"i.{quote(field.column)}", _kind(field), field.null, True)
+        for field in model._meta.concrete_fields
     ]
+    for added in extra:
+        at = [name for name, *_ in fields].index(added.after) + 1  # ValueError: no such field
+        expression = added.expression if added.kind == "constant" else f"({added.expression})"
+        fields.insert(at, (added.key, expression, added.kind, added.null, added.escapes))
 
     def line(plain: bool) -> str:
-        # concat()'s arguments: constant text (keys, and the quotes of a plain value that cannot
-        # be null) merged into one literal between the values.
+        # concat()'s arguments: constant text (keys, constants, and the quotes of a plain value
+        # that cannot be null) merged into one literal between the values.
         parts, text = [], ""
-        for position, (name, column, kind, null) in enumerate(fields):
+        for position, (name, column, kind, null, escapes) in enumerate(fields):
             text += ("{" if position == 0 else ",") + json.dumps(name) + ":"
-            if plain and kind == "text" and not null:
+            as_is = plain or not escapes
+            if kind == "constant":
+                text += column
+            elif as_is and kind == "text" and not null:
                 parts += [_literal(text + '"'), column]
                 text = '"'
             else:
-                parts += [_literal(text), f"({_json_value(column, kind, null, plain)})"]
+                parts += [_literal(text), f"({_json_value(column, kind, null, as_is)})"]
                 text = ""
         return _joined([*parts, _literal(text + "}\n")])
 
     # One test a row of all its text: most rows hold no character to escape, and their text goes
-    # in quotes as it is, where a to_json a field costs more than the test.
-    # (`||` here too: where a text is NULL the test is NULL, and the row takes the escaping path.)
-    texts = [column for _, column, kind, _ in fields if kind == "text"]
+    # in quotes as it is, where a to_json a field costs more than the test. A text that can be
+    # NULL is tested as '' (`||` with a NULL is NULL, and the row would take the escaping path).
+    texts = [
+        f"coalesce({column}, '')" if null else column
+        for _, column, kind, null, escapes in fields
+        if kind == "text" and escapes
+    ]
     clean = f"({' || '.join(texts)}) !~ {_ESCAPED}" if texts else "true"
     # LINES_PER_ROW lines a row of the COPY, those of a range of primary keys, in key order: a
     # message a line cost Python more CPU to read than anything else it does with the line, and
@@ -251,7 +296,7 @@ def jsonl_copy(model: type[models.Model], using: str, where: str, params: Sequen
     table, pk = quote(model._meta.db_table), f"i.{quote(model._meta.pk.column)}"
     lines = (
         f"SELECT string_agg(CASE WHEN {clean} THEN {line(True)} ELSE {line(False)} END, '' ORDER BY {pk})"  # noqa: S608
-        f" FROM {table} AS i WHERE ({where}) AND {pk} >= g.low AND {pk} < g.low + {int(LINES_PER_ROW)}"
+        f" FROM {table} AS i {joins} WHERE ({where}) AND {pk} >= g.low AND {pk} < g.low + {int(LINES_PER_ROW)}"
     )
     keys = f"FROM {table} AS i WHERE {where}"
     sql = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import io
+import json
 import time
 import zipfile
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from governance.evidence.models import EvidencePackage
 from governance.evidence.package import DeflateAhead, Deflated, jsonl_chunks, stream_package
 from governance.evidence.services import copy_package_to, generate_from_source
 from governance.evidence.verify import verify_package
-from governance.reviews import evidence, evidence_sql, selectors
+from governance.reviews import evidence, evidence_sql
 from governance.reviews.models import ReviewItem
 from tests.evidence.conftest import HOSTILE
 from tests.reviews.conftest import campaign, review_inventory, template  # noqa: F401 (fixtures)
@@ -43,10 +44,30 @@ CONTEXTS = [{}, {"z": 1.5e-7, "a": [1.0, 2, "ö\n"], "long key": {"k": None, "t"
 PLAIN = [t for t in TEXTS if not any(c in t for c in '"\\') and all(ord(c) >= 0x20 for c in t)]
 
 
+# The e-mail of the person who decided, in both files as `decided_by` (users made by _deciders).
+HOSTILE_EMAILS = ['"quoted"@evil.example', "back\\slash@evil.example", "ctl\x01\x1f@evil.example",
+                  '=HYPERLINK("http://evil.example/")@x', "-1@x", "ö —😀@x", "two\nlines@x", ""]  # fmt: skip
+PLAIN_EMAILS = ["sep\u2028@x", "del\x7f@x", "+tag@x", "maria.manager@example.com"]
+
+
+def _deciders(texts) -> list:
+    """Who decided each row, by its place (the odd rows are made of `texts`): on a plain row
+    no one, someone with a hostile e-mail, or someone with a plain one; otherwise the hostile ones
+    from both ends of the list, no one, the plain ones."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects
+    hostile = [users.create(username=f"hostile{n}", email=email) for n, email in enumerate(HOSTILE_EMAILS)]
+    plain = [users.create(username=f"plain{n}", email=email) for n, email in enumerate(PLAIN_EMAILS)]
+    odd = [None, hostile[0], *plain] if texts is not TEXTS else [None, *hostile[::-1]]
+    return [odd, [*hostile, None, *plain]]
+
+
 def _make_hostile(campaign, texts=TEXTS):  # noqa: F811
     text_fields = [f.attname for f in ReviewItem._meta.concrete_fields if evidence_sql._kind(f) == "text"]
     items = list(campaign.items.order_by("id"))
     assert len(items) >= 5
+    deciders = _deciders(texts)
     for n, item in enumerate(items):
         for k, name in enumerate(text_fields):
             value = (texts if n % 2 else TEXTS)[(n + k) % len(texts if n % 2 else TEXTS)]
@@ -59,7 +80,8 @@ def _make_hostile(campaign, texts=TEXTS):  # noqa: F811
         item.mfa_enabled = (None, True, False)[n % 3]
         item.decided_in_bulk = n % 2 == 0
         item.context = CONTEXTS[n % 3]
-        item.decided_by_id = None if n % 2 else item.decided_by_id
+        choices = deciders[0] if n % 2 else deciders[1]
+        item.decided_by = choices[(n // 2) % len(choices)]
     ReviewItem.objects.bulk_update(items, [*text_fields, "decided_at", "verified_at", "last_used", "key_created",
                                            "mfa_enabled", "decided_in_bulk", "context", "decided_by"])  # fmt: skip
     return len(items)
@@ -67,7 +89,7 @@ def _make_hostile(campaign, texts=TEXTS):  # noqa: F811
 
 def test_items_jsonl_from_sql_is_byte_identical_to_the_python_path(campaign):  # noqa: F811
     count = _make_hostile(campaign)
-    python = b"".join(jsonl_chunks(selectors.items_for_export(campaign)))
+    python = b"".join(jsonl_chunks(evidence._jsonl_rows(campaign)))
     settings = (
         "SELECT current_setting('enable_sort'), current_setting('max_parallel_workers_per_gather'),"
         " current_setting('jit')"
@@ -79,6 +101,8 @@ def test_items_jsonl_from_sql_is_byte_identical_to_the_python_path(campaign):  #
     sql = b"".join(evidence._items_jsonl(campaign))
     assert evidence_sql.jsonl_supported(ReviewItem)
     assert python.count(b"\n") == count
+    deciders = {json.loads(line)["decided_by"] for line in python.splitlines()}
+    assert {None, *HOSTILE_EMAILS} <= deciders  # quotes, backslash, control, formula, non-ASCII, empty
     assert sql == python
     with connection.cursor() as cursor:  # the planner settings the export changes are back for the caller
         cursor.execute(settings)
@@ -88,8 +112,11 @@ def test_items_jsonl_from_sql_is_byte_identical_to_the_python_path(campaign):  #
 def test_rows_whose_text_needs_no_escape_are_written_the_same_way(campaign):  # noqa: F811
     assert "\x7f" in "".join(PLAIN) and "😀" in "".join(PLAIN) and "\u2028" in "".join(PLAIN)
     count = _make_hostile(campaign, PLAIN)  # every other row plain, the others hostile
-    python = b"".join(jsonl_chunks(selectors.items_for_export(campaign)))
+    python = b"".join(jsonl_chunks(evidence._jsonl_rows(campaign)))
     assert python.count(b"\n") == count
+    lines = [json.loads(line) for line in python.splitlines()]
+    odd = {line["decided_by"] for line in lines[1::2]}
+    assert {None, *PLAIN_EMAILS[:3], HOSTILE_EMAILS[0]} <= odd  # a plain row whose decider needs escaping too
     assert b"".join(evidence._items_jsonl(campaign)) == python
 
 
@@ -115,6 +142,9 @@ def test_items_csv_names_each_revokes_remediation_the_same_way_from_sql(campaign
     assert b"iam:DeleteRolePolicy" in python and b"iam:DetachRolePolicy" in python
     assert b"by hand: change the role's trust policy" in python
     assert b"".join(evidence._items_csv(campaign)) == python
+    python = b"".join(jsonl_chunks(evidence._jsonl_rows(campaign)))
+    assert b'"remediation_action":"iam:DeleteRolePolicy"' in python and b'"remediation_action":""' in python
+    assert b"".join(evidence._items_jsonl(campaign)) == python
 
 
 def test_a_package_made_the_sql_way_verifies(campaign, tmp_path):  # noqa: F811
@@ -126,13 +156,18 @@ def test_a_package_made_the_sql_way_verifies(campaign, tmp_path):  # noqa: F811
     assert report.ok, report.findings
 
 
-def test_a_hostile_campaign_name_is_quoted_by_copy_as_csv_writer_quotes_it(campaign):  # noqa: F811
+def test_a_hostile_campaign_name_is_written_by_sql_as_the_python_path_writes_it(campaign):  # noqa: F811
     _make_hostile(campaign)
-    for name in ['=cmd|"/c calc"!A1', "a, b", 'say "no"', "two\nlines", "ö —"]:
+    names = ['=cmd|"/c calc"!A1', "a, b", 'say "no"', "two\nlines", "ö —😀", "back\\slash", "ctl\x01\x1f",
+             "100% it's {x}", "'; SELECT 1; --", "+1", "@sum", "\tTab", "sep\u2028"]  # fmt: skip
+    for name in names:
         campaign.name = name
         campaign.save(update_fields=["name"])
         python = b"".join(csv_chunks(evidence.CSV_HEADER, evidence._csv_rows(campaign)))
         assert b"".join(evidence._items_csv(campaign)) == python, name
+        python = b"".join(jsonl_chunks(evidence._jsonl_rows(campaign)))
+        assert {json.loads(line)["campaign_name"] for line in python.splitlines()} == {name}
+        assert b"".join(evidence._items_jsonl(campaign)) == python, name
 
 
 def test_a_campaign_without_items_exports_the_same_way(campaign):  # noqa: F811
@@ -144,7 +179,7 @@ def test_a_campaign_without_items_exports_the_same_way(campaign):  # noqa: F811
 
 def test_chunk_by_chunk_the_lines_are_the_same_and_the_garbage_collector_is_left_as_it_was(campaign, monkeypatch):  # noqa: F811
     count = _make_hostile(campaign)
-    python = b"".join(jsonl_chunks(selectors.items_for_export(campaign)))
+    python = b"".join(jsonl_chunks(evidence._jsonl_rows(campaign)))
     monkeypatch.setattr(evidence_sql, "CHUNK_BYTES", 1)  # a row a chunk: the binary header and trailer apart
     monkeypatch.setattr(evidence_sql, "LINES_PER_ROW", 2)  # two lines a row, the last one maybe alone
     chunks = list(evidence._items_jsonl(campaign))
@@ -173,7 +208,7 @@ def test_a_download_stopped_midway_leaves_the_connection_as_it_was(campaign, mon
 
 def _python_files(campaign):  # noqa: F811
     return (
-        b"".join(jsonl_chunks(selectors.items_for_export(campaign))),
+        b"".join(jsonl_chunks(evidence._jsonl_rows(campaign))),
         b"".join(csv_chunks(evidence.CSV_HEADER, evidence._csv_rows(campaign))),
     )
 

@@ -124,3 +124,97 @@ def test_items_csv_carries_the_risk_context_and_the_remediation_each_revoke_runs
     assert action_for(kind="user_policy", via="inline", decision="revoke") == "iam:DeleteUserPolicy"
     assert action_for(kind="role_policy", via="direct", decision="revoke") == "iam:DetachRolePolicy"
     assert action_for(kind="role_policy", via="direct", decision="keep") == ""
+
+
+# Issue 13.1's fields of a row, each with its items.csv column(s) and items.jsonl key(s).
+ISSUE_FIELDS = {
+    "campaign id": (["campaign_id"], ["campaign_id"]),
+    "campaign name": (["campaign_name"], ["campaign_name"]),
+    "account id": (["account_id"], ["aws_account_id"]),
+    "account name": (["account_name"], ["account_name"]),
+    "principal ARN": (["principal_arn"], ["principal_arn"]),
+    "principal type": (["principal_type"], ["principal_kind"]),
+    "principal name": (["principal_name"], ["principal_name"]),
+    "policy ARN": (["entitlement_arn"], ["target_arn"]),
+    "policy name": (["entitlement_name"], ["target_name"]),
+    "how held": (["held_via"], ["via"]),
+    "risk context at launch": (
+        ["risk", "last_used", "mfa_enabled", "key_created", "open_findings", "admin_access"],
+        ["risk", "last_used", "mfa_enabled", "key_created", "open_findings", "admin_access"],
+    ),
+    "recommendation at launch": (
+        ["recommendation", "recommendation_reason"], ["recommendation", "recommendation_reason"],
+    ),
+    "assigned reviewer": (["assigned_reviewer"], ["reviewer_email"]),
+    "the person who actually decided (after delegation)": (
+        ["decided_by", "delegated_from"], ["decided_by", "delegated_from"],
+    ),
+    "decision": (["decision"], ["decision"]),
+    "justification": (["justification"], ["justification"]),
+    "decided at": (["decided_at"], ["decided_at"]),
+    "whether it was a bulk decision": (["bulk_decision"], ["decided_in_bulk"]),
+    "remediation action": (["remediation_action"], ["remediation_action"]),
+    "status": (["remediation_status"], ["remediation_status"]),
+    "AWS request id": (["aws_request_id"], ["remediation_request_id"]),
+    "verified at": (["verified_at"], ["verified_at"]),
+}  # fmt: skip
+
+
+def _both_files(campaign):
+    """(items.csv rows, items.jsonl rows) by item id, of the package and of the Python path."""
+    import csv
+    import io
+
+    from governance.audit.spreadsheet import csv_chunks
+    from governance.evidence.package import jsonl_chunks
+    from governance.reviews import evidence
+
+    source = sources.build("campaign", str(campaign.pk))  # on PostgreSQL, written by SQL
+    python_csv = b"".join(csv_chunks(evidence.CSV_HEADER, evidence._csv_rows(campaign)))
+    python_jsonl = b"".join(jsonl_chunks(evidence._jsonl_rows(campaign)))
+    for csv_bytes, jsonl_bytes in (
+        (_file(source, "items.csv"), _file(source, "items.jsonl")),
+        (python_csv, python_jsonl),
+    ):
+        reader = csv.DictReader(io.StringIO(csv_bytes.decode()))
+        rows = {r["item_id"]: r for r in reader}
+        lines = {str(line["id"]): line for line in map(json.loads, jsonl_bytes.decode().splitlines())}
+        yield reader.fieldnames, rows, lines
+
+
+def test_both_files_carry_every_field_issue_13_lists_with_the_delegate_who_decided(campaign, personas):
+    from governance.audit.models import canonical_time
+    from governance.reviews.models import ReviewItem
+
+    maria, arthur = personas["manager"], personas["auditor"]
+    trust = campaign.items.filter(reviewer_email=maria.email, kind="role_trust")
+    (pk,) = trust.values_list("pk", flat=True)
+    services.delegate_items(campaign=campaign, items=trust, to_email=arthur.email, reason="he runs it", actor=maria)
+    item = services.decide_item(item_id=pk, decision="revoke", justification="gone", actor=arthur)
+    kept = campaign.items.filter(reviewer_email=maria.email).exclude(pk=item.pk).first()
+    services.decide_item(item_id=kept.pk, decision="keep", justification="needed", actor=maria)
+    for header, csv_rows, jsonl_rows in _both_files(campaign):
+        assert len(csv_rows) == len(jsonl_rows) == campaign.item_count
+        for field, (columns, keys) in ISSUE_FIELDS.items():
+            assert set(columns) <= set(header), f"items.csv has no column for {field}"
+            assert all(set(keys) <= set(line) for line in jsonl_rows.values()), f"items.jsonl has no key for {field}"
+        row, line = csv_rows[str(item.pk)], jsonl_rows[str(item.pk)]
+        for columns, keys in ISSUE_FIELDS.values():  # the same values in both files
+            for column, key in zip(columns, keys, strict=True):
+                value = line[key]
+                if isinstance(value, bool):
+                    value = str(value).lower()
+                elif value is None:
+                    value = ""
+                elif key.endswith("_at") or key in ("last_used", "key_created"):
+                    value = canonical_time(ReviewItem._meta.get_field(key).to_python(value))
+                assert row[column] == str(value), column
+        # Who decided is the delegate, named as a person (not a portal user id) in both files.
+        assert (row["decided_by"], line["decided_by"], line["decided_by_id"]) == (arthur.email, arthur.email, arthur.pk)
+        assert (line["reviewer_email"], line["delegated_from"]) == (arthur.email, maria.email)
+        assert line["campaign_name"] == row["campaign_name"] == campaign.name
+        assert line["remediation_action"] == "by hand: change the role's trust policy"
+        assert jsonl_rows[str(kept.pk)]["decided_by"] == maria.email
+        assert jsonl_rows[str(kept.pk)]["remediation_action"] == ""
+        undecided = [line for line in jsonl_rows.values() if not line["decision"]]
+        assert undecided and all(line["decided_by"] is None for line in undecided)
