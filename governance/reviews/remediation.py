@@ -23,7 +23,14 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from governance.audit.services import record, record_many
-from governance.inventory.models import AccessKey, AccountAssignment, Entitlement, GroupMembership, PermissionSet
+from governance.inventory.models import (
+    AccessKey,
+    AccountAssignment,
+    Entitlement,
+    GroupMembership,
+    PermissionSet,
+    Principal,
+)
 from governance.reviews.models import (
     Campaign,
     Decision,
@@ -62,15 +69,22 @@ def action_for(*, kind: str, via: str, decision: str) -> str:
 
 
 def queue_for_campaign(*, campaign: Campaign, actor: Any) -> int:
-    """At close: every revoke gets its remediation status by the campaign's mode. Set-based."""
+    """At close: every revoke gets its remediation status by the campaign's mode. Set-based.
+
+    A role's trust is changed by hand in every mode, so its revokes wait for their ticket
+    (`manual`) instead of failing at each attempt. An automatic campaign that no administrator
+    launched (the schedule launched it) has nobody to act as: its revokes wait for an
+    administrator's approval, who then acts, rather than failing until someone approves."""
     revokes = ReviewItem.objects.filter(campaign=campaign, decision=Decision.REVOKE, remediation_status="")
+    by_hand = revokes.filter(kind=ItemKind.ROLE_TRUST).update(remediation_status=RemediationStatus.MANUAL)
+    revokes = revokes.exclude(kind=ItemKind.ROLE_TRUST)
     if campaign.remediation_mode == RemediationMode.MANUAL:
-        return revokes.update(remediation_status=RemediationStatus.MANUAL)
-    if campaign.remediation_mode == RemediationMode.APPROVAL:
-        return revokes.update(remediation_status=RemediationStatus.AWAITING_APPROVAL)
+        return by_hand + revokes.update(remediation_status=RemediationStatus.MANUAL)
+    if campaign.remediation_mode == RemediationMode.APPROVAL or _acting_admin(campaign) is None:
+        return by_hand + revokes.update(remediation_status=RemediationStatus.AWAITING_APPROVAL)
     count = revokes.update(remediation_status=RemediationStatus.PENDING, remediation_next_at=timezone.now())
     transaction.on_commit(lambda: _enqueue(campaign.pk))
-    return count
+    return by_hand + count
 
 
 def approve(*, campaign: Campaign, actor: Any, request: Any = None) -> int:
@@ -329,6 +343,12 @@ def verify_after_sync() -> int:
             verified += candidates.exclude(source_id__in=still).update(
                 remediation_status=RemediationStatus.VERIFIED, verified_at=now
             )
+        # A trust revoke is done by hand; what the inventory can confirm is the role being gone.
+        trusts = done.filter(kind=ItemKind.ROLE_TRUST)
+        roles = Principal.objects.present().filter(pk__in=trusts.values("source_id")).values("pk")
+        verified += trusts.exclude(source_id__in=roles).update(
+            remediation_status=RemediationStatus.VERIFIED, verified_at=now
+        )
         keys = done.filter(kind=ItemKind.ACCESS_KEY)
         active = AccessKey.objects.present().filter(pk__in=keys.values("source_id"), status="Active").values("pk")
         verified += keys.exclude(source_id__in=active).update(

@@ -206,3 +206,44 @@ def test_a_manual_campaigns_revokes_take_a_ticket_in_the_admin_and_the_next_sync
     assert tasks.after_sync(run_id=run.pk)["verified"] == 2
     verified = set(rows.filter(remediation_status=RemediationStatus.VERIFIED).values_list("pk", flat=True))
     assert verified == {inline.pk, key.pk}
+
+
+def test_a_trust_revoke_waits_for_its_ticket_in_every_mode_and_a_scheduled_automatic_one_for_approval(
+    fresh_demo_org,
+):
+    """A role's trust is changed by hand: in an approval (or automatic) campaign its revoke asks for
+    the ticket at once instead of failing at every attempt; approving runs the others only. An
+    automatic campaign the schedule launched (no administrator) waits for an approval to act as."""
+    _sync()
+    carla = make_persona_user("campaign_admin")
+    template = ensure_demo_template()
+    campaign = launch(template=template, actor=carla, period="2026-Q4").campaign
+    items = ReviewItem.objects.filter(campaign=campaign)
+    trust = items.filter(kind=ItemKind.ROLE_TRUST).order_by("id").first()
+    key = items.filter(kind=ItemKind.ACCESS_KEY, principal_arn__endswith=":user/bob.data").get()
+    items.filter(pk__in=[trust.pk, key.pk]).update(decision=Decision.REVOKE, justification="not needed")
+    services.close_campaign(campaign=campaign, actor=carla)
+    trust.refresh_from_db()
+    assert trust.remediation_status == RemediationStatus.MANUAL
+    assert remediation.approve(campaign=campaign, actor=carla) == 1, "the key only"
+    tasks.remediate_campaign(campaign_id=campaign.pk)
+    trust.refresh_from_db()
+    key.refresh_from_db()
+    assert (trust.remediation_status, trust.remediation_attempts, trust.remediation_error) == (
+        RemediationStatus.MANUAL,
+        0,
+        "",
+    )
+    assert key.remediation_status == RemediationStatus.DONE
+    assert remediation.record_ticket(items=items.filter(pk=trust.pk), ticket="SEC-12", actor=carla) == 1
+
+    template.remediation_mode = "automatic"
+    template.save(update_fields=["remediation_mode"])
+    scheduled = launch(template=template, actor=None, period="2027-Q1").campaign
+    assert scheduled.launched_by is None
+    bob_key = ReviewItem.objects.filter(campaign=scheduled, kind=ItemKind.ACCESS_KEY).order_by("id").first()
+    ReviewItem.objects.filter(pk=bob_key.pk).update(decision=Decision.REVOKE, justification="unused")
+    services.close_campaign(campaign=scheduled, actor=None)
+    bob_key.refresh_from_db()
+    assert bob_key.remediation_status == RemediationStatus.AWAITING_APPROVAL
+    assert remediation.approve(campaign=scheduled, actor=carla) == 1
