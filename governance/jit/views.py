@@ -186,6 +186,8 @@ def extend_grant(request: HttpRequest, grant_id: int) -> HttpResponse:
     form = ExtensionForm(request.POST or None)
     status = 200
     if request.method == "POST":
+        if grant.policy.break_glass and not mfa.is_fresh(request):
+            return mfa.step_up_redirect(request)  # a break-glass extension approves itself too
         if form.is_valid():
             try:
                 extension = services.request_extension(

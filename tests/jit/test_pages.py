@@ -63,13 +63,10 @@ def test_a_bad_request_explains_itself_and_writes_nothing(jit, persona_client, c
     assert not AccessRequest.objects.exists()
 
 
-@pytest.mark.parametrize("with_mfa", [False, True])
-def test_break_glass_wants_a_recent_mfa_login_as_an_approval_does(jit, personas, persona_client, with_mfa):
-    """Break-glass approves itself and grants at once, so it is a privileged action (issue 8.3):
-    without a recent MFA login the form sends the requester through step-up and writes nothing."""
+def _break_glass_policy(jit, personas):
     from tests.jit.helpers import make_policy
 
-    policy = make_policy(
+    return make_policy(
         name="break-glass",
         grantor=personas["campaign_admin"],
         requester_group=jit.inv.sso_groups["jit-requesters"],
@@ -78,11 +75,17 @@ def test_break_glass_wants_a_recent_mfa_login_as_an_approval_does(jit, personas,
         accounts=[jit.prod],
         break_glass=True,
     )
-    form = _form(
-        jit,
-        choice=f"{policy.pk}:{jit.prod.pk}:{jit.admin.pk}",
-        justification="payments are down, INC-77, need admin to restart",
-    )
+
+
+INCIDENT = "payments are down, INC-77, need admin to restart"
+
+
+@pytest.mark.parametrize("with_mfa", [False, True])
+def test_break_glass_wants_a_recent_mfa_login_as_an_approval_does(jit, personas, persona_client, with_mfa):
+    """Break-glass approves itself and grants at once, so it is a privileged action (issue 8.3):
+    without a recent MFA login the form sends the requester through step-up and writes nothing."""
+    policy = _break_glass_policy(jit, personas)
+    form = _form(jit, choice=f"{policy.pk}:{jit.prod.pk}:{jit.admin.pk}", justification=INCIDENT)
     response = persona_client("requester", mfa=with_mfa).post("/jit/request/", form)
     if with_mfa:
         created = AccessRequest.objects.get()
@@ -90,6 +93,26 @@ def test_break_glass_wants_a_recent_mfa_login_as_an_approval_does(jit, personas,
     else:
         assert response.status_code in (302, 403) and "/jit/requests/" not in response.get("Location", "")
         assert not AccessRequest.objects.exists() and not Grant.objects.exists()
+
+
+@pytest.mark.parametrize("with_mfa", [False, True])
+def test_extending_a_break_glass_grant_wants_a_recent_mfa_login_too(jit, personas, persona_client, with_mfa):
+    """Its extension approves itself as the request did, so it asks for the same step-up."""
+    policy = _break_glass_policy(jit, personas)
+    access_request = submit(
+        jit, personas["requester"], policy=policy, account=jit.prod, permission_set=jit.admin, justification=INCIDENT
+    )
+    grant = Grant.objects.get(request=access_request)
+    Grant.objects.filter(pk=grant.pk).update(status=GrantStatus.ACTIVE)
+    response = persona_client("requester", mfa=with_mfa).post(
+        f"/jit/grants/{grant.pk}/extend/", {"duration_minutes": "30", "justification": INCIDENT}
+    )
+    extensions = AccessRequest.objects.filter(extends=grant)
+    if with_mfa:
+        assert response.status_code == 302 and extensions.count() == 1
+    else:
+        assert response.status_code in (302, 403) and "/jit/requests/" not in response.get("Location", "")
+        assert not extensions.exists()
 
 
 def test_someone_elses_request_is_not_found(jit, personas, persona_client):
