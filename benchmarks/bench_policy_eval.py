@@ -228,6 +228,9 @@ def _requests() -> list[Request]:
             context={**BASE_CONTEXT, **extra},
             principal_tags=tags,
             now=NOW,
+            # The writer check names the account it writes in; without it an S3 ARN's owner is unknown and
+            # the engine decides both ways (team-data is the team's own bucket).
+            resource_account=ACCOUNT,
         )
         for action, resource, extra in specs
     ]

@@ -24,6 +24,9 @@ Organizations guide's SCP and RCP evaluation:
      role trust policies are required: without their grant nothing allows the request.
    * cross-account (the resource's account differs from the caller's): the identity side (identity
      policy, boundary, session policy) AND every resource policy must allow.
+   * unknown account (the ARN names none, as S3's do, and the request gives no ``resource_account`` nor
+     ``aws:ResourceAccount``): allowed only when it would be both in the caller's account and in another;
+     otherwise IMPLICIT_DENY, the reason saying the account is unknown (:data:`UNKNOWN_ACCOUNT`).
    * service principals, identity providers and anonymous callers have no identity side and no account:
      only resource-based policies grant them anything.
 7. Otherwise an identity policy must allow (the account's root user has full access in its own account);
@@ -62,6 +65,10 @@ __all__ = [
 ]
 
 Candidate = tuple[StatementRef, Statement]
+# The reason a decision gives when the resource's owner is unknown and the answer depends on it.
+UNKNOWN_ACCOUNT = "the resource's account is unknown; give aws:ResourceAccount"
+# Stands for "an account other than the caller's" when deciding an accountless resource both ways.
+_ANOTHER_ACCOUNT = "(another account)"
 Levels = Iterable[Policy | Iterable[Policy]]
 
 
@@ -379,12 +386,37 @@ class PolicySet:
                     return refused
 
         resource_account = prepared.resource_account
-        cross_account = resource_account is not None and resource_account != facts.account and facts.account is not None
+        if resource_account is None:
+            if prepared.resource_facts.accountless and facts.account is not None:
+                return self._unknown_account(plan, prepared, granted)
+            cross_account = False
+        else:
+            cross_account = resource_account != facts.account and facts.account is not None
         if not plan.plain or not facts.plain or cross_account:
             return self._beyond_identity(plan, prepared, granted, cross_account)
 
         # The common case: an IAM principal, same account, nothing but identity policies, boundary, session.
         return self._identity_side(plan, prepared, granted)
+
+    def _unknown_account(self, plan: _Plan, prepared: PreparedRequest, granted: list[StatementRef]) -> Decision:
+        """The resource's ARN names no account and the request does not say it: decided both ways.
+
+        Allowed only when it would be allowed both in the caller's own account and in another one (where the
+        resource's policy must allow too, "Cross-account policy evaluation logic"); otherwise the decision
+        fails closed and says what is missing. Everything before this step (Denies, SCPs, RCPs) reads the
+        same request either way, so only the identity and resource sides are decided twice.
+        """
+        same = self._beyond_identity(plan, prepared, granted[:], False)
+        if not same.allowed:
+            return same
+        other = self._beyond_identity(plan, prepared._replace(resource_account=_ANOTHER_ACCOUNT), granted, True)
+        if other.allowed:
+            return same
+        detail = (
+            f"{UNKNOWN_ACCOUNT} (allowed if it is the caller's own account {prepared.account}; "
+            f"in another account: {other.reason})"
+        )
+        return Decision(Outcome.IMPLICIT_DENY, detail, other.statements)
 
     def _beyond_identity(
         self, plan: _Plan, prepared: PreparedRequest, granted: list[StatementRef], cross_account: bool
@@ -451,7 +483,10 @@ class PolicySet:
                 return Decision(Outcome.IMPLICIT_DENY, f"{where}: no {what} allows it", tuple(granted))
             for label, grant in grants:
                 if grant is None:
-                    where = f" (in account {prepared.resource_account})" if cross_account else ""
+                    where = ""
+                    if cross_account:
+                        owner = prepared.resource_account
+                        where = " (in another account)" if owner is _ANOTHER_ACCOUNT else f" (in account {owner})"
                     return Decision(Outcome.IMPLICIT_DENY, f"the {label}{where} does not allow it", tuple(granted))
         need = _IDENTITY
         if grants and not cross_account:

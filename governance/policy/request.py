@@ -73,8 +73,9 @@ class Request:
     with its path to mark a service-linked or reserved role).
     ``context`` keys are case-insensitive; values may be lists (multi-valued keys such as aws:TagKeys).
     ``now`` fills aws:CurrentTime/aws:EpochTime when the context does not; it defaults to the clock.
-    ``resource_account`` is the account that owns the resource; when omitted it is read from the ARN
-    (S3 ARNs name none: the request is then taken as same-account).
+    ``resource_account`` is the account that owns the resource; when omitted it is read from the ARN, else
+    from an ``aws:ResourceAccount`` context value. When none of them says (S3 ARNs name no account), the
+    evaluator does not assume: it allows only what both the caller's own account and another would allow.
     ``resource_managed_by_aws`` marks a resource AWS manages for you (an AWS managed KMS key).
     """
 
@@ -173,6 +174,12 @@ def prepare(request: Request, *, resource: str | None = None) -> PreparedRequest
             context[key] = tuple(_text(item) for item in given)
         else:
             context[key] = (_text(given),)
+    if resource_account is None:
+        # AWS sets aws:ResourceAccount on the request ("AWS global condition context keys"); given that way,
+        # it says whose the resource is when its ARN cannot. One value only: several say nothing certain.
+        stated = context.get("aws:resourceaccount")
+        if stated is not None and len(stated) == 1 and stated[0]:
+            resource_account = stated[0]
     return PreparedRequest(
         request,
         request.action.lower(),

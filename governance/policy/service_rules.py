@@ -212,6 +212,7 @@ class ResourceFacts:
     """What a resource ARN says about the resource."""
 
     account: str | None  # the owning account when the ARN names one (S3 ARNs do not)
+    accountless: bool  # an ARN whose account field is empty (S3): the owner cannot be read from it
     role: bool
     service_linked_role: bool
     reserved_role: bool
@@ -224,6 +225,7 @@ def resource_facts(resource: str) -> ResourceFacts:
     parts = resource.split(":", 5)
     return ResourceFacts(
         account=parts[4] if len(parts) == 6 and _ACCOUNT.match(parts[4]) else None,
+        accountless=len(parts) == 6 and parts[0] == "arn" and not parts[4],
         role=_is_role(resource),
         service_linked_role=_is_service_linked(resource),
         reserved_role=_is_reserved(resource),

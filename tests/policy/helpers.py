@@ -43,15 +43,35 @@ def _statement(effect: str, action: Any, resource: Any, extra: dict[str, Any]) -
     return statement
 
 
+CALLERS_ACCOUNT = "(the caller's account)"
+
+
 def request(
     action: str = "s3:GetObject",
     resource: str = f"{BUCKET}/file.txt",
     *,
     principal: str = ALICE,
     context: dict[str, Any] | None = None,
+    resource_account: str | None = CALLERS_ACCOUNT,
     **extra: Any,
 ) -> Request:
-    return Request(principal=principal, action=action, resource=resource, context=context or {}, now=NOW, **extra)
+    """A request at ``NOW``. The tables' buckets (S3 ARNs name no account) are the caller's own unless a case
+    says whose they are: ``resource_account=OTHER_ACCOUNT``, or ``None`` for an owner the request does not
+    give (the evaluator then decides both ways)."""
+    if resource_account is CALLERS_ACCOUNT:
+        parts = resource.split(":", 5)
+        caller = principal.split(":", 5)
+        owns = len(parts) == 6 and not parts[4] and len(caller) == 6 and caller[4]
+        resource_account = caller[4] if owns else None
+    return Request(
+        principal=principal,
+        action=action,
+        resource=resource,
+        context=context or {},
+        now=NOW,
+        resource_account=resource_account,
+        **extra,
+    )
 
 
 # The AWS pages the documented-rule tables cite, one constant per page.

@@ -17,7 +17,7 @@ import pytest
 
 from governance.policy import Outcome, Request, evaluate
 
-from .helpers import ALICE, BUCKET, NOW, OPERATORS, SESSION, VARIABLES, allow, deny, policy, request
+from .helpers import ACCOUNT, ALICE, BUCKET, NOW, OPERATORS, SESSION, VARIABLES, allow, deny, policy, request
 
 A, I, E = Outcome.ALLOW, Outcome.IMPLICIT_DENY, Outcome.EXPLICIT_DENY  # noqa: E741 - table shorthand
 B64_HELLO = "aGVsbG8="
@@ -272,6 +272,7 @@ _add(
         context={"s3:ExistingObjectTag/Team": "blue"},
         principal_tags={"Team": "blue"},
         now=NOW,
+        resource_account=ACCOUNT,
     ),
     A,
 )

@@ -1189,6 +1189,161 @@ case(
     identity_policies=ident(allow("sqs:*")),
     resource_policy=rpolicy(grant({"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:role/Auditor"}, "sqs:SendMessage")),
 )
+# --- A bucket's account: S3 ARNs name none ------------------------------------------------------------------
+# "Cross-account policy evaluation logic" (CROSS_ACCOUNT): a request on a resource of another account needs
+# the caller's identity policy and the resource's policy; the owner is known from the request
+# (resource_account, or aws:ResourceAccount, GLOBAL_KEYS) or, when neither says, decided both ways.
+BUCKET_GRANT = rpolicy(grant({"AWS": ACCOUNT}, "s3:GetObject", "arn:aws:s3:::partner-bucket/*"), name="bucket")
+BUCKET_NAMES_ALICE = rpolicy(grant({"AWS": ALICE}, "s3:GetObject", "arn:aws:s3:::partner-bucket/*"), name="bucket")
+BUCKET_REFUSES = rpolicy(
+    grant({"AWS": ACCOUNT}, "s3:GetObject", "arn:aws:s3:::partner-bucket/*"),
+    refuse({"AWS": ALICE}, "s3:GetObject", "arn:aws:s3:::partner-bucket/*"),
+    name="bucket",
+)
+UNKNOWN = {"resource_account": None}
+
+
+def owned_by(account: str, *, in_context: bool) -> dict[str, Any]:
+    """The request's word on the bucket's owner: the field, or aws:ResourceAccount in the context."""
+    if in_context:
+        return {"resource_account": None, "context": {"aws:ResourceAccount": account}}
+    return {"resource_account": account}
+
+
+for suffix, how, in_context in (("", "resource_account", False), ("-context", "aws:ResourceAccount", True)):
+    case(
+        f"s3-same-account-identity-allow{suffix}",
+        f"A bucket of the caller's own account ({how}): the identity policy alone allows",
+        SINGLE_ACCOUNT,
+        request(resource=OTHER_BUCKET_OBJECT, **owned_by(ACCOUNT, in_context=in_context)),
+        A,
+        identity_policies=ident(allow("s3:*")),
+    )
+    case(
+        f"s3-same-account-identity-deny{suffix}",
+        f"A bucket of the caller's own account ({how}): an identity Deny denies",
+        SINGLE_ACCOUNT,
+        request(resource=OTHER_BUCKET_OBJECT, **owned_by(ACCOUNT, in_context=in_context)),
+        E,
+        identity_policies=ident(allow("s3:*"), deny("s3:GetObject")),
+        resource_policy=BUCKET_GRANT,
+    )
+    case(
+        f"s3-other-account-identity-only{suffix}",
+        f"A bucket of another account ({how}): the identity policy alone is not enough",
+        CROSS_ACCOUNT,
+        request(resource=OTHER_BUCKET_OBJECT, **owned_by(OTHER_ACCOUNT, in_context=in_context)),
+        I,
+        identity_policies=ident(allow("s3:*")),
+    )
+    case(
+        f"s3-other-account-bucket-only{suffix}",
+        f"A bucket of another account ({how}): the bucket policy alone is not enough",
+        CROSS_ACCOUNT,
+        request(resource=OTHER_BUCKET_OBJECT, **owned_by(OTHER_ACCOUNT, in_context=in_context)),
+        I,
+        resource_policy=BUCKET_NAMES_ALICE,
+    )
+    case(
+        f"s3-other-account-both{suffix}",
+        f"A bucket of another account ({how}): identity and bucket policy both allow",
+        CROSS_ACCOUNT,
+        request(resource=OTHER_BUCKET_OBJECT, **owned_by(OTHER_ACCOUNT, in_context=in_context)),
+        A,
+        identity_policies=ident(allow("s3:*")),
+        resource_policy=BUCKET_GRANT,
+    )
+    case(
+        f"s3-other-account-bucket-deny{suffix}",
+        f"A bucket of another account ({how}): a Deny in the bucket policy denies",
+        CROSS_ACCOUNT,
+        request(resource=OTHER_BUCKET_OBJECT, **owned_by(OTHER_ACCOUNT, in_context=in_context)),
+        E,
+        identity_policies=ident(allow("s3:*")),
+        resource_policy=BUCKET_REFUSES,
+    )
+case(
+    "s3-unknown-account-identity-only",
+    "Owner unknown: allowed in the caller's account, not in another: not allowed",
+    CROSS_ACCOUNT,
+    request(resource=OTHER_BUCKET_OBJECT, **UNKNOWN),
+    I,
+    identity_policies=ident(allow("s3:*")),
+)
+case(
+    "s3-unknown-account-bucket-names-caller",
+    "Owner unknown: a bucket grant naming the caller suffices in its own account, not in another",
+    CROSS_ACCOUNT,
+    request(resource=OTHER_BUCKET_OBJECT, **UNKNOWN),
+    I,
+    resource_policy=BUCKET_NAMES_ALICE,
+)
+case(
+    "s3-unknown-account-both",
+    "Owner unknown: identity and bucket policy both allow, so either account allows",
+    CROSS_ACCOUNT,
+    request(resource=OTHER_BUCKET_OBJECT, **UNKNOWN),
+    A,
+    identity_policies=ident(allow("s3:*")),
+    resource_policy=BUCKET_GRANT,
+)
+case(
+    "s3-unknown-account-nothing",
+    "Owner unknown: nothing allows it in either account",
+    CROSS_ACCOUNT,
+    request(resource=OTHER_BUCKET_OBJECT, **UNKNOWN),
+    I,
+    identity_policies=ident(allow("ec2:*")),
+)
+case(
+    "s3-unknown-account-identity-deny",
+    "Owner unknown: an identity Deny denies in either account",
+    CROSS_ACCOUNT,
+    request(resource=OTHER_BUCKET_OBJECT, **UNKNOWN),
+    E,
+    identity_policies=ident(allow("s3:*"), deny("s3:GetObject")),
+    resource_policy=BUCKET_GRANT,
+)
+case(
+    "s3-unknown-account-bucket-deny",
+    "Owner unknown: a Deny in the bucket policy denies in either account",
+    CROSS_ACCOUNT,
+    request(resource=OTHER_BUCKET_OBJECT, **UNKNOWN),
+    E,
+    identity_policies=ident(allow("s3:*")),
+    resource_policy=BUCKET_REFUSES,
+)
+case(
+    "s3-unknown-account-several-values",
+    "Owner unknown: several aws:ResourceAccount values name no one owner",
+    CROSS_ACCOUNT,
+    request(resource=OTHER_BUCKET_OBJECT, context={"aws:ResourceAccount": [ACCOUNT, OTHER_ACCOUNT]}, **UNKNOWN),
+    I,
+    identity_policies=ident(allow("s3:*")),
+)
+case(
+    "s3-unknown-account-service-principal",
+    "Owner unknown: a service principal has no account, the bucket policy decides",
+    CROSS_ACCOUNT,
+    request(resource=OTHER_BUCKET_OBJECT, principal="cloudtrail.amazonaws.com", **UNKNOWN),
+    A,
+    resource_policy=rpolicy(grant({"Service": "cloudtrail.amazonaws.com"}, "s3:GetObject"), name="bucket"),
+)
+case(
+    "s3-unknown-account-root",
+    "Owner unknown: the root user needs no identity policy at home, but a bucket grant elsewhere",
+    CROSS_ACCOUNT,
+    request(resource=OTHER_BUCKET_OBJECT, principal=ROOT, **UNKNOWN),
+    I,
+)
+case(
+    "route53-unknown-account",
+    "Owner unknown for any ARN without an account (Route 53 hosted zones), not only S3",
+    CROSS_ACCOUNT,
+    request("route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/Z1", **UNKNOWN),
+    I,
+    identity_policies=ident(allow("route53:*")),
+)
 case(
     "same-account-service-principal",
     "Same account: a service principal also needs a resource-based grant",
@@ -1526,3 +1681,32 @@ def test_it_follows_the_documented_rule(case: Case) -> None:
 def test_case_ids_are_unique() -> None:
     ids = [case.id for case in CASES]
     assert len(ids) == len(set(ids))
+
+
+def test_an_unknown_owner_says_why_it_is_not_allowed() -> None:
+    """The reason names what is missing (``aws:ResourceAccount``) and what another account would need; giving
+    the owner decides it ("Cross-account policy evaluation logic", CROSS_ACCOUNT)."""
+    identity = ident(allow("s3:*", Sid="S3"))
+    unknown = evaluate(request(resource=OTHER_BUCKET_OBJECT, resource_account=None), identity_policies=identity)
+    assert unknown.outcome is I
+    assert unknown.reason.startswith("the resource's account is unknown; give aws:ResourceAccount")
+    assert f"caller's own account {ACCOUNT}" in unknown.reason
+    assert "in another account: cross-account request: no resource policy allows it" in unknown.reason
+    assert unknown.statements == ()  # the gates another account's reading passed before it refused: none
+    for account, allowed in ((ACCOUNT, True), (OTHER_ACCOUNT, False)):
+        told = request(resource=OTHER_BUCKET_OBJECT, resource_account=None, context={"aws:ResourceAccount": account})
+        decision = evaluate(told, identity_policies=identity)
+        assert decision.allowed is allowed
+        assert "unknown" not in decision.reason
+
+
+def test_an_unknown_owner_with_a_bucket_policy_that_does_not_allow_names_it() -> None:
+    decision = evaluate(
+        request(resource=OTHER_BUCKET_OBJECT, resource_account=None),
+        identity_policies=ident(allow("s3:*")),
+        resource_policy=rpolicy(grant({"AWS": ALICE}, "s3:PutObject"), name="partner-bucket-policy"),
+    )
+    assert decision.outcome is I
+    assert decision.reason.endswith(
+        "in another account: the resource policy partner-bucket-policy (in another account) does not allow it)"
+    )

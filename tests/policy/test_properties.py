@@ -311,12 +311,14 @@ def test_a_question_agrees_with_evaluating_each_resource(bundle, action: str, pa
     policy_set = PolicySet(**bundle)
     question = Request(principal=ALICE, action=action, resource=pattern, context=context, now=NOW)
     answer = ask(policy_set, question)
+    # A question is about the caller's own account (questions.py): each resource is asked the same way.
+    own = {"context": context, "now": NOW, "resource_account": "111122223333"}
     for part in answer.parts:
-        example = Request(principal=ALICE, action=action, resource=part.example, context=context, now=NOW)
+        example = Request(principal=ALICE, action=action, resource=part.example, **own)
         assert policy_set.evaluate(example) == part.decision
     matches = compile_glob(pattern)
     for resource in filter(matches, CONCRETE_POOL):
-        concrete = Request(principal=ALICE, action=action, resource=resource, context=context, now=NOW)
+        concrete = Request(principal=ALICE, action=action, resource=resource, **own)
         allowed = policy_set.evaluate(concrete).allowed
         if answer.coverage is Coverage.ALL:
             assert allowed, resource
@@ -379,3 +381,34 @@ def test_a_question_agrees_with_each_resource_with_resource_policies_and_rcps(
         allowed = decide(resource).allowed
         assert not (answer.coverage is Coverage.ALL and not allowed), resource
         assert not (answer.coverage is Coverage.NONE and allowed), resource
+
+
+# --- A resource whose owner is unknown (S3 ARNs name no account) ---------------------------------------------
+@SETTINGS
+@given(
+    wider_bundles(),
+    st.sampled_from(CONCRETE_ACTIONS),
+    st.sampled_from(["arn:aws:s3:::b/x", "arn:aws:s3:::c/x", "arn:aws:s3:::b"]),
+    st.sampled_from(CONTEXTS),
+    st.sampled_from([ALICE, ROLE_SESSION, "arn:aws:iam::111122223333:root"]),
+)
+def test_an_unknown_resource_account_never_allows_what_one_account_would_deny(
+    bundle, action: str, resource: str, context, principal: str
+) -> None:
+    """IAM User Guide, "Cross-account policy evaluation logic": the owner decides which policies must allow,
+    so an owner the request does not give is allowed exactly when both readings are."""
+    policy_set = PolicySet(**bundle)
+
+    def decide(owner: str | None) -> Any:
+        return policy_set.evaluate(
+            Request(
+                principal=principal, action=action, resource=resource, context=context, now=NOW, resource_account=owner
+            )
+        )
+
+    unknown, same, other = decide(None), decide("111122223333"), decide("444455556666")
+    assert unknown.allowed == (same.allowed and other.allowed), (unknown.reason, same.reason, other.reason)
+    if not unknown.allowed and same.allowed:
+        assert unknown.reason.startswith("the resource's account is unknown; give aws:ResourceAccount")
+    if same.outcome is Outcome.EXPLICIT_DENY:
+        assert unknown.outcome is Outcome.EXPLICIT_DENY
