@@ -7,14 +7,16 @@ each layer is decided on its own (every other layer taken as allowing), so a rea
 statements of that layer allow or deny, and which level of the organization is the one that blocks.
 
 Fails closed: an unknown principal is an error, a policy the engine cannot read grants nothing and
-is named in `warnings`, a boundary the sync could not read allows nothing.
+is named in `warnings`, a boundary the sync could not read allows nothing. A resource whose ARN names
+no account (S3) is not assumed to be the caller's: give `aws:ResourceAccount` in the context, or the
+decision is Allowed only when it would be in the caller's account and in another (the reason says so).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db.models import Q
@@ -34,6 +36,7 @@ from governance.scp.effective import Chain, chains
 
 _ARN = re.compile(r"^arn:aws[\w-]*:(?P<service>[^:]*):[^:]*:(?P<account>\d{12})?:(?P<rest>.*)$")
 _SESSION = re.compile(r"^arn:aws[\w-]*:sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/(?P<session>.+)$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
 _EVERYTHING_NAME = "(every other layer taken as allowing)"
 EVERYTHING = parse_policy(
     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
@@ -85,6 +88,7 @@ class Explanation:
             "account_id": self.principal.account.account_id if self.principal.account else "",
             "action": self.request.action,
             "resource": self.request.resource,
+            "resource_account": self.request.resource_account,
             "context": {k: v for k, v in self.request.context.items()},
             "decision": self.decision.outcome.value,
             "allowed": self.decision.allowed,
@@ -162,11 +166,26 @@ def _identity_policies(principal: Principal, warnings: list[str]) -> list[Policy
     return policies
 
 
-def _resource_account(resource: str, principal_account: str) -> str:
+def _resource_account(resource: str, principal_account: str, context: dict[str, Any]) -> str | None:
+    """The resource's account: named by its ARN or given as ``aws:ResourceAccount``; None when an ARN names
+    none (S3) and the context does not say (the engine then does not assume it is the caller's)."""
+    given = [value for key, value in context.items() if key.lower() == "aws:resourceaccount"]
+    stated: str | None = None
+    if given:
+        if len(given) > 1 or not isinstance(given[0], str) or not _ACCOUNT_ID.match(given[0]):
+            shown = given[0] if len(given) == 1 else given
+            raise ExplainError(f"aws:ResourceAccount {shown!r} must be one 12-digit account ID (e.g. 123456789012)")
+        stated = given[0]
     match = _ARN.match(resource)
-    if match and match["account"]:
-        return match["account"]
-    return principal_account  # S3 ARNs and "*" name no account: the caller's own
+    named = match["account"] if match and match["account"] else None
+    if named and stated and named != stated:
+        raise ExplainError(f"aws:ResourceAccount {stated} contradicts the resource's ARN, which names account {named}")
+    if named or stated:
+        return named or stated
+    parts = resource.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and not parts[4]:
+        return None
+    return principal_account  # "*" (and an ARN whose account is not an ID) is taken as the caller's own
 
 
 def explain(
@@ -203,22 +222,31 @@ def explain(
             boundary = parse_policy({"Version": "2012-10-17", "Statement": []}, name="(unreadable boundary)")
             warnings.append(boundary_problem + "; it is taken as allowing nothing")
 
-    resource_account_id = _resource_account(resource, account.account_id)
+    resource_account_id = _resource_account(resource, account.account_id, context or {})
+    unknown_owner = ""
+    if resource_account_id is None:
+        unknown_owner = (
+            "the resource's account is unknown (its ARN names none): it is Allowed only if it would be both in "
+            "the caller's account and in another; give --context aws:ResourceAccount=ACCOUNT_ID"
+        )
+        warnings.append(unknown_owner)
+    # The RCPs of the resource's account; with the owner unknown, the caller's (its own-account reading).
+    rcp_account = resource_account_id or account.account_id
     accounts = {
         a.account_id: a
         for a in Account.objects.filter(
-            Q(pk=account.pk) | Q(account_id=resource_account_id, removed_at__isnull=True)
+            Q(pk=account.pk) | Q(account_id=rcp_account, removed_at__isnull=True)
         ).select_related("parent")
     }
     by_pk = chains(list(accounts.values()))
     own: Chain = by_pk[account.pk]
-    target = accounts.get(resource_account_id)
+    target = accounts.get(rcp_account)
     theirs: Chain | None = by_pk[target.pk] if target is not None else None
     for chain in (own, theirs):
         if chain is not None:
             warnings.extend(f"{p}; it is taken as allowing nothing" for p in chain.problems)
     if theirs is None:
-        warnings.append(f"the resource's account {resource_account_id} is outside the organization: no RCPs apply")
+        warnings.append(f"the resource's account {rcp_account} is outside the organization: no RCPs apply")
 
     # AWS adds these to every request of an organization's principal on an organization's resource;
     # data-perimeter policies turn on them. Given explicitly, the caller's values win.
@@ -248,28 +276,37 @@ def explain(
         rcps=rcp_levels,
         resource_in_management_account=rcp_management,
     )
+    # Each layer on its own shows what its statements say; with the owner unknown that is the caller's own
+    # account's reading (the overall decision above is the one that does not assume it).
+    own_reading = "decided as in the caller's own account (the resource's account is unknown)"
+    layer_request = replace(request, resource_account=account.account_id) if unknown_owner else request
+
+    def noted(*notes: str) -> str:
+        return "; ".join(note for note in (*notes, own_reading if unknown_owner else "") if note)
+
     layers: list[Layer] = []
     for level in own.levels:
         names = [p.name for p in level.scps]
-        note = "SCPs do not apply to the management account" if own.management else ""
+        note = noted("SCPs do not apply to the management account" if own.management else "")
         one = evaluate(
-            request, identity_policies=[EVERYTHING], scps=[level.parsed("scp")], management_account=own.management
+            layer_request, identity_policies=[EVERYTHING], scps=[level.parsed("scp")], management_account=own.management
         )
         layers.append(Layer("scp", one, level.depth, level.target_id, level.name, names, note))
     if theirs is not None and rcp_levels:
         for level in theirs.levels:
             one = evaluate(
-                request,
+                layer_request,
                 identity_policies=[EVERYTHING],
                 rcps=[level.parsed("rcp")],
                 resource_in_management_account=rcp_management,
             )
-            note = "RCPs do not apply to resources of the management account" if rcp_management else ""
+            note = noted("RCPs do not apply to resources of the management account" if rcp_management else "")
             layers.append(
                 Layer("rcp", one, level.depth, level.target_id, level.name, [p.name for p in level.rcps], note)
             )
-    layers.append(Layer("identity", evaluate(request, identity_policies=identity), policies=[p.name for p in identity]))
+    identity_layer = evaluate(layer_request, identity_policies=identity)
+    layers.append(Layer("identity", identity_layer, policies=[p.name for p in identity], note=noted()))
     if boundary is not None:
-        one = evaluate(request, identity_policies=[EVERYTHING], permissions_boundary=boundary)
-        layers.append(Layer("boundary", one, policies=[boundary.name or ""], note=boundary_problem))
+        one = evaluate(layer_request, identity_policies=[EVERYTHING], permissions_boundary=boundary)
+        layers.append(Layer("boundary", one, policies=[boundary.name or ""], note=noted(boundary_problem)))
     return Explanation(principal, request, decision, layers, warnings)

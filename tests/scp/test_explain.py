@@ -48,10 +48,13 @@ def test_it_decides_the_data_perimeter_rcp_on_the_resource_account(synced_demo):
         "action": "s3:GetObject",
         "resource": "arn:aws:s3:::payments-receipts/2026/receipt.pdf",
     }
-    inside = explain(**common, context={"aws:RequestedRegion": "eu-west-1"}).as_dict()
+    # An S3 ARN names no account: the bucket is payments-prod's own, as the context says.
+    own = {"aws:RequestedRegion": "eu-west-1", "aws:ResourceAccount": synced_demo.accounts["payments-prod"]}
+    inside = explain(**common, context=own).as_dict()
     assert inside["allowed"], inside["reason"]
+    assert inside["resource_account"] == synced_demo.accounts["payments-prod"]
     assert any(x["layer"] == "rcp" and "DataPerimeterProd" in x["policies"] for x in inside["layers"])
-    outsider = explain(**common, context={"aws:PrincipalOrgID": "o-someoneelse", "aws:RequestedRegion": "eu-west-1"})
+    outsider = explain(**common, context={**own, "aws:PrincipalOrgID": "o-someoneelse"})
     outsider = outsider.as_dict()
     assert outsider["decision"] == "explicit_deny"
     assert outsider["statements"][0] == {
@@ -128,3 +131,82 @@ def test_an_action_the_catalog_does_not_know_is_answered_with_a_warning(synced_d
         context={"aws:RequestedRegion": "us-east-1"},
     ).as_dict()
     assert answer["warnings"] == ["s3:GetObjekt is not in the IAM action catalog: check its spelling"]
+
+
+RECEIPT = "arn:aws:s3:::payments-receipts/2026/receipt.pdf"
+UNKNOWN = "the resource's account is unknown; give aws:ResourceAccount"
+
+
+def test_a_bucket_whose_account_is_not_given_is_not_allowed_and_says_why(synced_demo):
+    """IAM User Guide, "Cross-account policy evaluation logic": in another account the bucket policy must
+    allow too, so an S3 ARN (no account) is not taken as the caller's own."""
+    answer = explain(
+        principal_arn=_admin_role(synced_demo, "payments-prod"),
+        action="s3:GetObject",
+        resource=RECEIPT,
+        context={"aws:RequestedRegion": "eu-west-1"},
+    ).as_dict()
+    assert answer["decision"] == "implicit_deny" and not answer["allowed"]
+    assert answer["reason"].startswith(UNKNOWN)
+    assert "in another account: cross-account request: no resource policy allows it" in answer["reason"]
+    assert answer["resource_account"] is None
+    assert any("give --context aws:ResourceAccount=ACCOUNT_ID" in w for w in answer["warnings"])
+    # Each layer still shows its own statements, read as the caller's own account, and says so.
+    identity = _layer(answer, "identity")
+    assert identity["decision"] == "allow" and "caller's own account" in identity["note"]
+    assert any(x["layer"] == "rcp" and "DataPerimeterProd" in x["policies"] for x in answer["layers"])
+
+
+def test_a_bucket_of_another_account_needs_its_bucket_policy(synced_demo):
+    answer = explain(
+        principal_arn=_admin_role(synced_demo, "payments-prod"),
+        action="s3:GetObject",
+        resource=RECEIPT,
+        context={"aws:RequestedRegion": "eu-west-1", "aws:ResourceAccount": synced_demo.accounts["sandbox-maria"]},
+    ).as_dict()
+    assert answer["decision"] == "implicit_deny"
+    assert UNKNOWN not in answer["reason"] and "cross-account" in answer["reason"]
+    assert answer["resource_account"] == synced_demo.accounts["sandbox-maria"]
+    assert not any("unknown" in w for w in answer["warnings"])
+
+
+def test_the_command_takes_the_resource_account_from_context(synced_demo, capsys):
+    base = [
+        "explain_access",
+        "--principal", _admin_role(synced_demo, "payments-prod"),
+        "--action", "s3:GetObject",
+        "--resource", RECEIPT,
+        "--context", "aws:RequestedRegion=eu-west-1",
+    ]  # fmt: skip
+    call_command(*base)
+    unknown = json.loads(capsys.readouterr().out)
+    assert unknown["decision"] == "implicit_deny" and unknown["reason"].startswith(UNKNOWN)
+    call_command(*base, "--context", f"aws:ResourceAccount={synced_demo.accounts['payments-prod']}")
+    known = json.loads(capsys.readouterr().out)
+    assert known["allowed"] and known["decision"] == "allow", known["reason"]
+    assert known["resource_account"] == synced_demo.accounts["payments-prod"]
+    with pytest.raises(CommandError, match="must be one 12-digit account ID"):
+        call_command(*base, "--context", "aws:ResourceAccount=payments")
+
+
+def test_a_resource_account_that_is_not_one_account_or_contradicts_the_arn_is_refused(synced_demo):
+    role = _admin_role(synced_demo, "sandbox-maria")
+    sandbox = synced_demo.accounts["sandbox-maria"]
+    for value in ("12345", "abcdefghijkl", ["111122223333", "444455556666"]):
+        with pytest.raises(ExplainError, match="must be one 12-digit account ID"):
+            explain(principal_arn=role, action="s3:GetObject", resource=RECEIPT, context={"aws:ResourceAccount": value})
+    with pytest.raises(ExplainError, match="contradicts the resource's ARN"):
+        explain(
+            principal_arn=role,
+            action="ec2:StopInstances",
+            resource=f"arn:aws:ec2:us-east-1:{sandbox}:instance/i-1",
+            context={"aws:resourceaccount": "999999999999"},
+        )
+    # The same account as the ARN's is no contradiction.
+    agreed = explain(
+        principal_arn=role,
+        action="ec2:StopInstances",
+        resource=f"arn:aws:ec2:us-east-1:{sandbox}:instance/i-1",
+        context={"aws:ResourceAccount": sandbox, "aws:RequestedRegion": "us-east-1"},
+    )
+    assert agreed.request.resource_account == sandbox
