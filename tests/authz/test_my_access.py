@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 def test_it_shows_the_idp_login_the_aws_identity_and_where_each_capability_comes_from(persona_client):
     page = persona_client("policy_admin").get("/me/").content.decode()
-    assert "paula.policy" in page and "Paula Policy" in page
+    assert "paula.<wbr>policy" in page and "Paula Policy" in page
     assert "111111111111" in page
     assert "pwd, mfa" in page
     assert "Approve and apply SCP changes" in page and "<code>scp.approve</code>" in page

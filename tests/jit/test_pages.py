@@ -132,7 +132,7 @@ def test_the_approver_sees_decides_and_the_inbox_empties(jit, personas, persona_
     access_request = submit(jit, personas["requester"], ticket="OPS-9")
     client = persona_client("approver")
     inbox = client.get("/jit/inbox/").content.decode()
-    assert f"/jit/inbox/{access_request.pk}/" in inbox and "rick.requester" in inbox
+    assert f"/jit/inbox/{access_request.pk}/" in inbox and "rick.<wbr>requester" in inbox
     review = client.get(f"/jit/inbox/{access_request.pk}/").content.decode()
     assert 'value="approve"' in review
     response = client.post(f"/jit/inbox/{access_request.pk}/decide/", {"decision": "approve", "comment": "ok"})
@@ -187,7 +187,7 @@ def test_active_grants_count_down_and_refresh(jit, personas, persona_client):
     partial = client.get("/jit/grants/", HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in partial and "ReadOnlyAccess" in partial
     assert "No access is active for you" in persona_client("outsider").get("/jit/grants/").content.decode()
-    assert "rick.requester" in persona_client("auditor").get("/jit/grants/").content.decode()
+    assert "rick.<wbr>requester" in persona_client("auditor").get("/jit/grants/").content.decode()
 
 
 def test_the_request_says_what_the_last_sync_found_in_aws(jit, personas, persona_client):
@@ -232,7 +232,7 @@ def test_an_extension_is_asked_from_the_grant(jit, personas, persona_client):
 def test_history_lists_and_filters_grants(jit, personas, persona_client):
     _active(jit, personas)
     client = persona_client("auditor")
-    assert "rick.requester" in client.get("/jit/history/").content.decode()
+    assert "rick.<wbr>requester" in client.get("/jit/history/").content.decode()
     assert "No grants match" in client.get("/jit/history/?status=failed").content.decode()
 
 
