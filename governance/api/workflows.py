@@ -44,7 +44,8 @@ IDEMPOTENCY = OpenApiParameter(
     required=False,
     description=(
         "Retry-safe writes: the same key (per token) acts once and replays the first answer;"
-        " a retry while the first is still running is a 409."
+        " a retry while the first is still running waits for its answer (up to 30 s, then a 409);"
+        " a retry after a request that failed runs afresh."
     ),
 )
 REFUSED = {
@@ -256,6 +257,7 @@ class _ChangeAction(APIView):
     """A policy admin's step on a change request; `act` calls the scp service."""
 
     permission_classes = writes(Capability.SCP_APPROVE)
+    in_one_transaction = True  # see idempotency.once
 
     def post(self, request: Request, change_id: int) -> Response:
         body = s.NoteInput(data=request.data)
@@ -263,7 +265,11 @@ class _ChangeAction(APIView):
         change = ChangeRequest.objects.filter(pk=change_id).first()
         if change is None:
             raise Http404("No such change request.")
-        return idempotency.once(request, lambda: _change_answer(lambda: self.act(change, body.validated_data["note"])))
+        return idempotency.once(
+            request,
+            lambda: _change_answer(lambda: self.act(change, body.validated_data["note"])),
+            in_one_transaction=self.in_one_transaction,
+        )
 
 
 _CHANGE_ACTION = {
@@ -292,6 +298,8 @@ class ChangeReject(_ChangeAction):
 
 
 class ChangeApply(_ChangeAction):
+    in_one_transaction = False  # "applying" commits before the AWS call, as on the page
+
     @extend_schema(**_CHANGE_ACTION, summary="Apply an approved change through the writer role")
     def post(self, request: Request, change_id: int) -> Response:
         return super().post(request, change_id)

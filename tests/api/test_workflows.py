@@ -85,17 +85,94 @@ def test_an_idempotency_key_acts_once_and_replays_the_first_answer(api, campaign
     assert post(client, path, body, **{"Idempotency-Key": "not a key!"}).status_code == 400
 
 
-def test_a_retry_while_the_first_write_still_runs_is_told_so_and_does_not_act(api, campaign):  # noqa: F811
+def _holding_the_key(lock: int):
+    """Hold a key's advisory lock from another connection, as a request still running would."""
+    import threading
+
+    from django.db import connections
+
+    held, done = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [lock])
+                held.set()
+                done.wait(10)
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [lock])
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(10)
+    return done, thread
+
+
+@pytest.mark.django_db(transaction=True)  # a transaction-level lock lasts as long as the test's own transaction
+def test_a_retry_waits_for_a_request_still_running_and_takes_over_one_that_died(api, campaign, monkeypatch):  # noqa: F811
+    from django.db import connection
+
+    from governance.api import idempotency
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the key's turn is a PostgreSQL advisory lock")
+    monkeypatch.setattr(idempotency, "LOCK_WAIT_SECONDS", 0.3)
     client = api("manager")
     item = _item(campaign)
     path = f"/api/v1/review-items/{item.pk}/decision/"
-    body = {"decision": "revoke", "justification": "unused"}
+    body = {"decision": "revoke", "justification": "unused", "version": 0}
     first = post(client, path, body, **{"Idempotency-Key": "k-run"})
     assert first.status_code == 200
     # As the row stands while the first request is between claiming its key and storing its answer.
-    IdempotentWrite.objects.filter(key="k-run").update(status_code=0, response={})
-    retry = post(client, path, body, **{"Idempotency-Key": "k-run"})
+    row = IdempotentWrite.objects.get(key="k-run")
+    IdempotentWrite.objects.filter(pk=row.pk).update(status_code=0, response={})
+    done, thread = _holding_the_key(idempotency.lock_id(row.token_id, "k-run"))
+    try:
+        retry = post(client, path, body, **{"Idempotency-Key": "k-run"})
+    finally:
+        done.set()
+        thread.join()
     assert retry.status_code == 409 and "still running" in retry.json()["detail"]
+    # The claim's request is gone (its lock with it): the retry runs the write afresh, where the item's
+    # version absorbs what had been written, and stores its answer.
+    taken_over = post(client, path, body, **{"Idempotency-Key": "k-run"})
+    assert taken_over.status_code == 200 and "Idempotent-Replayed" not in taken_over.headers
+    assert (taken_over.json()["decision"], taken_over.json()["version"]) == ("revoke", 1)
+    assert IdempotentWrite.objects.get(pk=row.pk).status_code == 200
+    assert AuditEvent.objects.filter(action="reviews.item_decided").count() == 1
+
+
+def test_a_retry_after_the_database_failed_mid_write_runs_afresh_and_acts_once(api, campaign, monkeypatch):  # noqa: F811
+    from django.db import OperationalError
+
+    from governance.reviews import services as review_services
+
+    client = api("manager")
+    item = _item(campaign)
+    path = f"/api/v1/review-items/{item.pk}/decision/"
+    body = {"decision": "revoke", "justification": "unused", "version": 0}
+    real = review_services.decide_item
+
+    def written_then_the_database_goes(**kwargs):
+        real(**kwargs)  # the decision and its audit event are written ...
+        raise OperationalError("server closed the connection unexpectedly")  # ... and never committed
+
+    monkeypatch.setattr(review_services, "decide_item", written_then_the_database_goes)
+    with pytest.raises(OperationalError):
+        post(client, path, body, **{"Idempotency-Key": "k-cut"})
+    item.refresh_from_db()
+    assert (item.decision, item.version) == ("", 0)  # the decision rolled back with the key's row
+    assert not IdempotentWrite.objects.filter(key="k-cut").exists()
+    assert not AuditEvent.objects.filter(action="reviews.item_decided").exists()
+
+    monkeypatch.setattr(review_services, "decide_item", real)
+    retry = post(client, path, body, **{"Idempotency-Key": "k-cut"})
+    assert retry.status_code == 200 and "Idempotent-Replayed" not in retry.headers
+    assert (retry.json()["decision"], retry.json()["version"]) == ("revoke", 1)
+    again = post(client, path, body, **{"Idempotency-Key": "k-cut"})
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == retry.json()
     assert AuditEvent.objects.filter(action="reviews.item_decided").count() == 1
 
 
@@ -213,3 +290,57 @@ def test_an_scp_change_is_proposed_and_approved_four_eyes_through_the_api(fresh_
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     assert post(other, approve, {}).status_code == 400  # no longer awaiting approval
     assert other.get(f"/api/v1/scp/changes/{change_id}/").json()["status"] == "approved"
+
+    # The apply commits "applying" before calling AWS, so its key is a claim held under a session lock.
+    # (Here the writer gate's check fails it: the emulator cannot show the writer role's boundary.)
+    from governance.scp.models import ChangeRequest
+
+    apply = f"/api/v1/scp/changes/{change_id}/apply/"
+    applied = post(other, apply, {}, **{"Idempotency-Key": "scp-apply"})
+    again = post(other, apply, {}, **{"Idempotency-Key": "scp-apply"})
+    assert applied.status_code == again.status_code == 200 and applied.json()["status"] == "failed"
+    assert again.json() == applied.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert AuditEvent.objects.filter(action="scp.change.apply_started").count() == 1
+    # Its request died before its answer was stored (nobody holds the key's lock): the retry takes the
+    # claim over and runs the apply afresh, which the change's status allows only while it is not applied.
+    IdempotentWrite.objects.filter(key="scp-apply").update(status_code=0, response={})
+    retry = post(other, apply, {}, **{"Idempotency-Key": "scp-apply"})
+    assert retry.status_code == 200 and "Idempotent-Replayed" not in retry.headers
+    assert ChangeRequest.objects.get(pk=change_id).attempts == 2
+    assert IdempotentWrite.objects.get(key="scp-apply").status_code == 200
+    assert AuditEvent.objects.filter(action="scp.change.apply_started").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_with_the_same_key_at_once_act_once_and_get_the_same_answer(api, jit):  # noqa: F811
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time; the race needs PostgreSQL")
+    requester = api("requester")
+    start = threading.Barrier(2)
+    answers, errors = [], []
+
+    def submit():
+        try:
+            start.wait()
+            answers.append(post(requester, "/api/v1/jit/requests/", _jit_body(jit), **{"Idempotency-Key": "jit-1"}))
+        except Exception as exc:  # handed to the test thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    # The second waited for the first's commit and replayed its answer (no 409, no duplicate-request 400).
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].json() == answers[1].json()
+    assert sorted(a.headers.get("Idempotent-Replayed", "") for a in answers) == ["", "true"]
+    assert AccessRequest.objects.count() == 1
+    assert AuditEvent.objects.filter(action="jit.request.submitted").count() == 1
