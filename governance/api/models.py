@@ -53,9 +53,11 @@ class ApiToken(models.Model):
 class IdempotentWrite(models.Model):
     """One `Idempotency-Key` a token used for a write, and the answer it got (replayed on a retry).
 
-    The row is claimed (status 0) before the write runs and gets the answer after it: a retry with
-    the same key replays the stored answer, or hears that the first is still running, so a double
-    submit acts once. A refused write deletes its row, so the client may retry after fixing its input.
+    The row is written with the answer in the write's own transaction (they commit or vanish
+    together); only a write that commits in steps (a change's apply) leaves a committed claim
+    (status 0) while it runs. A retry with the same key replays the stored answer, so a double submit
+    acts once (see governance.api.idempotency). A refused write deletes its row, so the client may
+    retry after fixing its input.
     """
 
     token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="writes")
