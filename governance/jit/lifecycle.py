@@ -12,9 +12,16 @@ asks where the grant stands (in the database and in AWS) and does only what is m
 
 A task first claims one of `MAX_OUTSTANDING_OPERATIONS` `AssignmentSlot` rows with one conditional
 UPDATE, so no more than ten operations are ever in progress in AWS; a grant that holds a fresh slot
-is being worked on by another task. Failures back off (`next_attempt_at`) and the minute tick
-retries them; provisioning gives up after `MAX_PROVISION_ATTEMPTS` (the request shows why and the
-administrators are told); a revocation never gives up.
+is being worked on by another task. The slot records the operation AWS accepted and is held until AWS
+reports it SUCCEEDED or FAILED, not merely until the task stops waiting: a wait that passes
+`STATUS_WAIT_SECONDS` leaves the slot parked and the grant retrying, and the retry follows the same
+request id first; the minute tick frees a parked slot (or one whose task died) only once AWS reports
+its operation final. (A task that dies between AWS accepting an operation and the slot recording its
+request id, a few milliseconds, leaves a slot that comes free when its lease runs out.)
+
+Failures back off (`next_attempt_at`) and the minute tick retries them; provisioning gives up after
+`MAX_PROVISION_ATTEMPTS` (the request shows why and the administrators are told; an operation still
+in progress is no failure); a revocation never gives up.
 
 Expiry: each active grant has a one-off django-q schedule at its `ends_at` (precise to the
 scheduler's pass, about every 30 s) and the minute tick revokes whatever is overdue, so a cluster that was
@@ -23,6 +30,7 @@ down at expiry revokes at its first pass after it is back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from datetime import datetime, timedelta
@@ -46,6 +54,7 @@ from governance.jit.models import (
     Grant,
     GrantStatus,
     RequestStatus,
+    SlotOperation,
 )
 
 logger = logging.getLogger(__name__)
@@ -127,24 +136,34 @@ def _ensure_slots() -> None:
         )
 
 
-def claim_slot(grant_id: int, *, wait: float = SLOT_WAIT_SECONDS) -> int | None:
-    """One free operation slot for the grant, waiting up to `wait` seconds; None when none came free
-    or another task holds a fresh slot for this grant (it is being worked on)."""
+def claim_slot(grant_id: int, *, wait: float | None = None) -> int | None:
+    """One operation slot for the grant, waiting up to `wait` seconds; None when none came free
+    or another task holds a fresh slot for this grant (it is being worked on).
+
+    A grant whose slot is parked (its operation still in AWS's hands) or whose task's lease ran out
+    takes that same slot back. A slot that records an operation is never free for another grant,
+    however old: `recover_slots` frees it once AWS reports the operation final.
+    """
     _ensure_slots()
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + (SLOT_WAIT_SECONDS if wait is None else wait)
     pause = 0.05
     while True:
         now = timezone.now()
-        free = Q(grant__isnull=True) | Q(claimed_at__lt=now - SLOT_LEASE)
+        free = Q(request_id="") & (Q(grant__isnull=True) | Q(claimed_at__lt=now - SLOT_LEASE))
         held = AssignmentSlot.objects.filter(grant_id=grant_id).first()
         if held is not None:
             if held.claimed_at and held.claimed_at >= now - SLOT_LEASE:
                 return None
-            AssignmentSlot.objects.filter(pk=held.pk).update(claimed_at=now)
-            return held.number
+            # Conditional on what was read, so of two deliveries only one takes it back.
+            taken = AssignmentSlot.objects.filter(pk=held.pk, grant_id=grant_id, claimed_at=held.claimed_at).update(
+                claimed_at=now
+            )
+            return held.number if taken else None
         for number in AssignmentSlot.objects.filter(free).values_list("number", flat=True)[:3]:
             try:
-                if AssignmentSlot.objects.filter(free, number=number).update(grant_id=grant_id, claimed_at=now):
+                if AssignmentSlot.objects.filter(free, number=number).update(
+                    grant_id=grant_id, claimed_at=now, operation="", request_id="", instance_arn=""
+                ):
                     return number
             except IntegrityError:
                 return None  # another task claimed a slot for this grant just now
@@ -155,11 +174,88 @@ def claim_slot(grant_id: int, *, wait: float = SLOT_WAIT_SECONDS) -> int | None:
 
 
 def release_slot(grant_id: int) -> None:
-    AssignmentSlot.objects.filter(grant_id=grant_id).update(grant=None, claimed_at=None)
+    """The task is done with the grant's slot: free it, unless it records an operation AWS may still
+    hold (a timed-out wait, a status that could not be read); that slot stays, parked."""
+    AssignmentSlot.objects.filter(grant_id=grant_id, request_id="").update(grant=None, claimed_at=None, operation="")
+    AssignmentSlot.objects.filter(grant_id=grant_id).exclude(request_id="").update(claimed_at=None)
+
+
+def _hold(grant: Grant, operation: str, instance_arn: str, status: ic.OperationStatus) -> None:
+    """AWS accepted an operation for the grant: its slot records it until the status is final."""
+    if status.request_id and not status.done:
+        AssignmentSlot.objects.filter(grant_id=grant.pk).update(
+            operation=operation, request_id=status.request_id, instance_arn=instance_arn
+        )
+
+
+def _ended(grant: Grant) -> None:
+    """AWS reported the grant's operation SUCCEEDED or FAILED: its slot no longer counts it."""
+    AssignmentSlot.objects.filter(grant_id=grant.pk).update(operation="", request_id="", instance_arn="")
+
+
+def _status_of(operation: str, *, instance_arn: str, request_id: str) -> ic.OperationStatus:
+    ask = ic.creation_status if operation == SlotOperation.CREATE else ic.deletion_status
+    return ask(instance_arn=instance_arn, request_id=request_id)
+
+
+def _wait(grant: Grant, operation: str, instance_arn: str, first: ic.OperationStatus) -> ic.OperationStatus:
+    """Follow an operation to its final status; the slot records it meanwhile and lets go at the end
+    (FAILED included). A wait that times out (`OperationTimedOut`) leaves it recorded."""
+    _hold(grant, operation, instance_arn, first)
+    try:
+        status = ic.wait_for(
+            lambda: _status_of(operation, instance_arn=instance_arn, request_id=first.request_id),
+            first,
+            timeout=STATUS_WAIT_SECONDS,
+        )
+    except ic.OperationFailed:
+        _ended(grant)
+        raise
+    _ended(grant)
+    return status
+
+
+def _settle(grant: Grant) -> None:
+    """Before a task does anything else for a grant, the operation its slot still records (an earlier
+    wait timed out, or its task died) must be over: follow it to SUCCEEDED or FAILED (either way the
+    task then asks AWS what it holds); still in progress, `OperationTimedOut` and the task retries."""
+    slot = AssignmentSlot.objects.filter(grant_id=grant.pk).exclude(request_id="").first()
+    if slot is None:
+        return
+    first = _status_of(slot.operation, instance_arn=slot.instance_arn, request_id=slot.request_id)
+    with contextlib.suppress(ic.OperationFailed):
+        _wait(grant, slot.operation, slot.instance_arn, first)
+
+
+def recover_slots() -> int:
+    """Free the slots whose recorded operation AWS now reports final and that no task is on (parked
+    after a timed-out wait, or left by a task that died: its lease ran out); how many were freed.
+
+    Each is decided by asking AWS its status (the portal's own credentials, like the task's polls):
+    still in progress, or the status cannot be read, and the slot stays held.
+    """
+    stale = timezone.now() - SLOT_LEASE
+    freed = 0
+    idle = Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale)
+    for slot in AssignmentSlot.objects.exclude(request_id="").filter(idle):
+        try:
+            status = _status_of(slot.operation, instance_arn=slot.instance_arn, request_id=slot.request_id)
+        except AwsError as exc:
+            logger.warning("jit: slot %s: the status of %s is unknown: %s", slot.number, slot.request_id, exc)
+            continue
+        if not status.done:
+            continue
+        # Conditional on what was read: a task that took the slot back meanwhile keeps it.
+        freed += AssignmentSlot.objects.filter(
+            pk=slot.pk, request_id=slot.request_id, claimed_at=slot.claimed_at
+        ).update(grant=None, claimed_at=None, operation="", request_id="", instance_arn="")
+    return freed
 
 
 def outstanding() -> int:
-    return AssignmentSlot.objects.filter(grant__isnull=False, claimed_at__gte=timezone.now() - SLOT_LEASE).count()
+    """Slots in use: a task on them, or an operation AWS may still hold."""
+    fresh = Q(grant__isnull=False, claimed_at__gte=timezone.now() - SLOT_LEASE)
+    return AssignmentSlot.objects.filter(fresh | ~Q(request_id="")).count()
 
 
 # Provisioning -------------------------------------------------------------------------------------
@@ -232,22 +328,23 @@ def _provision(grant: Grant) -> str:
                 record(actor=None, action="jit.grant.provisioning", obj=grant, after={"attempt": grant.attempts})
         else:
             _update(grant, attempts=grant.attempts + 1)
+            _settle(grant)
         if grant.creation_request_id:
             status = ic.creation_status(instance_arn=target.instance_arn, request_id=grant.creation_request_id)
-            if status.status == ic.FAILED or not ic.assignment_exists(target):
+            # Still in progress: follow it (a second create would be a second operation).
+            if status.status == ic.FAILED or (status.done and not ic.assignment_exists(target)):
                 status = _create(grant, target)
         elif ic.assignment_exists(target):
             # An earlier delivery created it and died before it could say so.
             status = ic.OperationStatus(request_id="", status=ic.SUCCEEDED)
         else:
             status = _create(grant, target)
-        ic.wait_for(
-            lambda: ic.creation_status(instance_arn=target.instance_arn, request_id=status.request_id),
-            status,
-            timeout=STATUS_WAIT_SECONDS,
-        )
+        _wait(grant, SlotOperation.CREATE, target.instance_arn, status)
     except WriteRefusedError as exc:
         return _provision_failed(grant, f"the writer gate refused: {exc.reason}", final=True)
+    except ic.OperationTimedOut as exc:
+        # Not a failure: AWS is still at it. The slot stays held; the retry follows the request id.
+        return _provision_failed(grant, str(exc), final=False)
     except AwsError as exc:
         return _provision_failed(grant, str(exc), final=grant.attempts >= MAX_PROVISION_ATTEMPTS)
     with transaction.atomic():
@@ -352,6 +449,7 @@ def _revoke(grant: Grant, now: datetime) -> str:
     if grant.standing:
         return _revoked(grant, due, note="standing assignment left in place")
     try:
+        _settle(grant)
         if grant.deletion_request_id:
             status = ic.deletion_status(instance_arn=target.instance_arn, request_id=grant.deletion_request_id)
             if status.status == ic.FAILED and ic.assignment_exists(target):
@@ -360,11 +458,7 @@ def _revoke(grant: Grant, now: datetime) -> str:
             status = _delete(grant, target)
         else:
             status = ic.OperationStatus(request_id="", status=ic.SUCCEEDED)
-        ic.wait_for(
-            lambda: ic.deletion_status(instance_arn=target.instance_arn, request_id=status.request_id),
-            status,
-            timeout=STATUS_WAIT_SECONDS,
-        )
+        _wait(grant, SlotOperation.DELETE, target.instance_arn, status)
     except (WriteRefusedError, AwsError) as exc:
         error = f"the writer gate refused: {exc.reason}" if isinstance(exc, WriteRefusedError) else str(exc)
         with transaction.atomic():
@@ -434,6 +528,7 @@ def tick(*, now: datetime | None = None) -> dict[str, int]:
     left alone by the second task.
     """
     now = now or timezone.now()
+    freed = recover_slots()
     retry_ok = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     starting = list(
         Grant.objects.filter(
@@ -457,7 +552,12 @@ def tick(*, now: datetime | None = None) -> dict[str, int]:
         _queue("provision_grant", grant_id)
     for grant_id in ending:
         _queue("revoke_grant", grant_id)
-    return {"started": len(starting), "revoking": len(ending), "lapsed": lapse_requests(now=now)}
+    return {
+        "started": len(starting),
+        "revoking": len(ending),
+        "lapsed": lapse_requests(now=now),
+        "slots_freed": freed,
+    }
 
 
 def lapse_requests(*, now: datetime) -> int:

@@ -309,18 +309,31 @@ class Grant(models.Model):
         return self.status in LIVE_STATUSES
 
 
+class SlotOperation(models.TextChoices):
+    CREATE = "create", "CreateAccountAssignment"
+    DELETE = "delete", "DeleteAccountAssignment"
+
+
 class AssignmentSlot(models.Model):
     """One of the (at most ten) account assignment operations that may be in progress in AWS.
 
-    A task claims a free slot with one conditional UPDATE before it calls AWS and frees it when the
-    operation's status is final; a slot held longer than its lease (a worker that died) is free again.
+    A task claims a free slot with one conditional UPDATE before it calls AWS. As soon as AWS accepts
+    an operation the slot records it (`operation`, `request_id`, `instance_arn`), and from then on
+    the slot is held until AWS reports that operation SUCCEEDED or FAILED: a wait that timed out
+    leaves it parked (no task on it, `claimed_at` empty), and so does a task that died. Only a slot
+    with no operation recorded comes free when its holder lets go or its lease runs out.
     """
 
     number = models.PositiveSmallIntegerField(unique=True)
     # One slot per grant at most: a grant holding a fresh slot is being worked on, so a second task
     # for it (delivery is at least once) leaves it alone.
     grant = models.OneToOneField(Grant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a task took it; empty while parked.")
+    operation = models.CharField(max_length=8, choices=SlotOperation.choices, blank=True)
+    request_id = models.CharField(
+        max_length=64, blank=True, help_text="The operation AWS holds; the slot is busy until its status is final."
+    )
+    instance_arn = models.CharField(max_length=256, blank=True)
 
     class Meta:
         db_table = "jit_assignment_slot"

@@ -441,3 +441,195 @@ def test_the_next_sync_notices_an_assignment_recreated_after_the_grant(emulated)
     grant.refresh_from_db()
     assert "Re-created outside the portal" in grant.drift
     assert _sync_and_reconcile()["recreated"] == 0  # told once
+
+
+# Operations AWS takes its time over -----------------------------------------------------------------
+
+
+class AwsStillAtIt:
+    """AWS under load, on the emulator: the account assignment operations it accepts while `holding`
+    stay IN_PROGRESS (in the create/delete answer and in every status poll) until `finish` says
+    SUCCEEDED or FAILED. It rewrites AWS's answers as botocore hands them over (the project's call
+    observer, `governance.aws.calls.observe`); the emulator does the work at once underneath, as
+    AWS eventually does."""
+
+    KEYS = {
+        "CreateAccountAssignment": "AccountAssignmentCreationStatus",
+        "DeleteAccountAssignment": "AccountAssignmentDeletionStatus",
+        "DescribeAccountAssignmentCreationStatus": "AccountAssignmentCreationStatus",
+        "DescribeAccountAssignmentDeletionStatus": "AccountAssignmentDeletionStatus",
+    }
+
+    def __init__(self) -> None:
+        self.holding = True
+        self.in_progress: set[str] = set()
+        self.failed: set[str] = set()
+
+    def __call__(self, event: str, **kwargs) -> None:
+        model = kwargs.get("model")
+        if event != "after-call" or model is None or model.service_model.service_name != "sso-admin":
+            return
+        status = (kwargs.get("parsed") or {}).get(self.KEYS.get(model.name, ""))
+        if not status:
+            return
+        if model.name.endswith("AccountAssignment") and self.holding:
+            self.in_progress.add(status["RequestId"])
+        if status["RequestId"] in self.in_progress:
+            status["Status"] = "IN_PROGRESS"
+        elif status["RequestId"] in self.failed:
+            status.update(Status="FAILED", FailureReason="Request failed: the emulated AWS said so")
+
+    def finish(self, request_id: str, *, failed: bool = False) -> None:
+        self.in_progress.discard(request_id)
+        if failed:
+            self.failed.add(request_id)
+
+
+@pytest.fixture
+def slow_aws(monkeypatch):
+    still = AwsStillAtIt()
+    monkeypatch.setattr(lifecycle, "STATUS_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(lifecycle, "SLOT_WAIT_SECONDS", 0.3)
+    stop = calls.observe(still)
+    yield still
+    stop()
+
+
+def _distinct(e: Emulated, n: int) -> list[Grant]:
+    """`n` approved grants for the requester, each on an account and permission set AWS does not
+    yet assign them (so each is an operation of its own)."""
+    from governance.aws import identity_center_writes as ic
+    from governance.inventory.models import Account, PermissionSet
+
+    base = _approved(e)
+    grants = []
+    for permission_set in PermissionSet.objects.present().filter(instance_arn=e.instance_arn).order_by("name"):
+        for account in Account.objects.order_by("account_id"):
+            grant = _copy(base)
+            Grant.objects.filter(pk=grant.pk).update(account=account, permission_set=permission_set)
+            grant.refresh_from_db()
+            if ic.assignment_exists(lifecycle.target_for(grant)):
+                continue
+            grants.append(grant)
+            if len(grants) == n:
+                return grants
+    raise AssertionError(f"the demo organization offers fewer than {n} distinct assignments")
+
+
+def _slot_of(grant: Grant):
+    from governance.jit.models import AssignmentSlot
+
+    return AssignmentSlot.objects.filter(grant=grant).first()
+
+
+def test_an_operation_still_in_progress_keeps_its_slot_until_aws_reports_it_final(emulated, slow_aws):
+    from governance.jit.models import AssignmentSlot
+
+    grants = _distinct(emulated, MAX_OUTSTANDING_OPERATIONS + 2)
+    ten, eleventh, twelfth = grants[:MAX_OUTSTANDING_OPERATIONS], grants[-2], grants[-1]
+    for grant in ten:
+        # The wait for AWS's creation status runs out: the grant retries, its slot stays.
+        assert lifecycle.provision(grant.pk) == "retrying"
+        grant.refresh_from_db()
+        assert grant.status == GrantStatus.PROVISIONING and "IN_PROGRESS" in grant.last_error
+        slot = _slot_of(grant)
+        assert (slot.operation, slot.request_id, slot.claimed_at) == ("create", grant.creation_request_id, None)
+    assert lifecycle.outstanding() == MAX_OUTSTANDING_OPERATIONS
+
+    # With ten in progress in AWS the eleventh waits, and asks AWS nothing.
+    with calls.counting() as log:
+        assert lifecycle.provision(eleventh.pk) == "busy"
+    assert log.total == 0
+    eleventh.refresh_from_db()
+    assert eleventh.status == GrantStatus.SCHEDULED and eleventh.next_attempt_at is not None
+
+    # However long ago their tasks let go (or died, the lease long run out), the slots are not free
+    # while AWS still reports the operations in progress.
+    long_ago = timezone.now() - lifecycle.SLOT_LEASE * 3
+    AssignmentSlot.objects.filter(grant__in=ten[5:]).update(claimed_at=long_ago)
+    assert lifecycle.recover_slots() == 0
+    assert lifecycle.provision(eleventh.pk) == "busy"
+    assert lifecycle.outstanding() == MAX_OUTSTANDING_OPERATIONS
+
+    # A grant's own retry takes its slot back and follows the same request id: no second create.
+    with calls.counting() as log:
+        assert lifecycle.provision(ten[6].pk) == "retrying"
+    assert log.count("sso-admin", "CreateAccountAssignment") == 0
+    assert log.count("sso-admin", "DescribeAccountAssignmentCreationStatus") >= 1
+    assert _slot_of(ten[6]).request_id == ten[6].creation_request_id
+
+    # AWS reports the first SUCCEEDED: the tick's sweep frees that slot, and only that one.
+    slow_aws.finish(ten[0].creation_request_id)
+    assert lifecycle.tick()["slots_freed"] == 1
+    assert _slot_of(ten[0]) is None and lifecycle.outstanding() == MAX_OUTSTANDING_OPERATIONS - 1
+    # The eleventh takes it (and AWS is slow with that one too): ten in progress again.
+    assert lifecycle.provision(eleventh.pk) == "retrying"
+    assert lifecycle.outstanding() == MAX_OUTSTANDING_OPERATIONS
+    assert lifecycle.provision(twelfth.pk) == "busy"
+    assert lifecycle.provision(ten[0].pk) == "busy"  # its own retry waits for a slot like anyone
+
+    # FAILED is final too: a slot whose task died (lease run out) is freed once AWS says so.
+    slow_aws.finish(ten[7].creation_request_id, failed=True)
+    assert lifecycle.recover_slots() == 1 and _slot_of(ten[7]) is None
+    # The first's retry finds its operation done, without creating it again, and lets the slot go.
+    with calls.counting() as log:
+        assert lifecycle.provision(ten[0].pk) == "granted"
+    assert log.count("sso-admin", "CreateAccountAssignment") == 0
+    slow_aws.holding = False
+    assert lifecycle.provision(twelfth.pk) == "granted"
+    assert _slot_of(twelfth) is None
+
+    # A grant whose operation finished takes its parked slot back, sees SUCCEEDED and lets it go.
+    slow_aws.finish(ten[1].creation_request_id)
+    assert lifecycle.provision(ten[1].pk) == "granted"
+    assert _slot_of(ten[1]) is None
+    # Left in progress: ten[2:7], ten[8:] and the eleventh.
+    assert lifecycle.outstanding() == MAX_OUTSTANDING_OPERATIONS - 2
+    for grant in (ten[0], ten[1], twelfth):
+        grant.refresh_from_db()
+        assert grant.status == GrantStatus.ACTIVE and _in_aws_for(grant) == 1
+
+
+def _in_aws_for(grant: Grant) -> int:
+    sso = session.management_client("sso-admin")
+    found = sso.list_account_assignments(
+        InstanceArn=grant.permission_set.instance_arn,
+        AccountId=grant.account.account_id,
+        PermissionSetArn=grant.permission_set.arn,
+    )["AccountAssignments"]
+    return sum(1 for a in found if a["PrincipalId"] == grant.principal.identity_store_principal_id)
+
+
+def test_a_revocation_waits_for_a_creation_still_in_progress_and_holds_its_slot_until_deleted(emulated, slow_aws):
+    grant = _approved(emulated)
+    assert lifecycle.provision(grant.pk) == "retrying"
+    grant.refresh_from_db()
+    creation = grant.creation_request_id
+    # Ended early while AWS is still creating it: nothing is deleted before the creation is over.
+    services.end_grant(actor=emulated.users["requester"], grant=grant)
+    with calls.counting() as log:
+        assert lifecycle.revoke(grant.pk) == "retrying"
+    assert log.count("sso-admin", "DeleteAccountAssignment") == 0
+    assert (_slot_of(grant).operation, _slot_of(grant).request_id) == ("create", creation)
+
+    slow_aws.finish(creation)
+    with calls.counting() as log:
+        assert lifecycle.revoke(grant.pk) == "retrying"  # the deletion is in progress in its turn
+    assert log.count("sso-admin", "DeleteAccountAssignment") == 1
+    grant.refresh_from_db()
+    slot = _slot_of(grant)
+    assert (slot.operation, slot.request_id, slot.claimed_at) == ("delete", grant.deletion_request_id, None)
+    assert grant.status == GrantStatus.REVOKING
+
+    # The worker is killed while it waits (its lease runs out): the slot is still held, the sweep
+    # asks AWS and keeps it while the deletion is in progress.
+    from governance.jit.models import AssignmentSlot
+
+    AssignmentSlot.objects.filter(pk=slot.pk).update(claimed_at=timezone.now() - lifecycle.SLOT_LEASE * 2)
+    assert lifecycle.recover_slots() == 0 and lifecycle.outstanding() == 1
+    slow_aws.finish(grant.deletion_request_id)
+    with calls.counting() as log:
+        assert lifecycle.revoke(grant.pk) == "revoked"
+    assert log.count("sso-admin", "DeleteAccountAssignment") == 0
+    assert _slot_of(grant) is None and lifecycle.outstanding() == 0
+    assert _in_aws(emulated, grant) == 0
