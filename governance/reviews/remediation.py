@@ -15,6 +15,7 @@ them again at once. One AWS call per revoke, so a failed one changed nothing in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from governance.inventory.models import (
     AccessKey,
     AccountAssignment,
     Entitlement,
+    EntitlementVia,
     GroupMembership,
     PermissionSet,
     Principal,
@@ -171,6 +173,29 @@ def _acting_admin(campaign: Campaign) -> Any:
     return campaign.remediation_approved_by or campaign.launched_by
 
 
+# How a policy entitlement is revoked, by (item kind, how it is held): the IAM action the writer gate checks
+# and the call, each client method named as it is (tests/deploy checks deploy/'s writer role against
+# the methods the code names and the calls the suite makes).
+_POLICY_REVOKES: dict[tuple[str, str], tuple[str, Callable[[Any, str, str], dict]]] = {
+    (ItemKind.USER_POLICY, EntitlementVia.INLINE): (
+        "iam:DeleteUserPolicy",
+        lambda iam, user, policy_name: iam.delete_user_policy(UserName=user, PolicyName=policy_name),
+    ),
+    (ItemKind.USER_POLICY, EntitlementVia.DIRECT): (
+        "iam:DetachUserPolicy",
+        lambda iam, user, policy_arn: iam.detach_user_policy(UserName=user, PolicyArn=policy_arn),
+    ),
+    (ItemKind.ROLE_POLICY, EntitlementVia.INLINE): (
+        "iam:DeleteRolePolicy",
+        lambda iam, role, policy_name: iam.delete_role_policy(RoleName=role, PolicyName=policy_name),
+    ),
+    (ItemKind.ROLE_POLICY, EntitlementVia.DIRECT): (
+        "iam:DetachRolePolicy",
+        lambda iam, role, policy_arn: iam.detach_role_policy(RoleName=role, PolicyArn=policy_arn),
+    ),
+}
+
+
 def _write_for(item: ReviewItem) -> tuple[str, str, Any, str]:
     """(account id, IAM action, call(clients), resource ARN) that revokes the item."""
     name = item.principal_arn.rsplit("/", 1)[-1]
@@ -178,23 +203,12 @@ def _write_for(item: ReviewItem) -> tuple[str, str, Any, str]:
         entitlement = Entitlement.objects.filter(pk=item.source_id).select_related("policy").first()
         if entitlement is None:
             raise RemediationError("The entitlement is no longer in the inventory.")
-        noun = "User" if item.kind == ItemKind.USER_POLICY else "Role"
-        key = f"{noun}Name"
-        if entitlement.via == "inline":
-            policy_name = entitlement.policy.name
-            return (
-                item.aws_account_id,
-                f"iam:Delete{noun}Policy",
-                lambda c: getattr(c("iam"), f"delete_{noun.lower()}_policy")(**{key: name, "PolicyName": policy_name}),
-                item.principal_arn,
-            )
-        arn = entitlement.policy.arn
-        return (
-            item.aws_account_id,
-            f"iam:Detach{noun}Policy",
-            lambda c: getattr(c("iam"), f"detach_{noun.lower()}_policy")(**{key: name, "PolicyArn": arn}),
-            item.principal_arn,
-        )
+        how = _POLICY_REVOKES.get((item.kind, entitlement.via))
+        if how is None:
+            raise RemediationError(f"A policy held {entitlement.get_via_display().lower()} is not revoked here.")
+        action, revoke = how
+        policy = entitlement.policy.name if entitlement.via == EntitlementVia.INLINE else entitlement.policy.arn
+        return (item.aws_account_id, action, lambda c: revoke(c("iam"), name, policy), item.principal_arn)
     if item.kind == ItemKind.GROUP_MEMBERSHIP:
         group = item.target_arn.rsplit("/", 1)[-1]
         return (

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from governance.audit.models import AuditEvent
 from governance.authz.services import link_all_users
-from governance.aws import emulator, session
+from governance.aws import calls, emulator, session
 from governance.inventory.models import SyncStatus
 from governance.inventory.sync import sync_organization
 from governance.reviews import remediation, services, tasks
@@ -81,6 +81,77 @@ def test_approved_revokes_run_in_aws_as_the_approver_and_the_next_sync_verifies_
     assert tasks.after_sync(run_id=run.pk)["verified"] == 4
     assert {r.remediation_status for r in rows.all()} == {RemediationStatus.VERIFIED}
     assert all(r.verified_at for r in rows.all())
+
+
+def _policy_items(campaign):
+    """One item of each policy revoke the first test does not make: a managed policy attached to a user,
+    one attached to a role, a role's inline policy (never on a role the portal or the demo's
+    administration relies on)."""
+    from django.conf import settings
+
+    items = ReviewItem.objects.filter(campaign=campaign).order_by("id")
+    protected = {settings.AWS_MEMBER_ROLE_NAME, settings.AWS_WRITER_ROLE_NAME, "OrganizationAccountAccessRole"}
+    roles = items.filter(kind=ItemKind.ROLE_POLICY).exclude(principal_name__in=protected)
+    roles = roles.exclude(principal_name__startswith="AWSReservedSSO").exclude(principal_name__startswith="Governance")
+    chosen = {
+        "iam:DetachUserPolicy": items.filter(kind=ItemKind.USER_POLICY, via="direct").first(),
+        "iam:DetachRolePolicy": roles.filter(via="direct").first(),
+        "iam:DeleteRolePolicy": roles.filter(via="inline").first(),
+    }
+    missing = [action for action, item in chosen.items() if item is None]
+    assert not missing, f"the demo campaign has no item for {missing}"
+    return chosen
+
+
+def _held_in_aws(item) -> bool:
+    iam = session.client_for("iam", session.member_credentials(item.aws_account_id))
+    name = item.principal_arn.rsplit("/", 1)[-1]
+    if item.kind == ItemKind.USER_POLICY:
+        attached = iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]
+        return item.target_arn in {p["PolicyArn"] for p in attached}
+    if item.via == "inline":
+        return item.target_name in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    return item.target_arn in {p["PolicyArn"] for p in attached}
+
+
+def test_detached_and_deleted_policies_of_users_and_roles_are_revoked_in_aws_and_verified(fresh_demo_org):
+    """The other three policy revokes (DetachUserPolicy, DetachRolePolicy, DeleteRolePolicy), each carried
+    out against the emulator through the writer gate, so the recorded-calls check of deploy/ sees them."""
+    from tests.fixtures.aws_calls import Recorder
+
+    _sync()
+    carla = make_persona_user("campaign_admin")
+    campaign = launch(template=ensure_demo_template(), actor=carla, period="2026-Q4").campaign
+    chosen = _policy_items(campaign)
+    assert all(_held_in_aws(item) for item in chosen.values())
+    ReviewItem.objects.filter(pk__in=[i.pk for i in chosen.values()]).update(
+        decision=Decision.REVOKE, justification="unused"
+    )
+    services.close_campaign(campaign=campaign, actor=carla)
+    assert remediation.approve(campaign=campaign, actor=carla) == 3
+    recorder = Recorder()
+    stop = calls.observe(recorder)
+    try:
+        result = tasks.remediate_campaign(campaign_id=campaign.pk)
+    finally:
+        stop()
+    assert result == {"items": 3, "done": 3, "failed": 0}
+    written = {(principal, action) for principal, action, *_ in recorder.records if principal == "writer"}
+    assert written == {("writer", action) for action in chosen}
+    for action, item in chosen.items():
+        item.refresh_from_db()
+        assert item.remediation_status == RemediationStatus.DONE, (action, item.remediation_error)
+        assert not _held_in_aws(item), action
+        assert remediation.action_for(kind=item.kind, via=item.via, decision=item.decision) == action
+        write = AuditEvent.objects.get(action="aws.write", after__aws_action=action)
+        assert write.actor_name == "carla.campaign" and write.after["source_identity"] == "carla.campaign"
+
+    run = _sync()
+    assert tasks.after_sync(run_id=run.pk)["verified"] == 3
+    assert {i.remediation_status for i in ReviewItem.objects.filter(pk__in=[i.pk for i in chosen.values()])} == {
+        RemediationStatus.VERIFIED
+    }
 
 
 def _hook(event: str, handler):
