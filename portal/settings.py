@@ -342,6 +342,10 @@ EVIDENCE_S3_PREFIX = env_str("EVIDENCE_S3_PREFIX", "evidence/")
 EVIDENCE_S3_LOCK_MODE = env_choice("EVIDENCE_S3_LOCK_MODE", ("COMPLIANCE", "GOVERNANCE"), "COMPLIANCE")
 EVIDENCE_RETENTION_DAYS = env_int("EVIDENCE_RETENTION_DAYS", 2557, minimum=1)
 
+# A compliance control that needs access reviews passes on an account while a campaign that covered
+# it was closed this recently with every item of the account decided (100: quarterly reviews pass).
+ACCESS_REVIEW_MAX_AGE_DAYS = env_int("ACCESS_REVIEW_MAX_AGE_DAYS", 100, minimum=1)
+
 # AWS --------------------------------------------------------------------------------------------
 
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL", "")

@@ -3,6 +3,10 @@
 A control fails on an account while an open finding of one of its rules is on that account;
 organization-wide findings (Identity Center permission sets) fail it for the organization. Suppressed
 findings are accepted risks and do not fail a control; the page says how many there are.
+
+A control whose `evidence` names "access_review" also needs, on each account, a campaign that covered
+the account (has items for it) closed in the last ACCESS_REVIEW_MAX_AGE_DAYS with every item of that
+account decided (or defaulted at close); without one it fails there, with the reason.
 """
 
 from __future__ import annotations
@@ -10,16 +14,20 @@ from __future__ import annotations
 import tomllib
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from django.db.models import Count, Q
+from django.conf import settings
+from django.db.models import Count, Max, Q
+from django.utils import timezone
 
 from governance.findings import rules as registry
 from governance.findings.models import FindingStatus
 
 MAPPING_FILE = Path(__file__).with_name("compliance.toml")
+ACCESS_REVIEW = "access_review"
 
 
 class MappingError(ValueError):
@@ -37,6 +45,10 @@ class Control:
     @property
     def evaluated(self) -> bool:
         return bool(self.rules)
+
+    @property
+    def needs_review(self) -> bool:
+        return ACCESS_REVIEW in self.evidence
 
 
 @dataclass(frozen=True)
@@ -90,21 +102,79 @@ def controls_for_rule(rule_id: str) -> list[tuple[Framework, Control]]:
     return [(fw, c) for fw in frameworks().values() for c in fw.controls if rule_id in c.rules]
 
 
+@dataclass(frozen=True)
+class ReviewEvidence:
+    """An account's access review evidence: the campaign that satisfied it, or why none did."""
+
+    met: bool
+    reason: str = ""
+    campaign_id: int | None = None
+    period: str = ""
+
+
+def review_evidence(accounts: dict[int, str], *, now=None) -> dict[int, ReviewEvidence]:
+    """Per account pk (-> its 12-digit id): the newest campaign closed within ACCESS_REVIEW_MAX_AGE_DAYS
+    that covered it with no item of the account undecided; else the reason it fails.
+
+    One grouped query for all the accounts, by (campaign, aws_account_id) with the decision: the
+    items' inbox index leads with the campaign and carries both, so recent campaigns are read from it.
+    """
+    from governance.reviews.models import CampaignStatus, Decision, ReviewItem
+
+    days = settings.ACCESS_REVIEW_MAX_AGE_DAYS
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    rows = (
+        ReviewItem.objects.filter(
+            campaign__status=CampaignStatus.CLOSED,
+            campaign__closed_at__gte=cutoff,
+            aws_account_id__in=set(accounts.values()),
+        )
+        .order_by()
+        .values_list("aws_account_id", "campaign_id", "campaign__period")
+        .annotate(undecided=Count("id", filter=Q(decision=Decision.NONE)), closed=Max("campaign__closed_at"))
+    )
+    # Newest first: a clean campaign satisfies the account; otherwise the newest one's gap is the reason.
+    by_account: dict[str, ReviewEvidence] = {}
+    for aws_id, campaign_id, period, undecided, _closed in sorted(rows, key=lambda r: (r[4], r[1]), reverse=True):
+        held = by_account.get(aws_id)
+        if held is not None and (held.met or undecided):
+            continue
+        if undecided:
+            reason = f"the review of {period} left {undecided} item{'s' if undecided != 1 else ''} undecided"
+            by_account[aws_id] = ReviewEvidence(False, reason, campaign_id, period)
+        else:
+            by_account[aws_id] = ReviewEvidence(True, "", campaign_id, period)
+    missing = ReviewEvidence(False, f"no closed access review of this account in the last {days} days")
+    return {pk: by_account.get(aws_id, missing) for pk, aws_id in accounts.items()}
+
+
 @dataclass
 class ControlRow:
     control: Control
     # account pk (None: organization-wide) -> open findings of the control's rules there
     failing: dict[int | None, int]
     suppressed: int
+    # account pk -> its access review evidence (only for controls that need it)
+    reviews: dict[int, ReviewEvidence] = field(default_factory=dict)
 
     def status_for(self, account_pk: int | None) -> str:
-        if not self.control.evaluated:
+        if not self.control.evaluated and not (self.control.needs_review and account_pk is not None):
             return "not_evaluated"
-        return "fail" if self.failing.get(account_pk) else "pass"
+        if self.failing.get(account_pk):
+            return "fail"
+        if self.control.needs_review and account_pk is not None:
+            evidence = self.reviews.get(account_pk)
+            if evidence is None or not evidence.met:  # fail closed: no evidence read is no evidence
+                return "fail"
+        return "pass"
 
 
-def matrix(framework: Framework, findings, account_pks: list[int] | None) -> list[ControlRow]:
-    """Pass or fail per control per account, from two grouped queries over the visible findings."""
+def matrix(
+    framework: Framework, findings, account_pks: list[int] | None, *, accounts: dict[int, str] | None = None
+) -> list[ControlRow]:
+    """Pass or fail per control per account, from two grouped queries over the visible findings and,
+    when `accounts` (pk -> 12-digit id) is given and a control needs access reviews, one over the
+    review items (review_evidence)."""
     rule_ids = {rule for control in framework.controls for rule in control.rules}
     scoped = findings.filter(rule_id__in=rule_ids)
     open_counts: dict[str, dict[int | None, int]] = defaultdict(dict)
@@ -117,6 +187,9 @@ def matrix(framework: Framework, findings, account_pks: list[int] | None) -> lis
     suppressed = dict(
         scoped.filter(status=FindingStatus.SUPPRESSED).order_by().values_list("rule_id").annotate(n=Count("id"))
     )
+    reviews: dict[int, ReviewEvidence] = {}
+    if accounts and any(control.needs_review for control in framework.controls):
+        reviews = review_evidence(accounts)
     result = []
     for control in framework.controls:
         failing: dict[int | None, int] = defaultdict(int)
@@ -128,12 +201,17 @@ def matrix(framework: Framework, findings, account_pks: list[int] | None) -> lis
                 control=control,
                 failing=dict(failing),
                 suppressed=sum(suppressed.get(rule, 0) for rule in control.rules),
+                reviews=reviews if control.needs_review else {},
             )
         )
     return result
 
 
-def summary(framework: Framework, findings) -> dict[str, Any]:
+def summary(framework: Framework, findings, reviews: dict[int, ReviewEvidence] | None = None) -> dict[str, Any]:
+    """Counts for the index; `reviews` (review_evidence over the visible accounts, read once for every
+    framework) fails a control needing reviews when any of those accounts lacks them."""
     rows = matrix(framework, findings, None)
-    evaluated = [row for row in rows if row.control.evaluated]
-    return {"controls": len(rows), "evaluated": len(evaluated), "failing": sum(1 for row in evaluated if row.failing)}
+    reviews_missing = any(not evidence.met for evidence in (reviews or {}).values())
+    evaluated = [row for row in rows if row.control.evaluated or (row.control.needs_review and reviews)]
+    failing = sum(1 for row in evaluated if row.failing or (row.control.needs_review and reviews_missing))
+    return {"controls": len(rows), "evaluated": len(evaluated), "failing": failing}

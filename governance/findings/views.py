@@ -6,6 +6,7 @@ user may not see). Suppressing is an administrator's decision and lives in the g
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -89,8 +90,11 @@ def finding_detail(request: HttpRequest, finding_id: int) -> HttpResponse:
 @requires(Capability.FINDINGS_VIEW)
 def compliance_index(request: HttpRequest) -> HttpResponse:
     findings = selectors.visible_findings(request.user)
-    frameworks = [(fw, compliance.summary(fw, findings)) for fw in compliance.frameworks().values()]
-    return render(request, "findings/compliance.html", {"frameworks": frameworks, "section": "compliance"})
+    accounts = dict(visible_accounts(request.user).present().values_list("pk", "account_id"))
+    reviews = compliance.review_evidence(accounts) if accounts else {}
+    frameworks = [(fw, compliance.summary(fw, findings, reviews)) for fw in compliance.frameworks().values()]
+    context = {"frameworks": frameworks, "section": "compliance", "review_days": settings.ACCESS_REVIEW_MAX_AGE_DAYS}
+    return render(request, "findings/compliance.html", context)
 
 
 @require_GET
@@ -106,14 +110,28 @@ def framework_detail(request: HttpRequest, framework: str) -> HttpResponse:
         before=request.GET.get("before", ""),
         per_page=ACCOUNTS_PER_PAGE,
     )
-    rows = compliance.matrix(found, selectors.visible_findings(request.user), [a.pk for a in accounts])
+    rows = compliance.matrix(
+        found,
+        selectors.visible_findings(request.user),
+        [a.pk for a in accounts],
+        accounts={a.pk: a.account_id for a in accounts},
+    )
     table = [
         {
             "row": row,
             "organization": row.status_for(None) if row.failing.get(None) else "",
-            "cells": [(account, row.status_for(account.pk), row.failing.get(account.pk, 0)) for account in accounts],
+            "cells": [
+                (account, row.status_for(account.pk), row.failing.get(account.pk, 0), row.reviews.get(account.pk))
+                for account in accounts
+            ],
         }
         for row in rows
     ]
-    context = {"framework": found, "accounts": accounts, "table": table, "section": "compliance"}
+    context = {
+        "framework": found,
+        "accounts": accounts,
+        "table": table,
+        "section": "compliance",
+        "review_days": settings.ACCESS_REVIEW_MAX_AGE_DAYS,
+    }
     return render(request, "findings/framework.html", context)

@@ -28,7 +28,7 @@ def evaluated(synced_demo):
 def test_a_framework_page_says_pass_or_fail_per_control_per_account(evaluated, synced_demo):
     response = evaluated.get(reverse("findings:framework", args=["cis-aws-3"]))
     cells = {
-        item["row"].control.id: {account.name: (status, count) for account, status, count in item["cells"]}
+        item["row"].control.id: {account.name: (status, count) for account, status, count, _review in item["cells"]}
         for item in response.context["table"]
     }
     # 1.5 root MFA: legacy-billing's root has none, payments-prod's has one.
