@@ -49,12 +49,41 @@ class RemediationError(ValueError):
     """A remediation that cannot be carried out as asked; nothing was written."""
 
 
+# How a policy entitlement is revoked, by (item kind, how it is held): the IAM action the writer gate checks
+# and the call, each client method named as it is (tests/deploy checks deploy/'s writer role against
+# the methods the code names and the calls the suite makes).
+_POLICY_REVOKES: dict[tuple[str, str], tuple[str, Callable[[Any, str, str], dict]]] = {
+    (ItemKind.USER_POLICY, EntitlementVia.INLINE): (
+        "iam:DeleteUserPolicy",
+        lambda iam, user, policy_name: iam.delete_user_policy(UserName=user, PolicyName=policy_name),
+    ),
+    (ItemKind.USER_POLICY, EntitlementVia.DIRECT): (
+        "iam:DetachUserPolicy",
+        lambda iam, user, policy_arn: iam.detach_user_policy(UserName=user, PolicyArn=policy_arn),
+    ),
+    (ItemKind.ROLE_POLICY, EntitlementVia.INLINE): (
+        "iam:DeleteRolePolicy",
+        lambda iam, role, policy_name: iam.delete_role_policy(RoleName=role, PolicyName=policy_name),
+    ),
+    (ItemKind.ROLE_POLICY, EntitlementVia.DIRECT): (
+        "iam:DetachRolePolicy",
+        lambda iam, role, policy_arn: iam.detach_role_policy(RoleName=role, PolicyArn=policy_arn),
+    ),
+}
+
+
+def _policy_action(kind: str, via: str) -> str:
+    return _POLICY_REVOKES[(kind, via)][0]
+
+
 # What revoking an item does in AWS, by kind: (the action, the action when the policy is inline).
-# `_write_for` makes these calls; the evidence's items.csv names them (`remediation_action`). A
-# role's trust is changed by hand.
+# `_write_for` makes these calls (the policy ones as `_POLICY_REVOKES` names them); the evidence's
+# items.csv names them (`remediation_action`). A role's trust is changed by hand.
 ACTIONS: dict[str, tuple[str, str]] = {
-    ItemKind.USER_POLICY: ("iam:DetachUserPolicy", "iam:DeleteUserPolicy"),
-    ItemKind.ROLE_POLICY: ("iam:DetachRolePolicy", "iam:DeleteRolePolicy"),
+    **{
+        kind: (_policy_action(kind, EntitlementVia.DIRECT), _policy_action(kind, EntitlementVia.INLINE))
+        for kind in (ItemKind.USER_POLICY, ItemKind.ROLE_POLICY)
+    },
     ItemKind.GROUP_MEMBERSHIP: ("iam:RemoveUserFromGroup", ""),
     ItemKind.ACCESS_KEY: ("iam:UpdateAccessKey (Inactive)", ""),
     ItemKind.SSO_ASSIGNMENT: ("sso:DeleteAccountAssignment", ""),
@@ -171,29 +200,6 @@ def _enqueue(campaign_id: int) -> None:
 
 def _acting_admin(campaign: Campaign) -> Any:
     return campaign.remediation_approved_by or campaign.launched_by
-
-
-# How a policy entitlement is revoked, by (item kind, how it is held): the IAM action the writer gate checks
-# and the call, each client method named as it is (tests/deploy checks deploy/'s writer role against
-# the methods the code names and the calls the suite makes).
-_POLICY_REVOKES: dict[tuple[str, str], tuple[str, Callable[[Any, str, str], dict]]] = {
-    (ItemKind.USER_POLICY, EntitlementVia.INLINE): (
-        "iam:DeleteUserPolicy",
-        lambda iam, user, policy_name: iam.delete_user_policy(UserName=user, PolicyName=policy_name),
-    ),
-    (ItemKind.USER_POLICY, EntitlementVia.DIRECT): (
-        "iam:DetachUserPolicy",
-        lambda iam, user, policy_arn: iam.detach_user_policy(UserName=user, PolicyArn=policy_arn),
-    ),
-    (ItemKind.ROLE_POLICY, EntitlementVia.INLINE): (
-        "iam:DeleteRolePolicy",
-        lambda iam, role, policy_name: iam.delete_role_policy(RoleName=role, PolicyName=policy_name),
-    ),
-    (ItemKind.ROLE_POLICY, EntitlementVia.DIRECT): (
-        "iam:DetachRolePolicy",
-        lambda iam, role, policy_arn: iam.detach_role_policy(RoleName=role, PolicyArn=policy_arn),
-    ),
-}
 
 
 def _write_for(item: ReviewItem) -> tuple[str, str, Any, str]:
