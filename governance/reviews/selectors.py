@@ -1,19 +1,17 @@
 """Reads for the reviews pages and for other apps (the evidence package, the API, JIT).
 
 Other apps read campaigns through these functions, never through the models' internals:
-`campaign_for_export`, `items_for_export`, `signoffs_for_export`, `decision_history`.
+`visible_campaigns`, `campaign_for_user`, `visible_items`, `my_emails`, `signoffs_for_export`, `report`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Exists, Q, QuerySet
 from django.http import Http404
 
-from governance.audit.models import AuditEvent
 from governance.authz.capabilities import Capability, capabilities
 from governance.reviews.models import Campaign, CampaignStatus, Decision, ReviewItem, SignOff
 
@@ -275,30 +273,9 @@ def report(campaign: Campaign) -> dict[str, Any]:
 # For other apps (evidence package, API) ---------------------------------------------------------
 
 
-def campaign_for_export(campaign_id: int) -> Campaign:
-    return Campaign.objects.select_related("template").get(pk=campaign_id)
-
-
-def items_for_export(campaign: Campaign, *, chunk_size: int = 5000) -> Iterator[dict[str, Any]]:
-    """Every item of the campaign as plain values, in id order, streamed."""
-    fields = [f.attname for f in ReviewItem._meta.concrete_fields]
-    yield from (
-        ReviewItem.objects.filter(campaign=campaign).order_by("id").values(*fields).iterator(chunk_size=chunk_size)
-    )
-
-
 def signoffs_for_export(campaign: Campaign) -> list[dict[str, Any]]:
     return list(
         SignOff.objects.filter(campaign=campaign)
         .order_by("signed_at", "id")
         .values("reviewer_email", "statement", "signed_at", "items", "mfa_methods")
     )
-
-
-def decision_history(campaign: Campaign) -> QuerySet:
-    """The audit events about this campaign's items and the campaign itself."""
-    item_ids = ReviewItem.objects.filter(campaign=campaign).values_list("id", flat=True)
-    return AuditEvent.objects.filter(
-        Q(object_type="reviews.campaign", object_id=str(campaign.pk))
-        | Q(object_type="reviews.reviewitem", object_id__in=[str(i) for i in item_ids.iterator()])
-    ).order_by("sequence")
