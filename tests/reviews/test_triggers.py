@@ -3,6 +3,8 @@ its filter opens a small campaign at once; the baseline sync and a repeated afte
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from governance.authz.services import link_all_users
@@ -63,3 +65,41 @@ def test_a_new_admin_grant_opens_a_small_review_at_once_and_only_once(fresh_demo
     # A sync with nothing new opens nothing.
     assert tasks.after_sync(run_id=_sync().pk)["triggered"] == []
     assert Campaign.objects.filter(template__in=[admin, anything]).count() == 2
+
+
+def _trust(principal: dict) -> str:
+    statement = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def test_a_new_role_trusted_outside_the_organization_opens_a_review_and_one_trusted_inside_does_not(fresh_demo_org):
+    outside = _event_template("outside-trust", TriggerFilter.EXTERNAL_TRUST)
+    anything = _event_template("anything-new", TriggerFilter.ANY)
+    assert tasks.after_sync(run_id=_sync().pk)["triggered"] == []
+
+    account_id = fresh_demo_org.accounts["payments-dev"]
+    in_org = fresh_demo_org.accounts["payments-prod"]
+    iam = session.client_for("iam", session.member_credentials(account_id))
+    roles = {
+        "vendor-audit": {"AWS": "arn:aws:iam::999999999999:root"},  # an account outside the organization
+        "anyone": {"AWS": "*"},
+        "sibling-deploy": {"AWS": f"arn:aws:iam::{in_org}:root"},  # an account of the organization
+        "ec2-worker": {"Service": "ec2.amazonaws.com"},
+    }
+    for name, principal in roles.items():
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust(principal))
+    run = _sync()
+    assert len(tasks.after_sync(run_id=run.pk)["triggered"]) == 2
+
+    def trusts(template):
+        items = ReviewItem.objects.filter(campaign__template=template, kind=ItemKind.ROLE_TRUST)
+        return set(items.values_list("principal_name", flat=True))
+
+    assert trusts(anything) == set(roles), "every new role is news to the unfiltered template"
+    assert trusts(outside) == {"vendor-audit", "anyone"}
+    assert not ReviewItem.objects.filter(campaign__template=outside).exclude(kind=ItemKind.ROLE_TRUST).exists()
+
+    # A new role trusted only inside the organization opens no review for the filtered template.
+    iam.create_role(RoleName="sibling-read", AssumeRolePolicyDocument=_trust({"AWS": f"arn:aws:iam::{in_org}:root"}))
+    opened = Campaign.objects.filter(pk__in=tasks.after_sync(run_id=_sync().pk)["triggered"])
+    assert list(opened.values_list("template__name", flat=True)) == [anything.name]
