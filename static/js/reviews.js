@@ -41,8 +41,11 @@
       if (box) { box.checked = !box.checked; }
     } else if (event.key === "/") {
       var first = document.querySelector(".filters select");
-      if (first) { event.preventDefault(); first.focus(); }
+      if (first) { first.focus(); }
     } else { return; }
+    // A shortcut is not also a typed letter: "r" moves the focus to the justification field while
+    // its keydown is handled, and without this the "r" would then be typed into that field.
+    event.preventDefault();
   });
   document.addEventListener("DOMContentLoaded", function () {
     var data = document.getElementById("review-progress-data");
