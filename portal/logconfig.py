@@ -29,6 +29,8 @@ def formatter(*, json: bool) -> logging.Formatter:
         return structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_SHARED, processors=[*processors, structlog.processors.JSONRenderer()]
         )
-    return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_SHARED, processor=structlog.dev.ConsoleRenderer(colors=False)
-    )
+    # A plain traceback, never structlog's default when rich is installed (rich comes with the dev
+    # tools): that one prints every frame's locals, which can hold a token or a password, and takes
+    # seconds to render each Django "Not Found" or "Bad Request" line, which carries its traceback.
+    renderer = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+    return structlog.stdlib.ProcessorFormatter(foreign_pre_chain=_SHARED, processor=renderer)

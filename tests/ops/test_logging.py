@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -58,3 +59,23 @@ def test_it_binds_the_task_id_to_a_tasks_log_lines():
     finally:
         task_logging.unbind_task(task={})
     assert structlog.contextvars.get_contextvars() == {}
+
+
+def test_console_logs_carry_a_plain_stack_trace_without_the_frames_locals():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter(json=False))
+    log = logging.getLogger("tests.console")
+    log.addHandler(handler)
+    try:
+        try:
+            api_token = "tok-never-in-logs"  # noqa: F841 (a local the traceback must not print)
+            raise ZeroDivisionError("division by zero")
+        except ZeroDivisionError:
+            log.exception("boom")
+    finally:
+        log.removeHandler(handler)
+    text = stream.getvalue()
+    assert "Traceback (most recent call last)" in text
+    assert "ZeroDivisionError: division by zero" in text
+    assert "tok-never-in-logs" not in text
