@@ -4,6 +4,7 @@ Templates are edited here (`reviews.admin`); launching, closing and approving re
 actions that call `launch.launch`, `services.close_campaign` and `remediation.approve`, and need
 a recent MFA login. Items are read-only: people decide them in the portal's inbox; the one item
 action records the ticket a manual campaign's revoke was done under (`remediation.record_ticket`).
+What a close counted per account (coverage, which the compliance pages read) is read-only too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from governance.authz import mfa
 from governance.authz.admin_site import ReadOnlyAdmin
 from governance.authz.capabilities import Capability
 from governance.reviews import launch, remediation, services
-from governance.reviews.models import Campaign, CampaignTemplate, ReviewItem
+from governance.reviews.models import Campaign, CampaignCoverage, CampaignTemplate, ReviewItem
 
 
 def _fresh(modeladmin, request) -> bool:
@@ -96,6 +97,15 @@ class CampaignAdmin(ReadOnlyAdmin):
         for campaign in queryset:
             count = remediation.retry_failed(campaign=campaign, actor=request.user, request=request)
             self.message_user(request, f"{campaign}: {count} failed revokes queued again.")
+
+
+@admin.register(CampaignCoverage)
+class CampaignCoverageAdmin(ReadOnlyAdmin):
+    list_display = ("campaign", "aws_account_id", "items", "undecided")
+    list_filter = ("campaign",)
+    search_fields = ("aws_account_id",)
+    list_select_related = ("campaign",)
+    view_capability = Capability.REVIEWS_ADMIN
 
 
 class TicketActionForm(ActionForm):

@@ -297,3 +297,31 @@ class SignOff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reviewer_email} signed {self.campaign}"
+
+
+class CampaignCoverage(models.Model):
+    """What a closed campaign reviewed of one AWS account: its items there and how many of them were
+    left undecided, counted once when the campaign closed (services.close_campaign, in the close's
+    transaction; migration 0009 for the campaigns closed before).
+
+    The compliance pages read this, never the items: a campaign has up to millions of them, and a
+    closed campaign's decisions cannot change any more (the services refuse, and on PostgreSQL the
+    database too, migration 0008; remediation changes no decision), so the counts stay true. The
+    rows are never changed or deleted: on PostgreSQL the database refuses that as well (0009).
+    """
+
+    # No index of its own: the unique constraint's leads with the campaign, and the pages find the
+    # few recently closed campaigns first.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="coverage", db_index=False)
+    aws_account_id = models.CharField(max_length=12)
+    items = models.PositiveIntegerField()
+    undecided = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "reviews_coverage"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "aws_account_id"], name="reviews_coverage_account_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} — {self.aws_account_id}"

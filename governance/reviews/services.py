@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from governance.audit.services import record, record_many
 from governance.reviews.models import (
     Campaign,
+    CampaignCoverage,
     CampaignStatus,
     CloseAction,
     Decision,
@@ -350,6 +351,7 @@ def close_campaign(*, campaign: Campaign, actor: Any, reason: str = "", request:
         campaign.status = CampaignStatus.CLOSED
         campaign.closed_at = now
         campaign.save(update_fields=["status", "closed_at"])
+        record_coverage(campaign=campaign)
         revokes = remediation.queue_for_campaign(campaign=campaign, actor=actor)
         record(
             actor=actor,
@@ -368,6 +370,26 @@ def close_campaign(*, campaign: Campaign, actor: Any, reason: str = "", request:
             dedupe_key=f"reviews.close:{campaign.pk}",
         )
     return {"defaulted": defaulted, "revokes": revokes}
+
+
+def record_coverage(*, campaign: Campaign) -> int:
+    """Count what the closed campaign reviewed per AWS account (CampaignCoverage), in one grouped read
+    of its items; returns the number of accounts. close_campaign calls it in its transaction, once the
+    defaults are in; it refuses an open campaign, whose counts could still change."""
+    if campaign.status != CampaignStatus.CLOSED:
+        raise ReviewError("Only a closed campaign's coverage can be recorded.")
+    rows = (
+        ReviewItem.objects.filter(campaign=campaign)
+        .order_by()
+        .values_list("aws_account_id")
+        .annotate(items=Count("id"), undecided=Count("id", filter=Q(decision=Decision.NONE)))
+    )
+    coverage = [
+        CampaignCoverage(campaign=campaign, aws_account_id=aws_id, items=items, undecided=undecided)
+        for aws_id, items, undecided in rows
+    ]
+    CampaignCoverage.objects.bulk_create(coverage)
+    return len(coverage)
 
 
 def remind_and_escalate(*, now: Any = None) -> dict[str, int]:

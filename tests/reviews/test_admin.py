@@ -6,13 +6,21 @@ from __future__ import annotations
 import pytest
 
 from governance.audit.models import AuditEvent
-from governance.reviews.models import Campaign, CampaignStatus, Decision, RemediationStatus, ReviewItem
+from governance.reviews.models import (
+    Campaign,
+    CampaignCoverage,
+    CampaignStatus,
+    Decision,
+    RemediationStatus,
+    ReviewItem,
+)
 
 pytestmark = pytest.mark.django_db
 
 TEMPLATES = "/admin/reviews/campaigntemplate/"
 CAMPAIGNS = "/admin/reviews/campaign/"
 ITEMS = "/admin/reviews/reviewitem/"
+COVERAGE = "/admin/reviews/campaigncoverage/"
 
 
 def _act(client, url, action, pks, **extra) -> list[str]:
@@ -22,7 +30,7 @@ def _act(client, url, action, pks, **extra) -> list[str]:
 
 
 def test_only_campaign_administrators_see_the_reviews_admin(persona_client, template):
-    for url in (TEMPLATES, CAMPAIGNS, ITEMS):
+    for url in (TEMPLATES, CAMPAIGNS, ITEMS, COVERAGE):
         assert persona_client("campaign_admin").get(url).status_code == 200
         # An administrator of other things (admin.access, no reviews.admin) is refused.
         assert persona_client("policy_admin").get(url).status_code == 403
@@ -65,6 +73,12 @@ def test_the_admin_actions_launch_close_and_approve_through_the_services(
     assert campaign.status == CampaignStatus.CLOSED and messages[0].startswith(f"{campaign}: ")
     item.refresh_from_db()
     assert item.remediation_status == RemediationStatus.AWAITING_APPROVAL
+    # What the close counted per account is listed, and only listed.
+    coverage = CampaignCoverage.objects.filter(campaign=campaign).first()
+    page = carla.get(COVERAGE).content.decode()
+    assert coverage.aws_account_id in page and "Add campaign coverage" not in page
+    assert carla.get(f"{COVERAGE}{coverage.pk}/change/").context["has_change_permission"] is False
+    assert carla.get(f"{COVERAGE}{coverage.pk}/delete/").status_code == 403
 
     approved = _act(carla, CAMPAIGNS, "approve_remediation", [campaign.pk])
     assert approved == [f"{campaign}: 1 revokes approved and queued."]
