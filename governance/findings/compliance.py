@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from governance.findings import rules as registry
@@ -116,34 +116,25 @@ def review_evidence(accounts: dict[int, str], *, now=None) -> dict[int, ReviewEv
     """Per account pk (-> its 12-digit id): the newest campaign closed within ACCESS_REVIEW_MAX_AGE_DAYS
     that covered it with no item of the account undecided; else the reason it fails.
 
-    One grouped query for all the accounts, by (campaign, aws_account_id) with the decision: the
-    items' inbox index leads with the campaign and carries both, so recent campaigns are read from it.
+    One small query for all the accounts, over what each campaign's close counted per account
+    (reviews.selectors.closed_coverage), not over the campaigns' items.
     """
-    from governance.reviews.models import CampaignStatus, Decision, ReviewItem
+    from governance.reviews.selectors import closed_coverage
 
     days = settings.ACCESS_REVIEW_MAX_AGE_DAYS
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    rows = (
-        ReviewItem.objects.filter(
-            campaign__status=CampaignStatus.CLOSED,
-            campaign__closed_at__gte=cutoff,
-            aws_account_id__in=set(accounts.values()),
-        )
-        .order_by()
-        .values_list("aws_account_id", "campaign_id", "campaign__period")
-        .annotate(undecided=Count("id", filter=Q(decision=Decision.NONE)), closed=Max("campaign__closed_at"))
-    )
     # Newest first: a clean campaign satisfies the account; otherwise the newest one's gap is the reason.
     by_account: dict[str, ReviewEvidence] = {}
-    for aws_id, campaign_id, period, undecided, _closed in sorted(rows, key=lambda r: (r[4], r[1]), reverse=True):
-        held = by_account.get(aws_id)
-        if held is not None and (held.met or undecided):
+    for row in closed_coverage(set(accounts.values()), since=cutoff):
+        held = by_account.get(row.aws_account_id)
+        if held is not None and (held.met or row.undecided):
             continue
-        if undecided:
-            reason = f"the review of {period} left {undecided} item{'s' if undecided != 1 else ''} undecided"
-            by_account[aws_id] = ReviewEvidence(False, reason, campaign_id, period)
+        if row.undecided:
+            n = row.undecided
+            reason = f"the review of {row.period} left {n} item{'s' if n != 1 else ''} undecided"
+            by_account[row.aws_account_id] = ReviewEvidence(False, reason, row.campaign_id, row.period)
         else:
-            by_account[aws_id] = ReviewEvidence(True, "", campaign_id, period)
+            by_account[row.aws_account_id] = ReviewEvidence(True, "", row.campaign_id, row.period)
     missing = ReviewEvidence(False, f"no closed access review of this account in the last {days} days")
     return {pk: by_account.get(aws_id, missing) for pk, aws_id in accounts.items()}
 
@@ -174,7 +165,7 @@ def matrix(
 ) -> list[ControlRow]:
     """Pass or fail per control per account, from two grouped queries over the visible findings and,
     when `accounts` (pk -> 12-digit id) is given and a control needs access reviews, one over the
-    review items (review_evidence)."""
+    campaigns' coverage (review_evidence)."""
     rule_ids = {rule for control in framework.controls for rule in control.rules}
     scoped = findings.filter(rule_id__in=rule_ids)
     open_counts: dict[str, dict[int | None, int]] = defaultdict(dict)

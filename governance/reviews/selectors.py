@@ -1,7 +1,8 @@
 """Reads for the reviews pages and for other apps (the evidence package, the API, JIT).
 
 Other apps read campaigns through these functions, never through the models' internals:
-`visible_campaigns`, `campaign_for_user`, `visible_items`, `my_emails`, `signoffs_for_export`, `report`.
+`visible_campaigns`, `campaign_for_user`, `visible_items`, `my_emails`, `signoffs_for_export`, `report`,
+`closed_coverage`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.db.models import Count, Exists, Q, QuerySet
 from django.http import Http404
 
 from governance.authz.capabilities import Capability, capabilities
-from governance.reviews.models import Campaign, CampaignStatus, Decision, ReviewItem, SignOff
+from governance.reviews.models import Campaign, CampaignCoverage, CampaignStatus, Decision, ReviewItem, SignOff
 
 PAGE_SIZE = 50
 
@@ -270,7 +271,7 @@ def report(campaign: Campaign) -> dict[str, Any]:
     }
 
 
-# For other apps (evidence package, API) ---------------------------------------------------------
+# For other apps (evidence package, API, compliance) ---------------------------------------------
 
 
 def signoffs_for_export(campaign: Campaign) -> list[dict[str, Any]]:
@@ -279,3 +280,29 @@ def signoffs_for_export(campaign: Campaign) -> list[dict[str, Any]]:
         .order_by("signed_at", "id")
         .values("reviewer_email", "statement", "signed_at", "items", "mfa_methods")
     )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """A closed campaign's review of one AWS account (CampaignCoverage), with the campaign's period."""
+
+    aws_account_id: str
+    campaign_id: int
+    period: str
+    closed_at: Any
+    undecided: int
+
+
+def closed_coverage(aws_account_ids: set[str], *, since: Any) -> list[Coverage]:
+    """The reviews of these accounts by campaigns closed at or after `since`, newest close first
+    (then the newer campaign): one query over the coverage counted at close, never the items."""
+    rows = (
+        CampaignCoverage.objects.filter(
+            campaign__status=CampaignStatus.CLOSED,
+            campaign__closed_at__gte=since,
+            aws_account_id__in=aws_account_ids,
+        )
+        .order_by("-campaign__closed_at", "-campaign_id")
+        .values_list("aws_account_id", "campaign_id", "campaign__period", "campaign__closed_at", "undecided")
+    )
+    return [Coverage(*row) for row in rows]
