@@ -106,6 +106,7 @@ class CampaignCoverageAdmin(ReadOnlyAdmin):
     search_fields = ("aws_account_id",)
     list_select_related = ("campaign",)
     view_capability = Capability.REVIEWS_ADMIN
+    actions = None
 
 
 class TicketActionForm(ActionForm):
