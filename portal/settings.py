@@ -308,6 +308,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 WHITENOISE_USE_FINDERS = DEBUG
+# Both follow this file's DEBUG: when DEBUG is turned off afterwards (the test runner does), WhiteNoise
+# would otherwise read every app's static files again for each new handler, each test's client.
+WHITENOISE_AUTOREFRESH = DEBUG
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
