@@ -289,7 +289,6 @@ class Coverage:
     aws_account_id: str
     campaign_id: int
     period: str
-    closed_at: Any
     undecided: int
 
 
@@ -303,6 +302,6 @@ def closed_coverage(aws_account_ids: set[str], *, since: Any) -> list[Coverage]:
             aws_account_id__in=aws_account_ids,
         )
         .order_by("-campaign__closed_at", "-campaign_id")
-        .values_list("aws_account_id", "campaign_id", "campaign__period", "campaign__closed_at", "undecided")
+        .values_list("aws_account_id", "campaign_id", "campaign__period", "undecided")
     )
     return [Coverage(*row) for row in rows]
