@@ -4,7 +4,9 @@ Target: ≥ 100,000 rows/s with ≤ 50 MB of extra memory, the database read inc
 database (`<name>_bench_evidence`, created and dropped here) gets one campaign whose items are
 made by one INSERT .. SELECT, shaped as a launch makes them (every column; principal names and
 justifications some hostile: `=HYPERLINK(...)`, `+`, `-`, `@`, quotes, commas, non-ASCII; a third
-revoked, with times and the person who decided, whom both files name by e-mail). Timed in a fresh
+revoked, with times and the person who decided, whom both files name by e-mail), then closed: its
+items locked and the heads of their items.jsonl lines written (`evidence.write_heads`, as
+close_campaign does; its time is `close_heads_seconds`). Timed in a fresh
 subprocess: the campaign source's items.csv and items.jsonl (on PostgreSQL made by the server and
 read with COPY: governance/reviews/evidence_sql.py) streamed through `stream_package`, hashed and
 deflated, to a file. Memory is the growth of the subprocess's peak RSS over the run (`ru_maxrss`).
@@ -22,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -132,6 +135,7 @@ _VALUES = {
     "remediation_status": "CASE WHEN n % 3 = 0 THEN 'verified' ELSE '' END",
     "remediation_request_id": "CASE WHEN n % 3 = 0 THEN 'req-' || lpad(n::text, 12, '0') ELSE '' END",
     "verified_at": "CASE WHEN n % 3 = 0 THEN timestamptz '2026-12-01 11:00:00+00' + n * interval '1 ms' END",
+    "locked": "true",  # closed: every item locked, as close_campaign leaves them
     "context": 'CASE WHEN n % 10 = 0 THEN \'{"aws_hints": {"services": ["s3", "iam"], "days": 120}}\' ELSE \'{}\' END::jsonb',  # noqa: E501
 }
 
@@ -140,6 +144,7 @@ def _make_campaign(items: int) -> int:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from governance.reviews import evidence
     from governance.reviews.models import Campaign, CampaignTemplate, ReviewItem
 
     decider = get_user_model().objects.create(username="maria.manager", email="maria.manager@example.com")
@@ -172,7 +177,16 @@ def _make_campaign(items: int) -> int:
             f" FROM generate_series(1, {int(items)}) AS n"
         )
         cursor.execute("ANALYZE reviews_item")
-    return campaign.pk
+    # Closed as close_campaign closes it: the status, then the heads of the items.jsonl lines
+    # (evidence.write_heads, timed: what the close pays for the export's speed).
+    Campaign.objects.filter(pk=campaign.pk).update(status="closed", closed_at=timezone.now())
+    campaign.refresh_from_db()
+    started = time.perf_counter()
+    heads = evidence.write_heads(campaign)
+    seconds = time.perf_counter() - started
+    if heads != items:
+        raise RuntimeError(f"write_heads wrote {heads} heads for {items} items")
+    return campaign.pk, seconds
 
 
 def run() -> dict:
@@ -184,7 +198,7 @@ def run() -> dict:
     settings_dict.setdefault("TEST", {})["NAME"] = f"{settings_dict['NAME']}_bench_evidence"
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
-        campaign_id = _make_campaign(items)
+        campaign_id, heads_seconds = _make_campaign(items)
         url = urlsplit(os.environ["DATABASE_URL"])
         child_url = urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
         done = subprocess.run(
@@ -209,6 +223,7 @@ def run() -> dict:
         "zip_mb": round(figures["zip_bytes"] / 2**20, 1),
         "csv_mb": round(figures["csv_bytes"] / 2**20, 1),
         "jsonl_mb": round(figures["jsonl_bytes"] / 2**20, 1),
+        "close_heads_seconds": round(heads_seconds, 2),
         "floor_copy_seconds": round(figures["floor_copy_seconds"], 2),
         "floor_copy_cpu_seconds": round(figures["floor_copy_cpu_seconds"], 2),
         "floor_copy_postgres_cpu_seconds": round(figures["floor_copy_postgres_cpu_seconds"], 2),

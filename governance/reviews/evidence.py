@@ -26,7 +26,15 @@ from governance.evidence import sources
 from governance.evidence.package import PackageFile, json_file, jsonl_chunks
 from governance.evidence.pdf import pdf_file
 from governance.reviews import evidence_sql, remediation, selectors
-from governance.reviews.models import Campaign, Decision, RemediationStatus, ReviewItem
+from governance.reviews.models import (
+    CHANGES_WHEN_LOCKED,
+    Campaign,
+    CampaignStatus,
+    Decision,
+    ItemHead,
+    RemediationStatus,
+    ReviewItem,
+)
 
 
 def campaign_source(subject_id: str) -> sources.Source:
@@ -93,15 +101,18 @@ CSV_COLUMNS = (
 )  # fmt: skip
 CSV_HEADER = ("campaign_id", "campaign_name", *(name for name, _ in CSV_COLUMNS))
 
-# items.jsonl: every field of the item as frozen (its attname, in field order) and, each after
-# the field it explains, what the item does not hold itself: the campaign's name, the e-mail of
-# the person who decided (the user `decided_by_id` names, after delegation; null while undecided)
-# and the remediation a revoke runs, as items.csv has them.
+# items.jsonl: every field of the item as frozen (its attname) and, each after the field it explains,
+# what the item does not hold itself: the campaign's name, the e-mail of the person who decided (the
+# user `decided_by_id` names, after delegation; null while undecided) and the remediation a revoke
+# runs, as items.csv has them. In field order, but what can still change once the campaign has
+# closed (CHANGES_WHEN_LOCKED, the decider's e-mail and the remediation action) comes last, in the
+# same order: the rest of the line is the item's stored head (ItemHead).
 JSONL_EXTRA = (
     ("campaign_name", "campaign_id"),
     (DECIDED_BY, "decided_by_id"),
     (REMEDIATION_ACTION, "remediation_status"),
 )
+JSONL_LIVE_EXTRA = (DECIDED_BY, REMEDIATION_ACTION)
 
 
 def _on_postgresql(campaign: Campaign) -> str | None:
@@ -136,18 +147,30 @@ def _items_csv(campaign: Campaign):
     return csv_chunks(CSV_HEADER, _csv_rows(campaign)) if copy is None else copy.chunks(using)
 
 
-def _jsonl_keys() -> list[str]:
+def _field_order_keys() -> list[str]:
+    """items.jsonl's keys in field order, each extra after the field it explains."""
     keys = [field.attname for field in ReviewItem._meta.concrete_fields]
     for key, after in JSONL_EXTRA:
         keys.insert(keys.index(after) + 1, key)
     return keys
 
 
+def _jsonl_live() -> list[str]:
+    """The keys that can still change after the close, in their order: the line's end."""
+    return [key for key in _field_order_keys() if key in CHANGES_WHEN_LOCKED or key in JSONL_LIVE_EXTRA]
+
+
+def _jsonl_keys() -> list[str]:
+    live = _jsonl_live()
+    return [key for key in _field_order_keys() if key not in live] + live
+
+
 def _jsonl_rows(campaign: Campaign):
     """items.jsonl's rows on the Python path: dicts of `_jsonl_keys()`, in id order."""
     fields = [field.attname for field in ReviewItem._meta.concrete_fields]
-    keys = _jsonl_keys()
-    inserts = sorted((keys.index(key), key) for key, _ in JSONL_EXTRA)  # at their final places, in order
+    in_field_order, keys = _field_order_keys(), _jsonl_keys()
+    inserts = sorted((in_field_order.index(key), key) for key, _ in JSONL_EXTRA)  # in field order, in order
+    order = [in_field_order.index(key) for key in keys]
     kind, via, decision = (fields.index(name) for name in ("kind", "via", "decision"))
     action_for, name = remediation.action_for, campaign.name
     rows = campaign.items.order_by("id").values_list(*fields, "decided_by__email").iterator(chunk_size=5000)
@@ -159,17 +182,53 @@ def _jsonl_rows(campaign: Campaign):
         }
         for at, key in inserts:
             values.insert(at, added[key])
-        yield dict(zip(keys, values, strict=True))
+        yield dict(zip(keys, [values[at] for at in order], strict=True))
 
 
 def _jsonl_copy(campaign: Campaign, using: str | None) -> evidence_sql.Copy | None:
-    users = ReviewItem._meta.get_field("decided_by").related_model._meta
-    email = users.get_field("email")
+    email = ReviewItem._meta.get_field("decided_by").related_model._meta.get_field("email")
     if using is None or not evidence_sql.jsonl_supported(ReviewItem) or evidence_sql.csv_kind(email) != "text":
         return None
     quote = connections[using].ops.quote_name
-    decided_by = ReviewItem._meta.get_field("decided_by").column
-    extra = {
+    extra = _jsonl_extra(campaign, using)
+    joins = _users_join(using)
+    heads = None
+    if campaign.status == CampaignStatus.CLOSED:  # only a closed campaign's items have heads
+        table, item = quote(ItemHead._meta.db_table), quote(ItemHead._meta.pk.column)
+        heads = evidence_sql.Heads(f"LEFT JOIN {table} h ON h.{item} = i.{quote(ReviewItem._meta.pk.column)}", "h.head")
+    return evidence_sql.jsonl_copy(
+        ReviewItem, using, "i.campaign_id = %s", [campaign.pk], extra=[extra[key] for key, _ in JSONL_EXTRA],
+        joins=joins, live=_jsonl_live(), heads=heads,
+    )  # fmt: skip
+
+
+def write_heads(campaign: Campaign) -> int:
+    """Store the heads of a closed campaign's items.jsonl lines (ItemHead), on PostgreSQL; returns how
+    many. services.close_campaign calls it in the close's transaction, once every item is locked.
+    Elsewhere (the Python path writes whole lines) and for a campaign that has them already: 0."""
+    using = _on_postgresql(campaign)
+    if campaign.status != CampaignStatus.CLOSED:
+        raise ValueError("Only a closed campaign's items have heads.")
+    if using is None or not evidence_sql.jsonl_supported(ReviewItem):
+        return 0
+    heads = ItemHead.objects.using(using)
+    if heads.filter(campaign=campaign).exists():
+        return 0
+    extra = [_jsonl_extra(campaign, using)[key] for key, _ in JSONL_EXTRA]
+    select = evidence_sql.head_select(
+        ReviewItem, using, "i.campaign_id = %s", extra=extra, joins=_users_join(using), live=_jsonl_live()
+    )
+    quote = connections[using].ops.quote_name
+    columns = ", ".join(quote(ItemHead._meta.get_field(name).column) for name in ("item_id", "head", "campaign"))
+    insert = f"INSERT INTO {quote(ItemHead._meta.db_table)} ({columns}) SELECT h.*, %s FROM ({select}) AS h"  # noqa: S608
+    return evidence_sql.store(using, insert, [campaign.pk, campaign.pk])
+
+
+def _jsonl_extra(campaign: Campaign, using: str) -> dict[str, evidence_sql.Extra]:
+    """JSONL_EXTRA's keys as SQL over `reviews_item i` and `_users_join`'s `u`."""
+    quote = connections[using].ops.quote_name
+    email = ReviewItem._meta.get_field("decided_by").related_model._meta.get_field("email")
+    return {
         "campaign_name": evidence_sql.constant("campaign_name", "campaign_id", campaign.name),
         DECIDED_BY: evidence_sql.Extra(DECIDED_BY, "decided_by_id", f"u.{quote(email.column)}", "text", null=True),
         REMEDIATION_ACTION: evidence_sql.Extra(
@@ -177,11 +236,13 @@ def _jsonl_copy(campaign: Campaign, using: str | None) -> evidence_sql.Copy | No
             escapes=any(_escaped(text) for texts in remediation.ACTIONS.values() for text in texts),
         ),
     }  # fmt: skip
-    joins = f"LEFT JOIN {quote(users.db_table)} u ON u.{quote(users.pk.column)} = i.{quote(decided_by)}"
-    return evidence_sql.jsonl_copy(
-        ReviewItem, using, "i.campaign_id = %s", [campaign.pk], extra=[extra[key] for key, _ in JSONL_EXTRA],
-        joins=joins,
-    )  # fmt: skip
+
+
+def _users_join(using: str) -> str:
+    quote = connections[using].ops.quote_name
+    users = ReviewItem._meta.get_field("decided_by").related_model._meta
+    decided_by = ReviewItem._meta.get_field("decided_by").column
+    return f"LEFT JOIN {quote(users.db_table)} u ON u.{quote(users.pk.column)} = i.{quote(decided_by)}"
 
 
 def _escaped(text: str) -> bool:

@@ -38,6 +38,7 @@ keeps the Python path (`jsonl_supported`, `csv_kind`).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import threading
@@ -167,30 +168,43 @@ class Copy:
 
 def _copy_chunks(using: str, copy: Copy, begin: Callable | None) -> Iterator[bytes]:
     connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if begin is not None:
+            begin(cursor)
+        with _export_settings(cursor):
+            statement = f"COPY ({copy.sql}) TO STDOUT ({copy.options})"
+            with connection.wrap_database_errors, cursor.cursor.copy(statement, copy.params) as stream:
+                while (chunk := _read_chunk(stream.read, copy.join)) is not None:
+                    if chunk:
+                        yield chunk
+
+
+def store(using: str, sql: str, params: Sequence) -> int:
+    """Run `sql` (an INSERT .. SELECT of lines, e.g. of `head_select`) as the export reads them;
+    returns the rows it wrote."""
+    with transaction.atomic(using=using), connections[using].cursor() as cursor, _export_settings(cursor):
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+@contextlib.contextmanager
+def _export_settings(cursor) -> Iterator[None]:
     # enable_sort off: the rows in primary key order from its index, not a sort of the whole
     # result (the planner prefers it with every row of the table wanted). No parallel workers and
     # no JIT: a Gather Merge of two workers cost about twice the CPU of one backend for the same
     # rows, on cores the Python side needs. TimeZone UTC: to_char writes the times in UTC without
     # an AT TIME ZONE a time (Django's connection is in UTC already; this holds whatever a caller
     # set). For this transaction, and set back after: inside a caller's transaction a SET LOCAL
-    # would outlive the export.
+    # would outlive the export. (Not set back after an error: the transaction is then rolled back.)
     names = list(_EXPORT_SETTINGS)
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        if begin is not None:
-            begin(cursor)
-        cursor.execute(
-            "SELECT array_agg(current_setting(name) ORDER BY ord)"
-            " FROM unnest(%s::text[]) WITH ORDINALITY AS s (name, ord)",
-            [names],
-        )
-        (previous,) = cursor.fetchone()
-        _set_local(cursor, names, [_EXPORT_SETTINGS[name] for name in names])
-        statement = f"COPY ({copy.sql}) TO STDOUT ({copy.options})"
-        with connection.wrap_database_errors, cursor.cursor.copy(statement, copy.params) as stream:
-            while (chunk := _read_chunk(stream.read, copy.join)) is not None:
-                if chunk:
-                    yield chunk
-        _set_local(cursor, names, previous)
+    cursor.execute(
+        "SELECT array_agg(current_setting(name) ORDER BY ord) FROM unnest(%s::text[]) WITH ORDINALITY AS s (name, ord)",
+        [names],
+    )
+    (previous,) = cursor.fetchone()
+    _set_local(cursor, names, [_EXPORT_SETTINGS[name] for name in names])
+    yield
+    _set_local(cursor, names, previous)
 
 
 _EXPORT_SETTINGS = {"enable_sort": "off", "max_parallel_workers_per_gather": "0", "jit": "off", "TimeZone": "UTC"}
@@ -240,6 +254,15 @@ def constant(key: str, after: str, value) -> Extra:
     return Extra(key, after, orjson.dumps(value).decode(), "constant")
 
 
+@dataclass(frozen=True)
+class Heads:
+    """Where the stored heads of the lines are: `joins` (SQL after the copy's own joins, e.g. a LEFT
+    JOIN of the heads' table as `h`) and `column`, the head's SQL (NULL where there is none)."""
+
+    joins: str
+    column: str
+
+
 def jsonl_copy(
     model: type[models.Model],
     using: str,
@@ -248,64 +271,120 @@ def jsonl_copy(
     *,
     extra: Sequence[Extra] = (),
     joins: str = "",
+    live: Sequence[str] = (),
+    heads: Heads | None = None,
 ) -> Copy:
     """The rows of `model` matching `where` (SQL over `i`), in primary key order, as
     `package.jsonl_chunks(queryset.values())` writes them, with the `extra` keys each after its
-    field; `joins` (SQL after `FROM <table> AS i`) are the tables their expressions read."""
-    quote = connections[using].ops.quote_name
-    fields = [
-        (field.attname, f"i.{quote(field.column)}", _kind(field), field.null, True)
-        for field in model._meta.concrete_fields
-    ]
-    for added in extra:
-        at = [name for name, *_ in fields].index(added.after) + 1  # ValueError: no such field
-        expression = added.expression if added.kind == "constant" else f"({added.expression})"
-        fields.insert(at, (added.key, expression, added.kind, added.null, added.escapes))
+    field; `joins` (SQL after `FROM <table> AS i`) are the tables their expressions read.
 
-    def line(plain: bool) -> str:
-        # concat()'s arguments: constant text (keys, constants, and the quotes of a plain value
-        # that cannot be null) merged into one literal between the values.
-        parts, text = [], ""
-        for position, (name, column, kind, null, escapes) in enumerate(fields):
-            text += ("{" if position == 0 else ",") + json.dumps(name) + ":"
-            as_is = plain or not escapes
-            if kind == "constant":
-                text += column
-            elif as_is and kind == "text" and not null:
-                parts += [_literal(text + '"'), column]
-                text = '"'
-            else:
-                parts += [_literal(text), f"({_json_value(column, kind, null, as_is)})"]
-                text = ""
-        return _joined([*parts, _literal(text + "}\n")])
-
-    # One test a row of all its text: most rows hold no character to escape, and their text goes
-    # in quotes as it is, where a to_json a field costs more than the test. A text that can be
-    # NULL is tested as '' (`||` with a NULL is NULL, and the row would take the escaping path).
-    texts = [
-        f"coalesce({column}, '')" if null else column
-        for _, column, kind, null, escapes in fields
-        if kind == "text" and escapes
-    ]
-    clean = f"({' || '.join(texts)}) !~ {_ESCAPED}" if texts else "true"
+    `live`: keys (fields or extras) that go last, in their own order, after all the others (the
+    line's head). `heads`: the stored heads (see `head_select`), put before the live keys as they
+    are; a row without one has its head written as any other."""
+    lines = _Lines(model, using, extra, live)
+    head = lines.head()
+    if heads is not None:
+        head = f"CASE WHEN {heads.column} IS NOT NULL THEN {heads.column} ELSE {head} END"
+        joins = f"{joins} {heads.joins}"
+    line = f"{head} || {lines.tail()}" if lines.live else head
     # LINES_PER_ROW lines a row of the COPY, those of a range of primary keys, in key order: a
     # message a line cost Python more CPU to read than anything else it does with the line, and
     # PostgreSQL more to send (a million lines: 1.7 s less of Python's CPU, 0.7 s of PostgreSQL's).
     # The ranges come in generate_series's order through the nested loop (no ORDER BY over the
     # whole result: a sort of every line), the lines of a range in key order by string_agg's own.
-    table, pk = quote(model._meta.db_table), f"i.{quote(model._meta.pk.column)}"
-    lines = (
-        f"SELECT string_agg(CASE WHEN {clean} THEN {line(True)} ELSE {line(False)} END, '' ORDER BY {pk})"  # noqa: S608
+    table, pk = lines.table, lines.pk
+    ranged = (
+        f"SELECT string_agg({line}, '' ORDER BY {pk})"  # noqa: S608
         f" FROM {table} AS i {joins} WHERE ({where}) AND {pk} >= g.low AND {pk} < g.low + {int(LINES_PER_ROW)}"
     )
     keys = f"FROM {table} AS i WHERE {where}"
     sql = (
         f"SELECT b.lines FROM generate_series((SELECT min({pk}) {keys}), (SELECT max({pk}) {keys}),"  # noqa: S608
-        f" {int(LINES_PER_ROW)}) AS g (low), LATERAL ({lines}) AS b (lines) WHERE b.lines IS NOT NULL"
+        f" {int(LINES_PER_ROW)}) AS g (low), LATERAL ({ranged}) AS b (lines) WHERE b.lines IS NOT NULL"
     )
     # Binary: the lines as they are, with no scan for characters to quote (a CPU second less of
     # PostgreSQL's on a million lines).
     return Copy(sql, [*params, *params, *params], "FORMAT binary", _jsonl_lines)
+
+
+def head_select(
+    model: type[models.Model],
+    using: str,
+    where: str,
+    *,
+    extra: Sequence[Extra] = (),
+    joins: str = "",
+    live: Sequence[str] = (),
+) -> str:
+    """`SELECT <primary key>, <head>` of the rows matching `where`: each line of `jsonl_copy` up to
+    its `live` keys, to be stored and given back as `Heads` (a JSON field still between \\x01 bytes,
+    rewritten when read)."""
+    lines = _Lines(model, using, extra, live)
+    return f"SELECT {lines.pk}, {lines.head()} FROM {lines.table} AS i {joins} WHERE {where}"  # noqa: S608
+
+
+class _Lines:
+    """The SQL of a model's lines: the head (every key but the live ones, from `{`) and the tail
+    (the live keys, to the newline), each written from the row's values."""
+
+    def __init__(self, model: type[models.Model], using: str, extra: Sequence[Extra], live: Sequence[str]) -> None:
+        quote = connections[using].ops.quote_name
+        fields = [
+            (field.attname, f"i.{quote(field.column)}", _kind(field), field.null, True)
+            for field in model._meta.concrete_fields
+        ]
+        for added in extra:
+            at = [name for name, *_ in fields].index(added.after) + 1  # ValueError: no such field
+            expression = added.expression if added.kind == "constant" else f"({added.expression})"
+            fields.insert(at, (added.key, expression, added.kind, added.null, added.escapes))
+        by_name = {field[0]: field for field in fields}
+        missing = set(live) - set(by_name)
+        if missing:
+            raise ValueError(f"No such key for the line's end: {sorted(missing)}")
+        self.frozen = [field for field in fields if field[0] not in set(live)]
+        self.live = [by_name[name] for name in live]
+        self.table, self.pk = quote(model._meta.db_table), f"i.{quote(model._meta.pk.column)}"
+
+    def head(self) -> str:
+        return _chosen(self.frozen, "{", "" if self.live else "}\n")
+
+    def tail(self) -> str:
+        return _chosen(self.live, ",", "}\n")
+
+
+def _chosen(fields: list, start: str, end: str) -> str:
+    """The SQL of the keys and values of `fields`, after `start` and before `end`.
+
+    One test a row of all its text: most rows hold no character to escape, and their text goes
+    in quotes as it is, where a to_json a field costs more than the test. A text that can be
+    NULL is tested as '' (`||` with a NULL is NULL, and the row would take the escaping path)."""
+    texts = [
+        f"coalesce({column}, '')" if null else column
+        for _, column, kind, null, escapes in fields
+        if kind == "text" and escapes
+    ]
+    if not texts:
+        return _pieces(fields, start, end, plain=False)
+    clean = f"({' || '.join(texts)}) !~ {_ESCAPED}"
+    return f"CASE WHEN {clean} THEN {_pieces(fields, start, end, True)} ELSE {_pieces(fields, start, end, False)} END"
+
+
+def _pieces(fields: list, start: str, end: str, plain: bool) -> str:
+    # `||`'s operands: constant text (keys, constants, and the quotes of a plain value that
+    # cannot be null) merged into one literal between the values.
+    parts, text = [], ""
+    for position, (name, column, kind, null, escapes) in enumerate(fields):
+        text += (start if position == 0 else ",") + json.dumps(name) + ":"
+        as_is = plain or not escapes
+        if kind == "constant":
+            text += column
+        elif as_is and kind == "text" and not null:
+            parts += [_literal(text + '"'), column]
+            text = '"'
+        else:
+            parts += [_literal(text), f"({_json_value(column, kind, null, as_is)})"]
+            text = ""
+    return _joined([*parts, _literal(text + end)])
 
 
 def _csv_rows(rows: list) -> bytes:

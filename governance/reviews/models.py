@@ -176,6 +176,15 @@ class RemediationStatus(models.TextChoices):
     VERIFIED = "verified", "Verified by sync"
 
 
+# What a locked item (signed off, or closed with its campaign) may still change: its remediation, and
+# its decider, whom deleting that user sets to NULL. On PostgreSQL the database refuses any other
+# change (migration 0008); items.jsonl's stored heads (ItemHead) rely on that.
+CHANGES_WHEN_LOCKED = (
+    "decided_by_id", "remediation_status", "remediation_request_id", "remediation_error",
+    "remediation_attempts", "remediation_next_at", "remediation_ticket", "remediated_at", "verified_at",
+)  # fmt: skip
+
+
 class ReviewItem(models.Model):
     """One entitlement as it stood at launch, its reviewer, recommendation and decision.
 
@@ -325,3 +334,26 @@ class CampaignCoverage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} — {self.aws_account_id}"
+
+
+class ItemHead(models.Model):
+    """A closed campaign's item as items.jsonl writes it, up to the keys that can still change
+    (CHANGES_WHEN_LOCKED and what explains them: the decider's e-mail, the remediation action),
+    written once when the campaign closes (services.close_campaign, on PostgreSQL:
+    evidence.write_heads). An export streams the stored head and writes only the rest of the line:
+    on a million items that is most of PostgreSQL's work. A locked item's other fields cannot
+    change (the database refuses, 0008), so the head stays what the item says; an item without a
+    head (a campaign closed before 0010) has its whole line written from its fields, to the same
+    bytes. Never changed or deleted: on PostgreSQL the database refuses that, and a head for a
+    campaign that is not closed (0010).
+    """
+
+    item_id = models.BigIntegerField(primary_key=True)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    head = models.TextField()
+
+    class Meta:
+        db_table = "reviews_item_head"
+
+    def __str__(self) -> str:
+        return f"head of item {self.item_id}"

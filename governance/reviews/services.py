@@ -321,7 +321,7 @@ def sign_off(*, campaign: Campaign, actor: Any, mfa_methods: list[str], request:
 def close_campaign(*, campaign: Campaign, actor: Any, reason: str = "", request: Any = None) -> dict[str, int]:
     """Close: undecided items take the template's default (keep and flag, or revoke), everything
     locks, revokes go to remediation. Idempotent: closing a closed campaign changes nothing."""
-    from governance.reviews import remediation
+    from governance.reviews import evidence, remediation
 
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
@@ -352,6 +352,7 @@ def close_campaign(*, campaign: Campaign, actor: Any, reason: str = "", request:
         campaign.closed_at = now
         campaign.save(update_fields=["status", "closed_at"])
         record_coverage(campaign=campaign)
+        evidence.write_heads(campaign)  # every item is locked now: the heads of its evidence lines
         revokes = remediation.queue_for_campaign(campaign=campaign, actor=actor)
         record(
             actor=actor,

@@ -307,3 +307,84 @@ def test_a_failure_of_the_file_read_ahead_is_raised_and_nothing_is_stored(campai
         generate_from_source(sources.build("campaign", str(campaign.pk)))
     assert set(evidence_dir.iterdir()) == before
     assert not EvidencePackage.objects.exists()
+
+
+def _close(open_campaign, personas, monkeypatch=None):
+    from governance.reviews import services
+
+    if monkeypatch is not None:  # closed without heads, as a campaign closed before they existed
+        monkeypatch.setattr(evidence, "write_heads", lambda campaign: 0)
+    services.close_campaign(campaign=open_campaign, actor=personas["campaign_admin"], reason="quarter over")
+    open_campaign.refresh_from_db()
+
+
+def test_a_closed_campaigns_lines_are_its_stored_heads_then_what_can_still_change(campaign, personas):  # noqa: F811
+    from governance.reviews.models import ItemHead
+
+    count = _make_hostile(campaign)
+    _close(campaign, personas)
+    heads = dict(ItemHead.objects.filter(campaign=campaign).values_list("item_id", "head"))
+    assert len(heads) == count
+    python = b"".join(jsonl_chunks(evidence._jsonl_rows(campaign)))
+    assert b"".join(evidence._items_jsonl(campaign)) == python
+    live = evidence._jsonl_live()
+    assert live[:2] == ["decided_by_id", "decided_by"] and live[-1] == "verified_at"
+    for line in python.splitlines():
+        row = json.loads(line)
+        assert list(row)[-len(live) :] == live  # what can still change comes last
+        head = heads[row["id"]]
+        if "\x01" not in head:  # a JSON field is rewritten as orjson writes it when read
+            assert line.startswith(head.encode())
+
+    # After the close: remediation runs (with a hostile error) and a decider changes e-mail.
+    item = campaign.items.exclude(decided_by=None).order_by("id").first()
+    ReviewItem.objects.filter(pk=item.pk).update(
+        remediation_status="failed", remediation_error='AccessDenied: "iam:DetachRolePolicy"\n\\',
+        remediation_attempts=3, verified_at=datetime(2026, 12, 2, 9, 30, 0, 5, tzinfo=UTC),
+    )  # fmt: skip
+    item.decided_by.email = "renamed\x1f@example.com"
+    item.decided_by.save(update_fields=["email"])
+    python = b"".join(jsonl_chunks(evidence._jsonl_rows(campaign)))
+    changed = next(json.loads(line) for line in python.splitlines() if json.loads(line)["id"] == item.pk)
+    assert changed["remediation_error"].startswith("AccessDenied") and changed["decided_by"].startswith("renamed")
+    assert b"".join(evidence._items_jsonl(campaign)) == python
+
+
+def test_a_closed_campaign_with_heads_for_some_items_only_writes_the_others_whole(campaign, personas, monkeypatch):  # noqa: F811
+    from governance.reviews.models import ItemHead
+
+    _make_hostile(campaign)
+    _close(campaign, personas, monkeypatch)
+    assert not ItemHead.objects.filter(campaign=campaign).exists()
+    python = b"".join(jsonl_chunks(evidence._jsonl_rows(campaign)))
+    assert b"".join(evidence._items_jsonl(campaign)) == python  # no heads at all
+    ids = list(campaign.items.order_by("id").values_list("id", flat=True))
+    half = ids[len(ids) // 2]
+    select = evidence_sql.head_select(
+        ReviewItem, "default", "i.campaign_id = %s AND i.id < %s",
+        extra=[evidence._jsonl_extra(campaign, "default")[key] for key, _ in evidence.JSONL_EXTRA],
+        joins=evidence._users_join("default"), live=evidence._jsonl_live(),
+    )  # fmt: skip
+    stored = evidence_sql.store(
+        "default", f"INSERT INTO reviews_item_head (item_id, head, campaign_id) SELECT h.*, %s FROM ({select}) AS h",  # noqa: S608
+        [campaign.pk, campaign.pk, half],
+    )  # fmt: skip
+    assert stored == ids.index(half)
+    assert b"".join(evidence._items_jsonl(campaign)) == python
+    # The heads are read as stored: one that says something else shows.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO reviews_item_head (item_id, head, campaign_id) VALUES (%s, %s, %s)",
+            [ids[-1], '{"stored":true', campaign.pk],
+        )
+    last = b"".join(evidence._items_jsonl(campaign)).splitlines()[-1]
+    assert last.startswith(b'{"stored":true,"decided_by_id":') and json.loads(last)["stored"] is True
+
+
+def test_closing_again_writes_no_second_head(campaign, personas):  # noqa: F811
+    from governance.reviews.models import ItemHead
+
+    _close(campaign, personas)
+    count = ItemHead.objects.filter(campaign=campaign).count()
+    assert count == campaign.items.count() and evidence.write_heads(campaign) == 0
+    assert ItemHead.objects.filter(campaign=campaign).count() == count

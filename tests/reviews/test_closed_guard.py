@@ -136,3 +136,57 @@ def test_no_table_is_made_for_a_closed_campaign(closed):
     refused = pytest.raises(DataError, match=f"no reviews_campaign {closed.pk} open for items")
     with refused, transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT reviews_item_partition_create(%s)", [closed.pk])
+
+
+def _changed(field) -> str:
+    """SQL that changes the field's value whatever it is."""
+    column, internal = field.column, field.get_internal_type()
+    if field.is_relation or internal.endswith("IntegerField"):
+        return f"{column} = coalesce({column}, 0) + 1"
+    if internal == "BooleanField":
+        return f"{column} = NOT coalesce({column}, false)"
+    if internal == "DateTimeField":
+        return f"{column} = coalesce({column}, now()) + interval '1 second'"
+    if internal == "JSONField":
+        return f"""{column} = '{{"changed": true}}'"""
+    return f"{column} = CASE WHEN {column} = 'x' THEN 'y' ELSE 'x' END"
+
+
+def test_what_a_locked_item_may_still_change_is_what_its_evidence_heads_leave_out(closed):
+    """Every field but CHANGES_WHEN_LOCKED is refused on a locked item (so items.jsonl's stored heads,
+    which hold every other field, stay true), and each of CHANGES_WHEN_LOCKED goes through; derived
+    from the model, so a new field is covered the day it is added."""
+    from governance.reviews.models import CHANGES_WHEN_LOCKED
+
+    item = ReviewItem.objects.filter(campaign=closed, reviewer_email=MARIA).first()
+    fields = [f for f in ReviewItem._meta.concrete_fields if not f.primary_key and f.name != "campaign"]
+    assert set(CHANGES_WHEN_LOCKED) < {f.attname for f in fields}
+    for field in fields:
+        sql = f"UPDATE reviews_item SET {_changed(field)} WHERE id = %s"  # noqa: S608 - the test's own SQL
+        if field.attname in CHANGES_WHEN_LOCKED and field.attname != "decided_by_id":
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, [item.pk])
+                assert cursor.rowcount == 1, field.attname
+        else:
+            _refused(sql, [item.pk], "only its remediation may change")
+
+
+def test_a_closed_campaigns_evidence_heads_are_kept_as_written(closed):
+    from governance.reviews.models import ItemHead
+
+    heads = ItemHead.objects.filter(campaign=closed)
+    assert heads.count() == closed.items.count() > 0  # written by the close
+    head = heads.first()
+    _refused("UPDATE reviews_item_head SET head = 'x' WHERE item_id = %s", [head.item_id], "it cannot change")
+    _refused("DELETE FROM reviews_item_head WHERE item_id = %s", [head.item_id], "it cannot change")
+    assert ItemHead.objects.get(pk=head.pk).head == head.head
+
+
+def test_no_evidence_head_is_written_for_an_open_campaign(campaign):
+    item = campaign.items.first()
+    sql = "INSERT INTO reviews_item_head (item_id, campaign_id, head) VALUES (%s, %s, '{')"
+    _refused(sql, [item.pk, campaign.pk], f"campaign {campaign.pk} is not closed")
+    with pytest.raises(ValueError, match="Only a closed campaign"):
+        from governance.reviews import evidence
+
+        evidence.write_heads(campaign)
