@@ -2,7 +2,8 @@
 
 Files: `campaign.json` (the campaign, its template's settings and the population manifest),
 `items.jsonl` (every item as frozen at launch, with its decision and remediation, and the campaign's
-name, the decider's e-mail and the remediation action: JSONL_EXTRA),
+name, the decider's e-mail and the remediation action: JSONL_EXTRA; what can still change after
+the close last, after the head that the close stores on PostgreSQL: `write_heads`),
 `items.csv` (the same items, the columns an auditor reads, spreadsheet-safe),
 `signoffs.json` (each reviewer's signed statement with `decisions_sha256`, the hash of the
 decisions it covered: see `attestation_hash`), `summary.pdf` (scope, completion, decisions,

@@ -23,6 +23,13 @@ in C, so Python only joins them, hashes and deflates:
   remediation action, a CASE of constants that never need escaping) go after the field each
   explains.
 
+A line can be given in two parts (`live`, `Heads`): its head, every key but those that can still
+change, which is stored once (`head_select`, `store`: a closed campaign's items, whose other fields
+the database keeps as they are) and streamed as it is; and its tail, the live keys, written from
+the row at each export. A row without a stored head has its head written as any other, so the
+bytes are the same either way. On the benchmark's million items the stored heads take the
+items.jsonl backend from 8.4-9.7 CPU seconds to 5.4-6.9.
+
 Outside a transaction the two files are read at once by two backends from one snapshot
 (`SameSnapshot`): items.jsonl streams while items.csv is read, hashed and deflated on a thread
 into a temporary file that goes into the zip as it is.
