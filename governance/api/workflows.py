@@ -11,6 +11,7 @@ find their objects through the same scopes as the pages (outside them: 404).
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -421,18 +422,23 @@ class AccessRequestCancel(APIView):
 
         def write() -> Response:
             # The service absorbs a second cancel silently (the page's double submit); a script is told.
-            if found.status == RequestStatus.CANCELLED:
-                return Response(
-                    {
-                        "detail": f"Request #{found.pk} is already cancelled.",
-                        "request": s.AccessRequestSerializer(found).data,
-                    },
-                    status=409,
-                )
-            try:
-                cancelled = jit_services.cancel_request(actor=request.user, access_request=found, request=request)
-            except jit_services.JitError as exc:
-                return refused(exc.message)
+            # Told from the row as it stands under the service's lock, not as it was read above: of
+            # two cancels at once, the second waits for the first and is answered 409.
+            with transaction.atomic():
+                status = AccessRequest.objects.select_for_update().values_list("status", flat=True).get(pk=found.pk)
+                if status == RequestStatus.CANCELLED:
+                    found.refresh_from_db(fields=["status", "decided_at"])
+                    return Response(
+                        {
+                            "detail": f"Request #{found.pk} is already cancelled.",
+                            "request": s.AccessRequestSerializer(found).data,
+                        },
+                        status=409,
+                    )
+                try:
+                    cancelled = jit_services.cancel_request(actor=request.user, access_request=found, request=request)
+                except jit_services.JitError as exc:
+                    return refused(exc.message)
             found.status, found.decided_at = cancelled.status, cancelled.decided_at
             return Response(s.AccessRequestSerializer(found).data)
 
@@ -523,11 +529,15 @@ class GrantEnd(APIView):
         grant = jit_selectors.grant_for_viewer_or_404(request.user, grant_id)
 
         def write() -> Response:
-            already_over = not grant.is_live or grant.revoke_due_at is not None
-            try:
-                jit_services.end_grant(actor=request.user, grant=grant, request=request)
-            except jit_services.JitError as exc:
-                return refused(exc.message, status=403)
+            # Whether it was over already, from the row under the service's lock (not as read above):
+            # of two ends at once, the second waits for the first and is answered 409.
+            with transaction.atomic():
+                locked = Grant.objects.select_for_update().get(pk=grant.pk)
+                already_over = not locked.is_live or locked.revoke_due_at is not None
+                try:
+                    jit_services.end_grant(actor=request.user, grant=locked, request=request)
+                except jit_services.JitError as exc:
+                    return refused(exc.message, status=403)
             current = jit_selectors.grant_for_viewer_or_404(request.user, grant_id)
             if already_over:  # the service changed nothing (the page's double submit); a script is told
                 how = "is already being ended" if current.is_live else "has already ended"

@@ -311,3 +311,41 @@ def test_a_token_created_without_mfa_reads_grants_but_cannot_end_extend_or_cance
     assert AccessRequest.objects.get(pk=pending.pk).status == RequestStatus.PENDING
     admin = _mfa_less(personas["campaign_admin"])
     assert post(admin, f"/api/v1/jit/grants/{grant.pk}/end/").status_code == 403
+
+
+# --- two at once --------------------------------------------------------------------------------
+
+
+def _first_done_between_read_and_write(monkeypatch, first):
+    """Run `first` (another request's end or cancel) after this request has read the object and
+    before it writes, as when two arrive at once and this one waits on the other's lock."""
+    from governance.api import idempotency
+
+    once = idempotency.once
+
+    def late(request, write):
+        first()
+        return once(request, write)
+
+    monkeypatch.setattr(idempotency, "once", late)
+
+
+def test_of_two_ends_at_once_the_second_is_told_it_is_already_being_ended(api, jit, personas, monkeypatch):
+    grant = _granted(jit, personas["requester"], personas)
+    _first_done_between_read_and_write(
+        monkeypatch, lambda: services.end_grant(actor=personas["requester"], grant=grant)
+    )
+    second = post(api("requester"), f"/api/v1/jit/grants/{grant.pk}/end/")
+    assert second.status_code == 409 and "already being ended" in second.json()["detail"]
+    assert second.json()["grant"]["ending"] is True
+    assert AuditEvent.objects.filter(action="jit.grant.ended_early", object_id=str(grant.pk)).count() == 1
+
+
+def test_of_two_cancels_at_once_the_second_is_told_it_is_already_cancelled(api, jit, personas, monkeypatch):
+    pending = submit(jit, personas["requester"])
+    _first_done_between_read_and_write(
+        monkeypatch, lambda: services.cancel_request(actor=personas["requester"], access_request=pending)
+    )
+    second = post(api("requester"), f"/api/v1/jit/requests/{pending.pk}/cancel/")
+    assert second.status_code == 409 and second.json()["request"]["status"] == "cancelled"
+    assert AuditEvent.objects.filter(action="jit.request.cancelled", object_id=str(pending.pk)).count() == 1
