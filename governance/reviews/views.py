@@ -111,7 +111,10 @@ def bulk_decide(request: HttpRequest, campaign_id: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         label = Decision(request.POST.get("decision")).label.lower()
-        messages.success(request, f"{count} item{'s' if count != 1 else ''} marked {label}.")
+        if count:
+            messages.success(request, f"{count} item{'s' if count != 1 else ''} marked {label}.")
+        else:  # an auditor, or items decided or signed off meanwhile: nothing to tell as done
+            messages.error(request, f"Nothing was marked {label}: none of these items is yours to decide now.")
     return redirect(reverse("reviews:campaign_inbox", args=[campaign.pk]) + _query(filters))
 
 
@@ -141,7 +144,10 @@ def delegate(request: HttpRequest, campaign_id: int) -> HttpResponse:
     except services.ReviewError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{count} item{'s' if count != 1 else ''} delegated to {request.POST.get('to')}.")
+        if count:
+            messages.success(request, f"{count} item{'s' if count != 1 else ''} delegated to {request.POST.get('to')}.")
+        else:
+            messages.error(request, "Nothing was delegated: none of these items is yours and still undecided.")
     return redirect(reverse("reviews:campaign_inbox", args=[campaign.pk]))
 
 

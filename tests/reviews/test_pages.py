@@ -82,6 +82,26 @@ def test_bulk_accepts_the_revoke_recommendations_of_an_account(campaign, persona
     assert decided.count() == 2 and set(decided.values_list("aws_account_id", flat=True)) == {"222222222222"}
 
 
+def test_a_bulk_decision_or_delegation_that_reaches_no_item_says_so_and_changes_nothing(campaign, persona_client):
+    auditor = persona_client("auditor")  # sees the campaign, reviews none of it
+    ids = list(ReviewItem.objects.filter(campaign=campaign).values_list("pk", flat=True))
+    bulk = auditor.post(
+        reverse("reviews:bulk", args=[campaign.pk]),
+        {"decision": "revoke", "justification": "unused", "item": ids},
+        follow=True,
+    )
+    assert "Nothing was marked revoke: none of these items is yours to decide now." in bulk.content.decode()
+    assert "0 items" not in bulk.content.decode()
+    delegated = auditor.post(
+        reverse("reviews:delegate", args=[campaign.pk]),
+        {"to": "carla.campaign@example.com", "reason": "on leave", "item": ids},
+        follow=True,
+    )
+    assert "Nothing was delegated: none of these items is yours and still undecided." in delegated.content.decode()
+    assert not ReviewItem.objects.filter(campaign=campaign).exclude(decision="").exists()
+    assert not ReviewItem.objects.filter(campaign=campaign).exclude(delegated_from="").exists()
+
+
 def test_sign_off_asks_for_a_fresh_mfa_login(campaign, persona_client):
     stale = persona_client("manager", mfa=False).get(reverse("reviews:sign_off", args=[campaign.pk]))
     assert stale.status_code == 302  # to the IdP's step-up login
