@@ -12,14 +12,16 @@ admin (four-eyes), applied through the writer gate, and audited at each step.
 
 An AWS write cannot be rolled back with a database transaction, so applying is three steps: mark the
 request APPLYING (one transaction, audited), write to AWS, then record the outcome (one transaction,
-audited). A request left APPLYING by a crash is shown as such and can be retried once reconciled
-(`retry_stuck`), never silently.
+audited). A request left APPLYING by a crash (or a database lost between the write and its record)
+is shown as such; once it has been applying for STUCK_AFTER, a policy admin reconciles it with AWS
+(`reconcile_applying`): what AWS holds says whether the write landed, never a guess.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -546,6 +548,80 @@ def _finish(
             request=request,
         )
     return locked
+
+
+STUCK_AFTER = timedelta(minutes=15)
+
+
+def reconcile_applying(*, change: ChangeRequest, actor: Any, request: Any = None) -> ChangeRequest:
+    """Settle a request left APPLYING from what AWS holds now: the write landed (APPLIED; its AWS
+    request id was lost with the apply, which the record says), it did not (FAILED, to apply
+    again), or the policy has moved on since (STALE, for its author to rebase). Only a policy
+    admin, and only after STUCK_AFTER: an apply still running is not a stuck one. When AWS cannot
+    be read, nothing changes (the error says why)."""
+    if not capabilities(actor).has(Capability.SCP_APPROVE):
+        raise ChangeError("Only policy admins may reconcile changes to organization policies.")
+    current = ChangeRequest.objects.get(pk=change.pk)
+    if current.status != ChangeStatus.APPLYING:
+        raise ChangeError(
+            f"Only a request left being applied can be reconciled; this one is {current.get_status_display().lower()}."
+        )
+    waited = timezone.now() - current.updated_at
+    if waited < STUCK_AFTER:
+        minutes = int(STUCK_AFTER.total_seconds() // 60)
+        raise ChangeError(
+            f"This request started being applied {int(waited.total_seconds() // 60)} minute(s) ago: an apply may"
+            f" still be running. Reconcile it once {minutes} minutes have passed."
+        )
+    status, error, created_id = _what_aws_holds(current)  # AwsError: nothing decided, nothing changed
+    with transaction.atomic():
+        locked = _locked(current.pk)
+        if locked.status != ChangeStatus.APPLYING or locked.updated_at != current.updated_at:
+            raise ChangeError("Someone else settled this request meanwhile.")
+        record(
+            actor=actor,
+            action="scp.change.reconciled",
+            obj=locked,
+            before=_audit_state(locked),
+            after={"found_in_aws": status, "error": error, "created_id": created_id},
+            request=request,
+        )
+        return _finish(locked, actor, request, status=status, error=error, created_id=created_id)
+
+
+def _what_aws_holds(change: ChangeRequest) -> tuple[str, str, str]:
+    """(status, error, created policy id) of an interrupted apply, from AWS's state now."""
+    from governance.aws.errors import AwsNotFound
+    from governance.aws.readers.org_policies import policies_for_target, policy_named, read_policy
+
+    interrupted = "The apply was interrupted before AWS changed anything: apply it again."
+    aws_filter = PolicyType(change.policy_type).aws_filter
+    if change.kind == ChangeKind.CREATE:
+        created = policy_named(change.name, aws_filter)
+        if not created:
+            return ChangeStatus.FAILED, interrupted, ""
+        if document_hash(read_policy(created).document) != document_hash(change.document):
+            return ChangeStatus.FAILED, f"AWS holds a policy named {change.name} with another document.", ""
+        return ChangeStatus.APPLIED, "", created
+    if change.kind == ChangeKind.DELETE:
+        try:
+            read_policy(change.aws_policy_id)
+        except AwsNotFound:
+            return ChangeStatus.APPLIED, "", ""
+        return ChangeStatus.FAILED, interrupted, ""
+    if change.kind in (ChangeKind.ATTACH, ChangeKind.DETACH):
+        attached = change.aws_policy_id in policies_for_target(change.target_id, aws_filter)
+        landed = attached if change.kind == ChangeKind.ATTACH else not attached
+        return (ChangeStatus.APPLIED, "", "") if landed else (ChangeStatus.FAILED, interrupted, "")
+    if change.kind == ChangeKind.UPDATE:
+        held = document_hash(read_policy(change.aws_policy_id).document)
+        if held == document_hash(change.document):
+            return ChangeStatus.APPLIED, "", ""
+        if held == change.base_hash:
+            return ChangeStatus.FAILED, interrupted, ""
+        rebase = "The policy changed in AWS since this request was written: its author must rebase it."
+        return ChangeStatus.STALE, rebase, ""
+    return ChangeStatus.FAILED, "Adopting writes nothing to AWS: apply it again.", ""  # ADOPT
 
 
 def propose_rollback(*, actor: Any, policy: Policy, version: Any, reason: str, request: Any = None) -> ChangeRequest:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("changes/<int:change_id>/impact/", views.change_impact, name="change_impact"),
     path("changes/<int:change_id>/approve/", views.change_approve, name="change_approve"),
     path("changes/<int:change_id>/apply/", views.change_apply, name="change_apply"),
+    path("changes/<int:change_id>/reconcile/", views.change_reconcile, name="change_reconcile"),
     path("changes/<int:change_id>/reject/", views.change_reject, name="change_reject"),
     path("changes/<int:change_id>/cancel/", views.change_cancel, name="change_cancel"),
     path("changes/<int:change_id>/rebase/", views.change_rebase, name="change_rebase"),

@@ -255,6 +255,7 @@ def _change_context(request: HttpRequest, change) -> dict:
         "statements": selectors.statement_changes(change.base_document, change.document),
         "is_author": change.author_id == request.user.pk,
         "can_approve": caps.has(Capability.SCP_APPROVE),
+        "stuck_minutes": int(services.STUCK_AFTER.total_seconds() // 60),
         "audit": selectors.change_history(change),
         "section": "changes",
     }
@@ -305,6 +306,15 @@ def change_approve(request: HttpRequest, change_id: int) -> HttpResponse:
 @requires_mfa
 def change_apply(request: HttpRequest, change_id: int) -> HttpResponse:
     return _decide(request, change_id, lambda c: services.apply_change(change=c, actor=request.user, request=request))
+
+
+@require_POST
+@requires(Capability.SCP_APPROVE)
+@requires_mfa
+def change_reconcile(request: HttpRequest, change_id: int) -> HttpResponse:
+    return _decide(
+        request, change_id, lambda c: services.reconcile_applying(change=c, actor=request.user, request=request)
+    )
 
 
 @require_POST

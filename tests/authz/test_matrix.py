@@ -264,6 +264,7 @@ MFA_ROUTES = {
     "inventory:sync_now",  # "Sync now"
     "scp:change_approve",
     "scp:change_apply",
+    "scp:change_reconcile",  # "Reconcile with AWS" (settles a stuck apply)
     "reviews:sign_off",
     "reviews:close",
     "jit:decide",

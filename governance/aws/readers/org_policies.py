@@ -49,3 +49,14 @@ def policies_for_target(target_id: str, policy_type: str, *, client: Any | None 
         p["Id"]
         for p in paginate(org_client, "list_policies_for_target", "Policies", TargetId=target_id, Filter=policy_type)
     ]
+
+
+@translates
+def policy_named(name: str, policy_type: str, *, client: Any | None = None) -> str:
+    """The id of the customer policy of `policy_type` called `name` ("" when there is none): AWS
+    keeps policy names unique per type."""
+    org_client = client or management_client("organizations")
+    for summary in paginate(org_client, "list_policies", "Policies", Filter=policy_type):
+        if summary.get("Name") == name and not summary.get("AwsManaged"):
+            return summary["Id"]
+    return ""
