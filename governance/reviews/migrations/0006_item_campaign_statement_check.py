@@ -8,6 +8,8 @@
 
 from django.db import migrations
 
+from governance.reviews.migrations._postgres import on_postgresql
+
 INSERTED = """
 CREATE FUNCTION reviews_item_campaign_written() RETURNS trigger LANGUAGE plpgsql SET jit = off AS $$
 DECLARE
@@ -73,19 +75,7 @@ UNINSTALL = [
 ]
 
 
-def install(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in INSTALL:
-            schema_editor.execute(statement, params=None)
-
-
-def uninstall(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in UNINSTALL:
-            schema_editor.execute(statement, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("reviews", "0005_item_campaign_no_db_constraint")]
 
-    operations = [migrations.RunPython(install, uninstall)]
+    operations = [on_postgresql(INSTALL, UNINSTALL)]

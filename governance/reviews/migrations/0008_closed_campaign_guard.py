@@ -16,6 +16,8 @@
 
 from django.db import migrations
 
+from governance.reviews.migrations._postgres import on_postgresql
+
 ITEM = """
 CREATE FUNCTION reviews_item_locked_kept() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -107,19 +109,7 @@ UNINSTALL = [
 ]
 
 
-def install(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in INSTALL:
-            schema_editor.execute(statement, params=None)
-
-
-def uninstall(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in UNINSTALL:
-            schema_editor.execute(statement, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("reviews", "0007_item_partitioned_by_campaign")]
 
-    operations = [migrations.RunPython(install, uninstall)]
+    operations = [on_postgresql(INSTALL, UNINSTALL)]

@@ -11,6 +11,8 @@ import django.db.models.deletion
 from django.db import migrations, models
 from django.db.models import Count, Q
 
+from governance.reviews.migrations._postgres import on_postgresql
+
 GUARD = """
 CREATE FUNCTION reviews_coverage_kept() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -59,18 +61,6 @@ def backfill(apps, schema_editor):
     )
 
 
-def install(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in INSTALL:
-            schema_editor.execute(statement, params=None)
-
-
-def uninstall(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in UNINSTALL:
-            schema_editor.execute(statement, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("reviews", "0008_closed_campaign_guard")]
 
@@ -100,5 +90,5 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
-        migrations.RunPython(install, uninstall),
+        on_postgresql(INSTALL, UNINSTALL),
     ]

@@ -10,6 +10,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from governance.reviews.migrations._postgres import on_postgresql
+
 GUARD = """
 CREATE FUNCTION reviews_item_head_kept() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -53,18 +55,6 @@ UNINSTALL = [
 ]
 
 
-def install(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in INSTALL:
-            schema_editor.execute(statement, params=None)
-
-
-def uninstall(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in UNINSTALL:
-            schema_editor.execute(statement, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("reviews", "0009_campaign_coverage")]
 
@@ -83,5 +73,5 @@ class Migration(migrations.Migration):
             ],
             options={"db_table": "reviews_item_head"},
         ),
-        migrations.RunPython(install, uninstall),
+        on_postgresql(INSTALL, UNINSTALL),
     ]
