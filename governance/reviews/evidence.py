@@ -187,49 +187,48 @@ def _jsonl_rows(campaign: Campaign):
 
 
 def _jsonl_copy(campaign: Campaign, using: str | None) -> evidence_sql.Copy | None:
-    email = ReviewItem._meta.get_field("decided_by").related_model._meta.get_field("email")
-    if using is None or not evidence_sql.jsonl_supported(ReviewItem) or evidence_sql.csv_kind(email) != "text":
+    if not _jsonl_by_sql(using):
         return None
-    quote = connections[using].ops.quote_name
-    extra = _jsonl_extra(campaign, using)
-    joins = _users_join(using)
     heads = None
     if campaign.status == CampaignStatus.CLOSED:  # only a closed campaign's items have heads
+        quote = connections[using].ops.quote_name
         table, item = quote(ItemHead._meta.db_table), quote(ItemHead._meta.pk.column)
         heads = evidence_sql.Heads(f"LEFT JOIN {table} h ON h.{item} = i.{quote(ReviewItem._meta.pk.column)}", "h.head")
     return evidence_sql.jsonl_copy(
-        ReviewItem, using, "i.campaign_id = %s", [campaign.pk], extra=[extra[key] for key, _ in JSONL_EXTRA],
-        joins=joins, live=_jsonl_live(), heads=heads,
-    )  # fmt: skip
+        ReviewItem, using, "i.campaign_id = %s", [campaign.pk], heads=heads, **_line_parts(campaign, using)
+    )
 
 
 def write_heads(campaign: Campaign) -> int:
     """Store the heads of a closed campaign's items.jsonl lines (ItemHead), on PostgreSQL; returns how
     many. services.close_campaign calls it in the close's transaction, once every item is locked.
     Elsewhere (the Python path writes whole lines) and for a campaign that has them already: 0."""
-    using = _on_postgresql(campaign)
     if campaign.status != CampaignStatus.CLOSED:
         raise ValueError("Only a closed campaign's items have heads.")
-    if using is None or not evidence_sql.jsonl_supported(ReviewItem):
+    using = _on_postgresql(campaign)
+    if not _jsonl_by_sql(using) or ItemHead.objects.using(using).filter(campaign=campaign).exists():
         return 0
-    heads = ItemHead.objects.using(using)
-    if heads.filter(campaign=campaign).exists():
-        return 0
-    extra = [_jsonl_extra(campaign, using)[key] for key, _ in JSONL_EXTRA]
-    select = evidence_sql.head_select(
-        ReviewItem, using, "i.campaign_id = %s", extra=extra, joins=_users_join(using), live=_jsonl_live()
-    )
+    select = evidence_sql.head_select(ReviewItem, using, "i.campaign_id = %s", **_line_parts(campaign, using))
     quote = connections[using].ops.quote_name
     columns = ", ".join(quote(ItemHead._meta.get_field(name).column) for name in ("item_id", "head", "campaign"))
     insert = f"INSERT INTO {quote(ItemHead._meta.db_table)} ({columns}) SELECT h.*, %s FROM ({select}) AS h"  # noqa: S608
     return evidence_sql.store(using, insert, [campaign.pk, campaign.pk])
 
 
-def _jsonl_extra(campaign: Campaign, using: str) -> dict[str, evidence_sql.Extra]:
-    """JSONL_EXTRA's keys as SQL over `reviews_item i` and `_users_join`'s `u`."""
-    quote = connections[using].ops.quote_name
+def _jsonl_by_sql(using: str | None) -> bool:
+    """Whether PostgreSQL can write items.jsonl's lines (evidence_sql handles every field's type)."""
     email = ReviewItem._meta.get_field("decided_by").related_model._meta.get_field("email")
-    return {
+    return using is not None and evidence_sql.jsonl_supported(ReviewItem) and evidence_sql.csv_kind(email) == "text"
+
+
+def _line_parts(campaign: Campaign, using: str) -> dict:
+    """The keyword arguments of `jsonl_copy` and `head_select` for the campaign's items: JSONL_EXTRA
+    as SQL over `reviews_item i` and the users `u`, the join, and the keys that come last."""
+    quote = connections[using].ops.quote_name
+    users = ReviewItem._meta.get_field("decided_by").related_model._meta
+    decided_by = ReviewItem._meta.get_field("decided_by").column
+    email = users.get_field("email")
+    extra = {
         "campaign_name": evidence_sql.constant("campaign_name", "campaign_id", campaign.name),
         DECIDED_BY: evidence_sql.Extra(DECIDED_BY, "decided_by_id", f"u.{quote(email.column)}", "text", null=True),
         REMEDIATION_ACTION: evidence_sql.Extra(
@@ -237,13 +236,11 @@ def _jsonl_extra(campaign: Campaign, using: str) -> dict[str, evidence_sql.Extra
             escapes=any(_escaped(text) for texts in remediation.ACTIONS.values() for text in texts),
         ),
     }  # fmt: skip
-
-
-def _users_join(using: str) -> str:
-    quote = connections[using].ops.quote_name
-    users = ReviewItem._meta.get_field("decided_by").related_model._meta
-    decided_by = ReviewItem._meta.get_field("decided_by").column
-    return f"LEFT JOIN {quote(users.db_table)} u ON u.{quote(users.pk.column)} = i.{quote(decided_by)}"
+    return {
+        "extra": [extra[key] for key, _ in JSONL_EXTRA],
+        "joins": f"LEFT JOIN {quote(users.db_table)} u ON u.{quote(users.pk.column)} = i.{quote(decided_by)}",
+        "live": _jsonl_live(),
+    }
 
 
 def _escaped(text: str) -> bool:

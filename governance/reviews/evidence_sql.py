@@ -344,11 +344,10 @@ class _Lines:
             at = [name for name, *_ in fields].index(added.after) + 1  # ValueError: no such field
             expression = added.expression if added.kind == "constant" else f"({added.expression})"
             fields.insert(at, (added.key, expression, added.kind, added.null, added.escapes))
-        by_name = {field[0]: field for field in fields}
-        missing = set(live) - set(by_name)
-        if missing:
-            raise ValueError(f"No such key for the line's end: {sorted(missing)}")
-        self.frozen = [field for field in fields if field[0] not in set(live)]
+        by_name, last = {field[0]: field for field in fields}, set(live)
+        if last - set(by_name):
+            raise ValueError(f"No such key for the line's end: {sorted(last - set(by_name))}")
+        self.frozen = [field for field in fields if field[0] not in last]
         self.live = [by_name[name] for name in live]
         self.table, self.pk = quote(model._meta.db_table), f"i.{quote(model._meta.pk.column)}"
 

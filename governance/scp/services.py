@@ -614,10 +614,10 @@ def _what_aws_holds(change: ChangeRequest) -> tuple[str, str, str]:
         landed = attached if change.kind == ChangeKind.ATTACH else not attached
         return (ChangeStatus.APPLIED, "", "") if landed else (ChangeStatus.FAILED, interrupted, "")
     if change.kind == ChangeKind.UPDATE:
-        held = document_hash(read_policy(change.aws_policy_id).document)
-        if held == document_hash(change.document):
+        base, held = _fresh_base(change)
+        if document_hash(held) == document_hash(change.document):
             return ChangeStatus.APPLIED, "", ""
-        if held == change.base_hash:
+        if base:
             return ChangeStatus.FAILED, interrupted, ""
         rebase = "The policy changed in AWS since this request was written: its author must rebase it."
         return ChangeStatus.STALE, rebase, ""

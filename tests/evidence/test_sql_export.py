@@ -361,10 +361,8 @@ def test_a_closed_campaign_with_heads_for_some_items_only_writes_the_others_whol
     ids = list(campaign.items.order_by("id").values_list("id", flat=True))
     half = ids[len(ids) // 2]
     select = evidence_sql.head_select(
-        ReviewItem, "default", "i.campaign_id = %s AND i.id < %s",
-        extra=[evidence._jsonl_extra(campaign, "default")[key] for key, _ in evidence.JSONL_EXTRA],
-        joins=evidence._users_join("default"), live=evidence._jsonl_live(),
-    )  # fmt: skip
+        ReviewItem, "default", "i.campaign_id = %s AND i.id < %s", **evidence._line_parts(campaign, "default")
+    )
     stored = evidence_sql.store(
         "default", f"INSERT INTO reviews_item_head (item_id, head, campaign_id) SELECT h.*, %s FROM ({select}) AS h",  # noqa: S608
         [campaign.pk, campaign.pk, half],
