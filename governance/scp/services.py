@@ -550,7 +550,8 @@ def _finish(
     return locked
 
 
-STUCK_AFTER = timedelta(minutes=15)
+STUCK_AFTER_MINUTES = 15
+STUCK_AFTER = timedelta(minutes=STUCK_AFTER_MINUTES)
 
 
 def reconcile_applying(*, change: ChangeRequest, actor: Any, request: Any = None) -> ChangeRequest:
@@ -568,10 +569,9 @@ def reconcile_applying(*, change: ChangeRequest, actor: Any, request: Any = None
         )
     waited = timezone.now() - current.updated_at
     if waited < STUCK_AFTER:
-        minutes = int(STUCK_AFTER.total_seconds() // 60)
         raise ChangeError(
             f"This request started being applied {int(waited.total_seconds() // 60)} minute(s) ago: an apply may"
-            f" still be running. Reconcile it once {minutes} minutes have passed."
+            f" still be running. Reconcile it once {STUCK_AFTER_MINUTES} minutes have passed."
         )
     status, error, created_id = _what_aws_holds(current)  # AwsError: nothing decided, nothing changed
     with transaction.atomic():

@@ -255,7 +255,7 @@ def _change_context(request: HttpRequest, change) -> dict:
         "statements": selectors.statement_changes(change.base_document, change.document),
         "is_author": change.author_id == request.user.pk,
         "can_approve": caps.has(Capability.SCP_APPROVE),
-        "stuck_minutes": int(services.STUCK_AFTER.total_seconds() // 60),
+        "stuck_minutes": services.STUCK_AFTER_MINUTES,
         "audit": selectors.change_history(change),
         "section": "changes",
     }
